@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+
+
+class DjangoZipappAppConfig(AppConfig):
+    name = "django_zipapp"
+    verbose_name = "django-zipapp"
+
+    def ready(self) -> None:
+        from .checks import check_settings
+
+        checks.register(check_settings)

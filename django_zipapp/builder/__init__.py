@@ -1,0 +1,182 @@
+"""Building an archive. Usable from a script once Django is set up:
+
+    django.setup()
+    result = build_pyz(output=Path("site.pyz"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+import django_zipapp
+
+from ..runtime.static import STATIC_INDEX_NAME
+from .errors import BuildError
+from .files import copy_self, copy_tree
+from .pip import pip_install
+from .project import Project, find_project
+from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
+from .shiv import write_archive
+from .static import collect_static, static_index, write_static_index
+
+__all__ = ["BuildError", "BuildResult", "build_pyz", "default_shebang"]
+
+BUILD_INFO_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    size: int
+    sha256: str
+    build_id: str
+
+
+def default_shebang() -> str:
+    # The interpreter the dependencies were installed for: with a plain `python3` the
+    # archive would start under whatever version a server calls python3.
+    return f"/usr/bin/env python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def build_pyz(
+    *,
+    output: Path,
+    requirements: str | None = None,
+    shebang: str | None = None,
+    compressed: bool = True,
+    config_object: str | None = None,
+    report: Callable[[str], None] = _quiet,
+    pip_echo: Callable[[str], None] | None = None,
+) -> BuildResult:
+    output = output.resolve()
+    if output.is_dir():
+        raise BuildError(f"The output {str(output)!r} is a directory; give a file name.")
+    if not output.parent.is_dir():
+        raise BuildError(f"The output's directory {str(output.parent)!r} does not exist.")
+    project = find_project(settings, config_object)
+    found = find_requirements(project.root, requirements)
+    report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
+    built_at = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
+    with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
+        site_packages = Path(staging, "site-packages")
+        _install_dependencies(site_packages, found, report, pip_echo)
+        _copy_project(project, site_packages, output, report)
+        _collect_static(project, site_packages, built_at, report)
+        report(f"Writing {output.name}")
+        build_id = write_archive(
+            site_packages,
+            output,
+            shebang=shebang or default_shebang(),
+            compressed=compressed,
+            built_at=built_at,
+            build_info=_build_info(project, found, site_packages, built_at),
+        )
+    return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
+
+
+def _install_dependencies(
+    site_packages: Path,
+    found: Requirements,
+    report: Callable[[str], None],
+    pip_echo: Callable[[str], None] | None,
+) -> None:
+    report(f"Installing dependencies from {found.source.name} with pip")
+    pip_install(
+        site_packages,
+        [*found.pip_args, *RUNTIME_REQUIREMENTS],
+        cwd=found.source.parent,
+        echo=pip_echo,
+    )
+    # Console scripts carry the build machine's interpreter path; the archive has its own
+    # entry point and never runs them.
+    shutil.rmtree(site_packages / "bin", ignore_errors=True)
+    pip_version = copy_self(site_packages)
+    if pip_version is not None and pip_version != django_zipapp.__version__:
+        report(
+            f"Note: the requirements install django-zipapp {pip_version}; this build runs "
+            f"{django_zipapp.__version__}. The archive runs the version the requirements name."
+        )
+
+
+def _copy_project(
+    project: Project, site_packages: Path, output: Path, report: Callable[[str], None]
+) -> None:
+    skip = [output, project.root / project.static_root]
+    if getattr(settings, "MEDIA_ROOT", None):
+        skip.append(Path(settings.MEDIA_ROOT))
+    count = 0
+    for name in project.packages:
+        source = project.root / name
+        target = site_packages / name
+        if target.exists() or target.with_suffix(".py").exists():
+            raise BuildError(
+                f"The project's package {name!r} has the same name as one installed by a "
+                "dependency, so one would hide the other in the archive. Rename the package."
+            )
+        if source.is_dir():
+            count += copy_tree(source, target, skip=skip)
+        else:
+            shutil.copyfile(source.with_suffix(".py"), target.with_suffix(".py"))
+            count += 1
+    for directory in project.data_dirs:
+        count += copy_tree(project.root / directory, site_packages / directory, skip=skip)
+    names = ", ".join(project.packages)
+    report(f"Copied {count} project files ({names}; {len(project.data_dirs)} data directories)")
+
+
+def _collect_static(
+    project: Project, site_packages: Path, built_at: int, report: Callable[[str], None]
+) -> None:
+    target = site_packages / project.static_root
+    count = collect_static(target)
+    index = static_index(target, built_at)
+    write_static_index(site_packages / STATIC_INDEX_NAME, index)
+    report(f"Collected {count} static files ({len(index['files'])} served, compressed variants beside them)")
+
+
+def _build_info(
+    project: Project, found: Requirements, site_packages: Path, built_at: int
+) -> dict[str, Any]:
+    distributions = {
+        dist.metadata["Name"]: dist.version
+        for dist in importlib.metadata.distributions(path=[str(site_packages)])
+    }
+    return {
+        "format": BUILD_INFO_FORMAT,
+        "project": project.name,
+        "settings_module": project.settings_module,
+        "config_object": project.config_object,
+        "static": {"root": project.static_root.as_posix(), "url": settings.STATIC_URL},
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "implementation": sys.implementation.name,
+        "platform": sysconfig.get_platform(),
+        "built_at": built_at,
+        "django_zipapp": django_zipapp.__version__,
+        "requirements": found.source.name,
+        "distributions": dict(sorted(distributions.items(), key=lambda item: item[0].lower())),
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,170 @@
+"""What of the project goes into the archive, found from its loaded settings."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import ModuleType
+from typing import Any
+
+from .errors import BuildError
+
+# Where collected static files go when STATIC_ROOT is not inside the project.
+FALLBACK_STATIC_ROOT = PurePosixPath("_zipapp/static")
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    name: str
+    settings_module: str
+    packages: tuple[str, ...]
+    data_dirs: tuple[PurePosixPath, ...]
+    static_root: PurePosixPath
+    config_object: str | None
+
+
+def find_project(settings: Any, config_object: str | None = None) -> Project:
+    """Describe the project from its configured settings, after django.setup()."""
+    settings_module = settings.SETTINGS_MODULE
+    root = project_root(settings)
+    return Project(
+        root=root,
+        name=settings_module.split(".")[0],
+        settings_module=settings_module,
+        packages=project_packages(root, settings),
+        data_dirs=data_dirs(root, settings),
+        static_root=static_root(root, settings),
+        config_object=config_object or find_config_object(settings_module, root),
+    )
+
+
+def project_root(settings: Any) -> Path:
+    base_dir = getattr(settings, "BASE_DIR", None)
+    if base_dir is not None:
+        return Path(base_dir).resolve()
+    # No BASE_DIR: the directory that holds the settings' top-level package.
+    top = sys.modules[settings.SETTINGS_MODULE.split(".")[0]]
+    return _module_path(top).parent
+
+
+def project_packages(root: Path, settings: Any) -> tuple[str, ...]:
+    """Top-level packages and modules under the project root that the site imports.
+
+    After django.setup() every app, model and admin module is imported; the URLconf and
+    WSGI modules are named by settings and not imported yet.
+    """
+    names = {_top_level(name) for name in sys.modules}
+    for setting in ("ROOT_URLCONF", "WSGI_APPLICATION", "SETTINGS_MODULE"):
+        value = getattr(settings, setting, None)
+        if value:
+            names.add(_top_level(value))
+    return tuple(sorted(name for name in names if _lives_in(root, name)))
+
+
+def _top_level(dotted: str) -> str:
+    return dotted.split(".")[0]
+
+
+def _lives_in(root: Path, name: str) -> bool:
+    if name in ("__main__", "manage"):
+        return False
+    # A package is the project's when it sits directly in the project root: this skips a
+    # virtualenv that lives inside the project directory.
+    return (root / name / "__init__.py").is_file() or (root / f"{name}.py").is_file()
+
+
+def data_dirs(root: Path, settings: Any) -> tuple[PurePosixPath, ...]:
+    """Template, locale and fixture directories the settings name, relative to the root."""
+    named: list[tuple[str, Any]] = []
+    for engine in settings.TEMPLATES:
+        named.extend(("TEMPLATES DIRS", path) for path in engine.get("DIRS", []))
+    named.extend(("LOCALE_PATHS", path) for path in settings.LOCALE_PATHS)
+    named.extend(("FIXTURE_DIRS", path) for path in settings.FIXTURE_DIRS)
+    found = {_relative_dir(root, setting, path) for setting, path in named}
+    return tuple(sorted(path for path in found if path is not None))
+
+
+def _relative_dir(root: Path, setting: str, path: Any) -> PurePosixPath | None:
+    directory = Path(path)
+    if not directory.is_absolute():
+        raise BuildError(
+            f"{setting} contains the relative path {str(path)!r}, which depends on the "
+            "directory the site is started from. Build it from BASE_DIR instead, for "
+            f"example BASE_DIR / {str(path)!r}."
+        )
+    directory = directory.resolve()
+    if not directory.is_dir():
+        return None
+    if not directory.is_relative_to(root):
+        raise BuildError(
+            f"{setting} contains {str(path)!r}, which is outside the project directory "
+            f"{str(root)!r}, so the archive could not carry it. Move it into the project."
+        )
+    return PurePosixPath(directory.relative_to(root).as_posix())
+
+
+def static_root(root: Path, settings: Any) -> PurePosixPath:
+    configured = getattr(settings, "STATIC_ROOT", None)
+    if configured:
+        path = Path(configured).resolve()
+        if path.is_relative_to(root) and path != root:
+            return PurePosixPath(path.relative_to(root).as_posix())
+    return FALLBACK_STATIC_ROOT
+
+
+def find_config_object(settings_module: str, root: Path) -> str | None:
+    """The 'module:attribute' of the goodconf instance the settings read, if any.
+
+    The archive loads that instance (with -C and the environment) before it imports the
+    settings, so it must live in a module other than the settings module itself.
+    """
+    from goodconf import GoodConf
+
+    settings_namespace = vars(sys.modules[settings_module])
+    instances = {id(v): v for v in settings_namespace.values() if isinstance(v, GoodConf)}
+    if not instances:
+        return None
+    if len(instances) > 1:
+        raise BuildError(
+            f"The settings module {settings_module!r} uses several goodconf instances. "
+            "Set ZIPAPP_CONFIG_OBJECT to the one the archive should load, as 'module:attribute'."
+        )
+    instance = next(iter(instances.values()))
+    for module_name in _candidate_modules(type(instance).__module__, root):
+        if module_name == settings_module:
+            continue
+        for attribute, value in vars(sys.modules[module_name]).items():
+            if value is instance:
+                return f"{module_name}:{attribute}"
+    raise BuildError(
+        f"The goodconf instance used by {settings_module!r} is created inside the settings "
+        "module, so the archive cannot load it before the settings. Move "
+        f"`config = {type(instance).__name__}(...)` into a module of its own (for example "
+        f"{settings_module.rsplit('.', 1)[0]}.conf) and import it in the settings, or set "
+        "ZIPAPP_CONFIG_OBJECT."
+    )
+
+
+def _candidate_modules(class_module: str, root: Path) -> list[str]:
+    # The module that defines the config class first, then every other project module.
+    others = sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name != class_module and _is_under(module, root)
+    )
+    return [class_module, *others] if class_module in sys.modules else others
+
+
+def _is_under(module: ModuleType | None, root: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    return bool(file) and Path(file).resolve().is_relative_to(root)
+
+
+def _module_path(module: ModuleType) -> Path:
+    file = module.__file__
+    if file is None:
+        raise BuildError(f"Cannot locate the package {module.__name__!r} on disk.")
+    path = Path(file).resolve()
+    return path.parent if path.name == "__init__.py" else path

@@ -1,0 +1,88 @@
+"""Every call into shiv: writing the archive from a staged site-packages."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zipapp
+import zipfile
+from datetime import datetime, timezone
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from shiv import __version__ as shiv_version
+from shiv.bootstrap.environment import Environment
+from shiv.builder import create_archive
+from shiv.constants import BUILD_AT_TIMESTAMP_FORMAT
+
+from ..boot import BOOT_MODULE, BUILD_INFO_NAME, ENTRY_POINT
+from .errors import BuildError
+
+
+def write_archive(
+    site_packages: Path,
+    output: Path,
+    *,
+    shebang: str,
+    compressed: bool,
+    built_at: int,
+    build_info: dict[str, Any],
+) -> str:
+    """Write the archive to output atomically and return its build id."""
+    env = Environment(
+        built_at=datetime.fromtimestamp(built_at, timezone.utc).strftime(BUILD_AT_TIMESTAMP_FORMAT),
+        shiv_version=shiv_version,
+        entry_point=ENTRY_POINT,
+        # Python writes bytecode next to the extracted sources on first import; compiling
+        # everything up front would only slow the first start.
+        compile_pyc=False,
+        reproducible="SOURCE_DATE_EPOCH" in os.environ,
+    )
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        _create(site_packages, partial, shebang, compressed, env)
+        assert env.build_id is not None  # create_archive sets it from the contents
+        build_info["build_id"] = env.build_id
+        _append_boot(partial, build_info, built_at, compressed)
+        # A rename replaces the old file in one step: a server still reading the old
+        # archive keeps its inode, and a failed build leaves the old archive untouched.
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return env.build_id
+
+
+def _create(
+    site_packages: Path, target: Path, shebang: str, compressed: bool, env: Environment
+) -> None:
+    try:
+        create_archive(
+            [site_packages],
+            target=target,
+            interpreter=shebang,
+            main=f"{BOOT_MODULE}:main",
+            env=env,
+            compressed=compressed,
+        )
+    except SystemExit as exc:  # shiv reports some errors this way (a too long shebang)
+        message = str(exc.code).strip()
+        raise BuildError(f"shiv could not write the archive: {message}") from None
+    except (zipapp.ZipAppError, OSError) as exc:
+        raise BuildError(f"shiv could not write the archive to {str(target)!r}: {exc}") from None
+
+
+def _append_boot(archive: Path, build_info: dict[str, Any], built_at: int, compressed: bool) -> None:
+    boot_source = files("django_zipapp").joinpath("boot.py").read_bytes()
+    date_time = time.gmtime(built_at)[:6]
+    compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with zipfile.ZipFile(archive, "a") as zf:
+        for name, data in (
+            (f"{BOOT_MODULE}.py", boot_source),
+            (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),
+        ):
+            info = zipfile.ZipInfo(name, date_time=date_time)
+            info.compress_type = compression
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)

@@ -1,0 +1,84 @@
+"""Collecting, compressing and indexing the static files that go into the archive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from django.contrib.staticfiles.management.commands.collectstatic import (
+    Command as CollectstaticCommand,
+)
+from django.core.files.storage import storages
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils.module_loading import import_string
+from whitenoise.compress import Compressor
+from whitenoise.storage import (
+    CompressedManifestStaticFilesStorage,
+    CompressedStaticFilesStorage,
+)
+
+from .errors import BuildError
+
+MANIFEST_NAME = "staticfiles.json"
+# whitenoise's storages write .gz and .br siblings themselves.
+COMPRESSING_STORAGES = (CompressedManifestStaticFilesStorage, CompressedStaticFilesStorage)
+
+
+def collect_static(target: Path, *, verbosity: int = 0) -> int:
+    """Run collectstatic with the project's own storage class, writing into target."""
+    config: dict[str, Any] = dict(storages.backends["staticfiles"])
+    options = {**config.get("OPTIONS", {}), "location": str(target)}
+    storage = import_string(config["BACKEND"])(**options)
+    command = CollectstaticCommand(stdout=StringIO(), stderr=StringIO())
+    command.storage = storage
+    try:
+        call_command(command, interactive=False, verbosity=verbosity, clear=False)
+    except (CommandError, ValueError, OSError) as exc:
+        raise BuildError(
+            f"collectstatic failed: {exc}. Fix the static file it names (a missing file "
+            "referenced from CSS is the usual cause) and build again."
+        ) from None
+    if not isinstance(storage, COMPRESSING_STORAGES):
+        compress_tree(target)
+    return len(command.copied_files) + len(command.symlinked_files)
+
+
+def compress_tree(root: Path) -> None:
+    """gzip and brotli siblings for every compressible file, as whitenoise's storage makes."""
+    compressor = Compressor(quiet=True)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if compressor.should_compress(path.name):
+            compressor.compress(str(path))
+
+
+def static_index(root: Path, built_at: int) -> dict[str, Any]:
+    """Per-file headers decided at build time: a content ETag, and immutability."""
+    hashed = _hashed_names(root / MANIFEST_NAME)
+    files: dict[str, dict[str, Any]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root).as_posix()
+        if _is_compressed_sibling(path):
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+        files[name] = {"etag": f'"{digest}"', "immutable": name in hashed}
+    return {"built_at": built_at, "files": files}
+
+
+def write_static_index(path: Path, index: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(index, sort_keys=True, indent=0), encoding="utf-8")
+
+
+def _hashed_names(manifest: Path) -> set[str]:
+    if not manifest.is_file():
+        return set()
+    paths: dict[str, str] = json.loads(manifest.read_text(encoding="utf-8")).get("paths", {})
+    return set(paths.values())
+
+
+def _is_compressed_sibling(path: Path) -> bool:
+    return path.suffix in (".gz", ".br") and path.with_suffix("").is_file()

@@ -1,0 +1,40 @@
+"""Build-time settings, read fresh on every access so override_settings just works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULT_OUTPUT = "site.pyz"
+
+
+class ZipappSettings:
+    def _get(self, name: str, default: Any) -> Any:
+        return getattr(settings, f"ZIPAPP_{name}", default)
+
+    @property
+    def OUTPUT(self) -> str:  # noqa: N802  (named like the setting it reads)
+        return str(self._get("OUTPUT", DEFAULT_OUTPUT))
+
+    @property
+    def REQUIREMENTS(self) -> str | None:  # noqa: N802
+        value = self._get("REQUIREMENTS", None)
+        return None if value is None else str(value)
+
+    @property
+    def PYTHON(self) -> str | None:  # noqa: N802
+        value = self._get("PYTHON", None)
+        return None if value is None else str(value)
+
+    @property
+    def COMPRESS(self) -> bool:  # noqa: N802
+        return bool(self._get("COMPRESS", True))
+
+    @property
+    def CONFIG_OBJECT(self) -> str | None:  # noqa: N802
+        value = self._get("CONFIG_OBJECT", None)
+        return None if value is None else str(value)
+
+
+conf = ZipappSettings()

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core import checks
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_zipapp.builder import BuildError, build_pyz, default_shebang
+from django_zipapp.conf import DEFAULT_OUTPUT, conf
+
+
+class Command(BaseCommand):
+    help = "Build the project into one executable archive (a shiv zipapp)."
+    # buildpyz runs the system checks itself, with its own failure message.
+    requires_system_checks: list[str] = []
+    verbosity = 1
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help=f"where to write the archive (ZIPAPP_OUTPUT; default {DEFAULT_OUTPUT!r})",
+        )
+        parser.add_argument(
+            "--requirements",
+            metavar="FILE",
+            help="a requirements file or pyproject.toml (ZIPAPP_REQUIREMENTS; default: "
+            "requirements.txt, else pyproject.toml, in the project directory)",
+        )
+        parser.add_argument(
+            "--python",
+            metavar="SHEBANG",
+            help="the interpreter the archive starts with (ZIPAPP_PYTHON; default "
+            f"{default_shebang()!r}, the Python running this build)",
+        )
+        parser.add_argument(
+            "--config-object",
+            metavar="MODULE:ATTRIBUTE",
+            help="the goodconf instance the archive loads (ZIPAPP_CONFIG_OBJECT; default: "
+            "the one the settings module imports)",
+        )
+        compression = parser.add_mutually_exclusive_group()
+        compression.add_argument(
+            "--compress",
+            dest="compress",
+            action="store_true",
+            default=None,
+            help="deflate the archive's entries (ZIPAPP_COMPRESS; the default)",
+        )
+        compression.add_argument(
+            "--no-compress",
+            dest="compress",
+            action="store_false",
+            help="store entries uncompressed: a larger file, a faster first start",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
+        self._run_checks()
+        compress = options["compress"]
+        try:
+            result = build_pyz(
+                output=Path(options["output"] or conf.OUTPUT),
+                requirements=options["requirements"] or conf.REQUIREMENTS,
+                shebang=options["python"] or conf.PYTHON,
+                compressed=conf.COMPRESS if compress is None else compress,
+                config_object=options["config_object"] or conf.CONFIG_OBJECT,
+                report=self._step,
+                pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
+            )
+        except BuildError as exc:
+            raise CommandError(str(exc)) from None
+        size = f"{result.size / 1_000_000:.1f} MB"
+        self.stdout.write(
+            self.style.SUCCESS(f"Built {result.path} ({size}, sha256 {result.sha256})")
+        )
+
+    def _step(self, message: str) -> None:
+        if self.verbosity >= 1:
+            self.stdout.write(f"- {message}")
+
+    def _run_checks(self) -> None:
+        errors = [
+            message
+            for message in checks.run_checks(include_deployment_checks=False)
+            if message.is_serious() and not message.is_silenced()
+        ]
+        if errors:
+            listing = "; ".join(f"{message.id}: {message.msg}" for message in errors)
+            raise CommandError(
+                f"The system checks found {len(errors)} error(s), so no archive was built: "
+                f"{listing} Run `manage.py check` for the hints, fix them and build again."
+            )
