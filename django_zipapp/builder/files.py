@@ -96,12 +96,19 @@ def copy_self(site_packages: Path) -> str | None:
 
 def _own_metadata() -> str:
     try:
-        return importlib.metadata.distribution("django-zipapp").read_text("METADATA") or ""
+        distribution = importlib.metadata.distribution("django-zipapp")
     except importlib.metadata.PackageNotFoundError:
+        distribution = None
+    # An installed wheel has METADATA; a source checkout's egg-info has PKG-INFO.
+    text = distribution and (
+        distribution.read_text("METADATA") or distribution.read_text("PKG-INFO")
+    )
+    if not text:
         return (
             "Metadata-Version: 2.1\nName: django-zipapp\n"
             f"Version: {django_zipapp.__version__}\n"
         )
+    return text
 
 
 def _version_of(dist_info: Path) -> str:

@@ -57,4 +57,7 @@ def _pip_environment() -> dict[str, str]:
     # --target installs outside any virtualenv, and must not land in the user's site.
     for name in ("PIP_REQUIRE_VIRTUALENV", "PIP_USER", "PIP_TARGET", "PIP_PREFIX"):
         environment.pop(name, None)
+    # A build run with warnings turned into errors must not make pip's own warnings fatal.
+    for name in ("PYTHONWARNINGS", "PYTHONDEVMODE"):
+        environment.pop(name, None)
     return environment

@@ -1,0 +1,130 @@
+"""Option plumbing of the buildpyz command: options > ZIPAPP_* settings > defaults.
+
+build_pyz itself is replaced here (plumbing only); test_e2e.py builds real archives.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from django_zipapp.builder import BuildError, BuildResult
+from django_zipapp.management.commands import buildpyz
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    recorded: list[dict[str, Any]] = []
+
+    def fake_build_pyz(**kwargs: Any) -> BuildResult:
+        recorded.append(kwargs)
+        kwargs["report"]("Installing dependencies")
+        return BuildResult(Path("/srv/site.pyz"), 14_260_249, "ab" * 32, "id")
+
+    monkeypatch.setattr(buildpyz, "build_pyz", fake_build_pyz)
+    return recorded
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("buildpyz", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_defaults(calls: list[dict[str, Any]]) -> None:
+    output = run()
+    (kwargs,) = calls
+    assert kwargs["output"] == Path("site.pyz")
+    assert kwargs["requirements"] is None
+    assert kwargs["shebang"] is None
+    assert kwargs["compressed"] is True
+    assert kwargs["config_object"] is None
+    assert kwargs["pip_echo"] is None
+    assert output == (
+        "- Installing dependencies\n"
+        f"Built /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})\n"
+    )
+
+
+@override_settings(
+    ZIPAPP_OUTPUT="dist/app.pyz",
+    ZIPAPP_REQUIREMENTS="requirements/prod.txt",
+    ZIPAPP_PYTHON="/usr/bin/python3.12",
+    ZIPAPP_COMPRESS=False,
+    ZIPAPP_CONFIG_OBJECT="example.conf:config",
+)
+def test_settings_beat_defaults(calls: list[dict[str, Any]], tmp_path: Path) -> None:
+    with override_settings(ZIPAPP_REQUIREMENTS=str(_file(tmp_path / "prod.txt"))):
+        run()
+    (kwargs,) = calls
+    assert kwargs["output"] == Path("dist/app.pyz")
+    assert kwargs["requirements"] == str(tmp_path / "prod.txt")
+    assert kwargs["shebang"] == "/usr/bin/python3.12"
+    assert kwargs["compressed"] is False
+    assert kwargs["config_object"] == "example.conf:config"
+
+
+@override_settings(
+    ZIPAPP_OUTPUT="dist/app.pyz",
+    ZIPAPP_PYTHON="/usr/bin/python3.12",
+    ZIPAPP_COMPRESS=False,
+    ZIPAPP_CONFIG_OBJECT="example.conf:config",
+)
+def test_options_beat_settings(calls: list[dict[str, Any]]) -> None:
+    run(
+        "-o", "out.pyz", "--requirements", "req.txt", "--python", "/opt/py/bin/python3",
+        "--compress", "--config-object", "site.settings_conf:conf",
+    )  # fmt: skip
+    (kwargs,) = calls
+    assert kwargs["output"] == Path("out.pyz")
+    assert kwargs["requirements"] == "req.txt"
+    assert kwargs["shebang"] == "/opt/py/bin/python3"
+    assert kwargs["compressed"] is True
+    assert kwargs["config_object"] == "site.settings_conf:conf"
+
+
+def test_no_compress_option(calls: list[dict[str, Any]]) -> None:
+    run("--no-compress")
+    assert calls[0]["compressed"] is False
+
+
+def test_verbosity_two_streams_pip(calls: list[dict[str, Any]]) -> None:
+    run("--verbosity", "2")
+    assert calls[0]["pip_echo"] is not None
+
+
+def test_verbosity_zero_prints_only_the_result(calls: list[dict[str, Any]]) -> None:
+    assert run("--verbosity", "0") == f"Built /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})\n"
+
+
+def test_build_error_is_a_command_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(**kwargs: Any) -> BuildResult:
+        raise BuildError("No dependencies were found for the project in '/srv'.")
+
+    monkeypatch.setattr(buildpyz, "build_pyz", failing)
+    with pytest.raises(CommandError) as caught:
+        run()
+    assert str(caught.value) == "No dependencies were found for the project in '/srv'."
+
+
+@override_settings(ZIPAPP_COMPRESS="yes")
+def test_refuses_on_check_errors(calls: list[dict[str, Any]]) -> None:
+    with pytest.raises(CommandError) as caught:
+        run()
+    assert str(caught.value) == (
+        "The system checks found 1 error(s), so no archive was built: django_zipapp.E002: "
+        "ZIPAPP_COMPRESS must be True or False, not 'yes'. Run `manage.py check` for the "
+        "hints, fix them and build again."
+    )
+    assert calls == []
+
+
+def _file(path: Path) -> Path:
+    path.write_text("Django\n")
+    return path

@@ -1,0 +1,370 @@
+"""The real thing: build example_project into an archive, deploy it elsewhere, run it.
+
+The archive runs as a separate process with its own SHIV_ROOT, without HOME, and serve is
+spoken to over HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+SECRET_KEY = "e2e-" + "k3y-w1th-3n0ugh-r4nd0mn3ss-f0r-ch3ck-d3pl0y-" * 2
+PLANTED = {
+    ".env": "SECRET_KEY=leaked-from-dotenv",
+    "notes/.env.local": "SECRET_KEY=leaked",
+    "notes/__pycache__/views.cpython-311.pyc": "stale bytecode",
+    ".git/HEAD": "ref: refs/heads/main",
+    "notes/.git/config": "[core]",
+}
+
+
+@dataclass(frozen=True)
+class Built:
+    archive: Path
+    build_output: str
+    work: Path
+
+
+def run_archive(
+    built: Built, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(built.archive), *args],
+        cwd=cwd or built.work,
+        env=env if env is not None else site_env(built),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def site_env(built: Built, **extra: str) -> dict[str, str]:
+    """A service's environment: no HOME, its own cache and state directories."""
+    environment = {
+        "PATH": os.environ["PATH"],
+        "LANG": "C.UTF-8",
+        "SHIV_ROOT": str(built.work / "cache"),
+        "STATE_DIRECTORY": str(built.work / "state"),
+        "SECRET_KEY": SECRET_KEY,
+    }
+    # pyenv's shims find the interpreter through these.
+    for name in ("PYENV_ROOT", "PYENV_VERSION"):
+        if name in os.environ:
+            environment[name] = os.environ[name]
+    environment.update(extra)
+    return environment
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    work = tmp_path_factory.mktemp("e2e")
+    project = work / "project"
+    shutil.copytree(
+        EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz")
+    )
+    for name, content in PLANTED.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(content)
+    _make_sqlite(project / "notes" / "db.sqlite3")
+    _make_sqlite(project / "example" / "cache.bin")  # a database by content, not by name
+    (work / "build").mkdir()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "buildpyz", "-o", str(work / "build" / "site.pyz")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=_build_env(work),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Deploy: the archive alone, copied to another folder.
+    (work / "srv").mkdir()
+    shutil.copy2(work / "build" / "site.pyz", work / "srv" / "site.pyz")
+    return Built(work / "srv" / "site.pyz", result.stdout, work)
+
+
+def _build_env(work: Path) -> dict[str, str]:
+    import django
+
+    # The test run's own DJANGO_SETTINGS_MODULE must not leak into the project's build.
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    # The archive gets the Django this test environment runs, so that each environment
+    # of the test matrix tests its own Django version inside the archive too.
+    constraints = work / "constraints.txt"
+    constraints.write_text(f"Django=={django.get_version()}\n")
+    others = environment.get("PIP_CONSTRAINT", "")
+    environment["PIP_CONSTRAINT"] = f"{others} {constraints}".strip()
+    return {**environment, "PYTHONWARNINGS": "error"}
+
+
+def _make_sqlite(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path)
+    connection.execute("create table private (secret text)")
+    connection.commit()
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def migrated(built: Built) -> Built:
+    result = run_archive(built, "migrate", "--noinput")
+    assert result.returncode == 0, result.stderr
+    return built
+
+
+def test_build_reports_each_step_and_the_result(built: Built) -> None:
+    lines = built.build_output.splitlines()
+    assert lines[0].startswith("- Project 'example' in ")
+    assert lines[1] == "- Installing dependencies from requirements.txt with pip"
+    assert lines[2].startswith("- Copied ")
+    assert lines[3].startswith("- Collected ")
+    assert lines[4] == "- Writing site.pyz"
+    match = re.fullmatch(r"Built (\S+) \((\d+\.\d) MB, sha256 ([0-9a-f]{64})\)", lines[-1])
+    assert match is not None, lines[-1]
+    archive = Path(match[1])
+    assert match[3] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert float(match[2]) == round(archive.stat().st_size / 1_000_000, 1)
+
+
+def test_archive_holds_the_site_and_nothing_private(built: Built) -> None:
+    with zipfile.ZipFile(built.archive) as archive:
+        names = archive.namelist()
+        info = json.loads(archive.read("django_zipapp.json"))
+    assert "site-packages/example/settings.py" in names
+    assert "site-packages/notes/migrations/0001_initial.py" in names
+    assert "site-packages/notes/templates/notes/home.html" in names
+    assert "site-packages/templates/base.html" in names
+    assert "site-packages/staticfiles/staticfiles.json" in names
+    assert "site-packages/django/__init__.py" in names
+    assert "site-packages/django_zipapp/runtime/serve.py" in names
+    assert "_django_zipapp_boot.py" in names
+    hashed_css = [n for n in names if re.search(r"notes/site\.[0-9a-f]{12}\.css$", n)]
+    assert len(hashed_css) == 1
+    assert {hashed_css[0] + ".gz", hashed_css[0] + ".br"} <= set(names)
+    private = [
+        name for name in names
+        if re.search(r"(^|/)(\.env[^/]*|__pycache__|\.git|bin)(/|$)|\.pyc$|\.sqlite3$", name)
+        or name.endswith("example/cache.bin")
+    ]  # fmt: skip
+    assert private == []
+    assert info["settings_module"] == "example.settings"
+    assert info["config_object"] == "example.conf:config"
+    assert info["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert "Django" in info["distributions"]
+
+
+def test_shebang_names_the_build_python(built: Built) -> None:
+    first_line = built.archive.read_bytes().split(b"\n", 1)[0].decode()
+    assert first_line == f"#!/usr/bin/env python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_help(built: Built) -> None:
+    result = run_archive(built)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: site.pyz [-C FILE] COMMAND [ARGS...]\n")
+    assert "  serve          serve the site with gunicorn" in result.stdout
+
+
+def test_missing_secret_key_is_one_clean_error(built: Built) -> None:
+    environment = site_env(built, DATABASE_PASSWORD="unrelated")
+    del environment["SECRET_KEY"]
+    for command in (["migrate", "--noinput"], ["serve"]):
+        result = run_archive(built, *command, env=environment)
+        assert result.returncode == 78
+        assert result.stderr == (
+            "error: The configuration is invalid:\n"
+            "  SECRET_KEY: required; set it in the config file or the SECRET_KEY "
+            "environment variable\n"
+        )
+        assert result.stdout == ""
+
+
+def test_management_commands_from_anywhere(migrated: Built, tmp_path: Path) -> None:
+    production = tmp_path / "production.yaml"
+    production.write_text(
+        f"SECRET_KEY: {SECRET_KEY}\nDEBUG: false\nALLOWED_HOSTS: [site.example.com]\nHTTPS: true\n"
+    )
+    environment = site_env(migrated)
+    del environment["SECRET_KEY"]  # from the file this time
+    check = run_archive(migrated, "check", "--deploy", "-C", str(production), env=environment, cwd=tmp_path)
+    assert (check.returncode, check.stderr) == (0, "")
+    assert check.stdout == "System check identified no issues (0 silenced).\n"
+
+    superuser = site_env(
+        migrated,
+        DJANGO_SUPERUSER_USERNAME="admin",
+        DJANGO_SUPERUSER_EMAIL="admin@example.com",
+        DJANGO_SUPERUSER_PASSWORD="a-long-enough-password-42",
+    )
+    created = run_archive(migrated, "createsuperuser", "--noinput", env=superuser, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout == "Superuser created successfully.\n"
+    query = "from django.contrib.auth.models import User; print(User.objects.get().is_superuser)"
+    shell = run_archive(migrated, "shell", "--verbosity", "0", "-c", query, cwd=Path("/"))
+    assert shell.stdout == "True\n"
+
+
+def test_data_lives_in_the_state_directory(migrated: Built) -> None:
+    assert (migrated.work / "state" / "db.sqlite3").is_file()
+    assert list((migrated.work / "cache").rglob("*.sqlite3")) == []
+
+
+def test_extracts_into_cache_directory_without_home(built: Built, tmp_path: Path) -> None:
+    environment = site_env(built, CACHE_DIRECTORY=str(tmp_path / "systemd-cache"))
+    del environment["SHIV_ROOT"]
+    result = run_archive(built, "check", env=environment)
+    assert result.returncode == 0, result.stderr
+    (extraction,) = (tmp_path / "systemd-cache").glob("site.pyz_*/site-packages")
+    assert (extraction / "django_zipapp" / "boot.py").is_file()
+
+
+def test_nowhere_to_extract_says_what_to_set(built: Built) -> None:
+    environment = site_env(built)
+    del environment["SHIV_ROOT"]
+    result = run_archive(built, "check", env=environment)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: site.pyz needs a writable directory to unpack itself into and found none: "
+        "SHIV_ROOT and CACHE_DIRECTORY are not set, and neither XDG_CACHE_HOME nor HOME names "
+        "a usable directory. Set SHIV_ROOT to a writable directory, or run it under systemd "
+        "with CacheDirectory= set.\n"
+    )
+
+
+def test_other_python_is_refused_by_name(built: Built) -> None:
+    other = _other_python()
+    if other is None:
+        pytest.skip("no other CPython 3.x to start the archive with")
+    result = subprocess.run(
+        [other, str(built.archive), "check"], env=site_env(built), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    built_for = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert result.stderr.startswith(f"error: site.pyz was built for cpython {built_for} and cannot run on cpython 3.")
+    assert "Traceback" not in result.stderr
+    assert not (built.work / "cache").exists() or all(
+        (p / "site-packages").exists() for p in (built.work / "cache").glob("site.pyz_*")
+    )
+
+
+def _other_python() -> str | None:
+    running = sys.version_info.minor
+    candidates = [f"python3.{minor}" for minor in range(10, 15) if minor != running]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += [str(p) for p in sorted(pyenv.glob("3.*/bin/python3")) if f"/3.{running}." not in str(p)]
+    for candidate in candidates:
+        path = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
+        if path and subprocess.run([path, "-c", "pass"], capture_output=True).returncode == 0:
+            return path
+    return None
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@pytest.fixture
+def server(migrated: Built, tmp_path: Path) -> Iterator[Server]:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(migrated.archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            cwd="/",
+            env=site_env(migrated),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    running = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_for(running)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_serve_answers_pages_and_static_files(server: Server) -> None:
+    status, _, body = _get(server.base + "/")
+    assert status == 200
+    html = body.decode()
+    assert "<h1>Notes</h1>" in html
+    match = re.search(r'href="(/static/notes/site\.[0-9a-f]{12}\.css)"', html)
+    assert match is not None, html
+    status, headers, _ = _get(server.base + match[1], {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert "immutable" in headers["Cache-Control"]
+    assert headers["Content-Encoding"] == "gzip"
+    assert headers["Content-Type"].startswith("text/css")
+    assert headers["ETag"].startswith('"')
+    status, headers, _ = _get(server.base + "/static/admin/css/base.css")
+    assert status == 200
+    assert headers["Cache-Control"] == "max-age=60, public"
+
+
+def test_serve_stops_gracefully_on_sigterm(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    log = server.log.read_text()
+    assert "Traceback" not in log
+    assert "Listening at: http://127.0.0.1:" in log
+    assert "Shutting down: Master" in log
+    assert "gunicorn.ctl" not in log  # no control socket under a missing HOME
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(
+                f"serve exited with {server.process.returncode}:\n{server.log.read_text()}"
+            )
+        try:
+            _get(server.base + "/")
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)
+    raise AssertionError(f"{server.base} did not answer within {timeout} s")
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(response.headers), response.read()

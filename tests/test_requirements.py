@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from django_zipapp.builder.errors import BuildError
+from django_zipapp.builder.requirements import (
+    RUNTIME_REQUIREMENTS,
+    Requirements,
+    find_requirements,
+)
+
+
+def test_requirements_txt_is_found(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("Django\n")
+    assert find_requirements(tmp_path, None) == Requirements(
+        tmp_path / "requirements.txt", ("-r", str(tmp_path / "requirements.txt"))
+    )
+
+
+def test_requirements_txt_wins_over_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("Django\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["flask"]\n')
+    assert find_requirements(tmp_path, None).source.name == "requirements.txt"
+
+
+def test_pyproject_dependencies(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "site"\ndependencies = ["Django>=5.2", "whitenoise"]\n'
+    )
+    found = find_requirements(tmp_path, None)
+    assert found.pip_args == ("Django>=5.2", "whitenoise")
+
+
+def test_pyproject_without_project_table_is_not_a_source(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
+    with pytest.raises(BuildError) as caught:
+        find_requirements(tmp_path, None)
+    assert str(caught.value).startswith(
+        f"No dependencies were found for the project in {str(tmp_path)!r}. Add a "
+        "requirements.txt there"
+    )
+
+
+def test_explicit_file(tmp_path: Path) -> None:
+    (tmp_path / "prod.txt").write_text("-r base.txt\n")
+    found = find_requirements(Path("/elsewhere"), str(tmp_path / "prod.txt"))
+    assert found.pip_args == ("-r", str(tmp_path / "prod.txt"))
+
+
+def test_explicit_file_missing(tmp_path: Path) -> None:
+    with pytest.raises(BuildError) as caught:
+        find_requirements(tmp_path, "missing.txt")
+    assert str(caught.value) == (
+        "The requirements file 'missing.txt' does not exist. Give the path of a requirements "
+        "file or a pyproject.toml with --requirements."
+    )
+
+
+def test_explicit_pyproject_without_dependencies(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    with pytest.raises(BuildError, match="has no \\[project\\] dependencies list"):
+        find_requirements(tmp_path, str(tmp_path / "pyproject.toml"))
+
+
+def test_broken_toml(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project\n")
+    with pytest.raises(BuildError, match="could not be read as TOML"):
+        find_requirements(tmp_path, None)
+
+
+def test_runtime_requirements_are_our_own_dependencies() -> None:
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    ours = {Requirement(r).name.lower() for r in importlib.metadata.requires("django-zipapp") or []}
+    needed = {Requirement(r).name.lower() for r in RUNTIME_REQUIREMENTS}
+    assert needed <= ours
