@@ -101,7 +101,9 @@ def extraction_root(environ: os._Environ[str] | dict[str, str], archive_name: st
         try:
             return _writable(user_cache / CACHE_SUBDIR)
         except OSError as exc:
-            problem = f"the user cache directory {str(user_cache)!r} is not writable ({exc.strerror})"
+            problem = (
+                f"the user cache directory {str(user_cache)!r} is not writable ({exc.strerror})"
+            )
     raise BootError(
         f"{archive_name} needs a writable directory to unpack itself into and found none: "
         f"SHIV_ROOT and CACHE_DIRECTORY are not set, and {problem}. Set SHIV_ROOT to a "

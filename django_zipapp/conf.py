@@ -14,25 +14,25 @@ class ZipappSettings:
         return getattr(settings, f"ZIPAPP_{name}", default)
 
     @property
-    def OUTPUT(self) -> str:  # noqa: N802  (named like the setting it reads)
+    def OUTPUT(self) -> str:
         return str(self._get("OUTPUT", DEFAULT_OUTPUT))
 
     @property
-    def REQUIREMENTS(self) -> str | None:  # noqa: N802
+    def REQUIREMENTS(self) -> str | None:
         value = self._get("REQUIREMENTS", None)
         return None if value is None else str(value)
 
     @property
-    def PYTHON(self) -> str | None:  # noqa: N802
+    def PYTHON(self) -> str | None:
         value = self._get("PYTHON", None)
         return None if value is None else str(value)
 
     @property
-    def COMPRESS(self) -> bool:  # noqa: N802
+    def COMPRESS(self) -> bool:
         return bool(self._get("COMPRESS", True))
 
     @property
-    def CONFIG_OBJECT(self) -> str | None:  # noqa: N802
+    def CONFIG_OBJECT(self) -> str | None:
         value = self._get("CONFIG_OBJECT", None)
         return None if value is None else str(value)
 

@@ -25,5 +25,6 @@ class ZipappConfig(GoodConf):
     )
     SERVE_ACCESS_LOG: str | None = Field(
         default="-",
-        description="Where `serve` writes its access log: a path, '-' for stdout, or empty for none.",
+        description="Where `serve` writes its access log: a path, '-' for stdout, "
+        "or empty for none.",
     )

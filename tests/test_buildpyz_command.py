@@ -47,8 +47,7 @@ def test_defaults(calls: list[dict[str, Any]]) -> None:
     assert kwargs["config_object"] is None
     assert kwargs["pip_echo"] is None
     assert output == (
-        "- Installing dependencies\n"
-        f"Built /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})\n"
+        f"- Installing dependencies\nBuilt /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})\n"
     )
 
 

@@ -10,7 +10,7 @@ from django.test import override_settings
 from django_zipapp.checks import check_settings
 
 
-def ids() -> list[str]:
+def ids() -> list[str | None]:
     return [message.id for message in check_settings()]
 
 

@@ -81,7 +81,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     work = tmp_path_factory.mktemp("e2e")
     project = work / "project"
     shutil.copytree(
-        EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz")
+        EXAMPLE,
+        project,
+        ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz"),
     )
     for name, content in PLANTED.items():
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +209,9 @@ def test_management_commands_from_anywhere(migrated: Built, tmp_path: Path) -> N
     )
     environment = site_env(migrated)
     del environment["SECRET_KEY"]  # from the file this time
-    check = run_archive(migrated, "check", "--deploy", "-C", str(production), env=environment, cwd=tmp_path)
+    check = run_archive(
+        migrated, "check", "--deploy", "-C", str(production), env=environment, cwd=tmp_path
+    )
     assert (check.returncode, check.stderr) == (0, "")
     assert check.stdout == "System check identified no issues (0 silenced).\n"
 
@@ -262,7 +266,9 @@ def test_other_python_is_refused_by_name(built: Built) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     built_for = f"{sys.version_info.major}.{sys.version_info.minor}"
-    assert result.stderr.startswith(f"error: site.pyz was built for cpython {built_for} and cannot run on cpython 3.")
+    assert result.stderr.startswith(
+        f"error: site.pyz was built for cpython {built_for} and cannot run on cpython 3."
+    )
     assert "Traceback" not in result.stderr
     assert not (built.work / "cache").exists() or all(
         (p / "site-packages").exists() for p in (built.work / "cache").glob("site.pyz_*")
@@ -273,7 +279,9 @@ def _other_python() -> str | None:
     running = sys.version_info.minor
     candidates = [f"python3.{minor}" for minor in range(10, 15) if minor != running]
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates += [str(p) for p in sorted(pyenv.glob("3.*/bin/python3")) if f"/3.{running}." not in str(p)]
+    candidates += [
+        str(p) for p in sorted(pyenv.glob("3.*/bin/python3")) if f"/3.{running}." not in str(p)
+    ]
     for candidate in candidates:
         path = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
         if path and subprocess.run([path, "-c", "pass"], capture_output=True).returncode == 0:

@@ -34,9 +34,7 @@ def test_boot_uses_only_the_standard_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     added = json.loads(result.stdout)
-    outside = [
-        name for name in added
-        if name.split(".")[0] not in sys.stdlib_module_names and name.split(".")[0] != "django_zipapp"
-    ]  # fmt: skip
+    allowed = {*sys.stdlib_module_names, "django_zipapp"}
+    outside = [name for name in added if name.split(".")[0] not in allowed]
     assert outside == []
     assert [m for m in added if m.startswith("django_zipapp.")] == ["django_zipapp.boot"]

@@ -5,10 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.runtime.config import ConfigError, load_config, split_config_option
+from django_zipapp.runtime.config import ConfigError, split_config_option
+from django_zipapp.runtime.config import load_config as load_any_config
+from tests.sample_conf import SampleConfig
 
 CONFIG = "tests.sample_conf:config"
 SECRET = "planted-secret-4f1c9b"
+
+
+def load_config(object_path: str, config_file: str | None) -> SampleConfig:
+    config = load_any_config(object_path, config_file)
+    assert isinstance(config, SampleConfig)
+    return config
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +71,9 @@ def test_file_option_is_shared_through_file_env_var(tmp_path: Path) -> None:
     assert config.SECRET_KEY == SECRET
 
 
-def test_file_from_its_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_from_its_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "conf.json").write_text(json.dumps({"SECRET_KEY": SECRET}))
     monkeypatch.setenv("SAMPLE_CONFIG", str(tmp_path / "conf.json"))
     assert load_config(CONFIG, None).SECRET_KEY == SECRET
@@ -85,7 +95,9 @@ def test_wrong_type_is_named_without_values(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ConfigError) as caught:
         load_config(CONFIG, None)
     message = str(caught.value)
-    assert message.startswith("The configuration is invalid:\n  PORT: Input should be a valid integer")
+    assert message.startswith(
+        "The configuration is invalid:\n  PORT: Input should be a valid integer"
+    )
     assert SECRET not in message
 
 
@@ -111,5 +123,7 @@ def test_malformed_file_never_quotes_it(tmp_path: Path, name: str, text: str, er
     with pytest.raises(ConfigError) as caught:
         load_config(CONFIG, str(tmp_path / name))
     message = str(caught.value)
-    assert message.startswith(f"The config file {str(tmp_path / name)!r} could not be parsed ({error}")
+    assert message.startswith(
+        f"The config file {str(tmp_path / name)!r} could not be parsed ({error}"
+    )
     assert SECRET not in message

@@ -1,7 +1,7 @@
 """Building an archive. Usable from a script once Django is set up:
 
-    django.setup()
-    result = build_pyz(output=Path("site.pyz"))
+django.setup()
+result = build_pyz(output=Path("site.pyz"))
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ def _collect_static(
     count = collect_static(target)
     index = static_index(target, built_at)
     write_static_index(site_packages / STATIC_INDEX_NAME, index)
-    report(f"Collected {count} static files ({len(index['files'])} served, compressed variants beside them)")
+    served = len(index["files"])
+    report(f"Collected {count} static files into {project.static_root} ({served} files to serve)")
 
 
 def _build_info(

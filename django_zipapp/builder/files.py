@@ -40,9 +40,7 @@ def walk_shippable(source: Path, *, skip: tuple[Path, ...] = ()) -> Iterator[Pat
     # Sorted, so that every build walks the same files in the same order.
     for directory, dirnames, filenames in os.walk(source):
         here = Path(directory)
-        dirnames[:] = sorted(
-            name for name in dirnames if _keep_dir(here / name, skip)
-        )
+        dirnames[:] = sorted(name for name in dirnames if _keep_dir(here / name, skip))
         for name in sorted(filenames):
             path = here / name
             if _keep_file(path, skip):
@@ -104,10 +102,7 @@ def _own_metadata() -> str:
         distribution.read_text("METADATA") or distribution.read_text("PKG-INFO")
     )
     if not text:
-        return (
-            "Metadata-Version: 2.1\nName: django-zipapp\n"
-            f"Version: {django_zipapp.__version__}\n"
-        )
+        return f"Metadata-Version: 2.1\nName: django-zipapp\nVersion: {django_zipapp.__version__}\n"
     return text
 
 

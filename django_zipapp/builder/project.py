@@ -159,7 +159,7 @@ def _candidate_modules(class_module: str, root: Path) -> list[str]:
 
 def _is_under(module: ModuleType | None, root: Path) -> bool:
     file = getattr(module, "__file__", None)
-    return bool(file) and Path(file).resolve().is_relative_to(root)
+    return file is not None and Path(file).resolve().is_relative_to(root)
 
 
 def _module_path(module: ModuleType) -> Path:

@@ -53,13 +53,14 @@ def find_requirements(root: Path, explicit: str | None) -> Requirements:
 
 def read_requirements(path: Path) -> Requirements:
     if path.suffix == ".toml":
-        project = _project_table(path)
-        if project is None or "dependencies" not in project:
+        project = _project_table(path) or {}
+        dependencies = project.get("dependencies")
+        if not isinstance(dependencies, list):
             raise BuildError(
                 f"{str(path)!r} has no [project] dependencies list. Add one, or name a "
                 "requirements file with --requirements."
             )
-        return Requirements(path, tuple(str(item) for item in project["dependencies"]))
+        return Requirements(path, tuple(str(item) for item in dependencies))
     # pip reads -r/-c includes and local paths relative to the file; it runs from its folder.
     return Requirements(path, ("-r", str(path)))
 

@@ -51,7 +51,7 @@ def write_archive(
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)
-    return env.build_id
+    return str(env.build_id)
 
 
 def _create(
@@ -73,7 +73,9 @@ def _create(
         raise BuildError(f"shiv could not write the archive to {str(target)!r}: {exc}") from None
 
 
-def _append_boot(archive: Path, build_info: dict[str, Any], built_at: int, compressed: bool) -> None:
+def _append_boot(
+    archive: Path, build_info: dict[str, Any], built_at: int, compressed: bool
+) -> None:
     boot_source = files("django_zipapp").joinpath("boot.py").read_bytes()
     date_time = time.gmtime(built_at)[:6]
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED

@@ -6,7 +6,7 @@ import hashlib
 import json
 from io import StringIO
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.staticfiles.management.commands.collectstatic import (
     Command as CollectstaticCommand,
@@ -30,7 +30,7 @@ COMPRESSING_STORAGES = (CompressedManifestStaticFilesStorage, CompressedStaticFi
 
 def collect_static(target: Path, *, verbosity: int = 0) -> int:
     """Run collectstatic with the project's own storage class, writing into target."""
-    config: dict[str, Any] = dict(storages.backends["staticfiles"])
+    config = cast("dict[str, Any]", storages.backends["staticfiles"])
     options = {**config.get("OPTIONS", {}), "location": str(target)}
     storage = import_string(config["BACKEND"])(**options)
     command = CollectstaticCommand(stdout=StringIO(), stderr=StringIO())

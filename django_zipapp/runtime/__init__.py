@@ -99,7 +99,7 @@ def _wsgi_application(site_packages: Path) -> Any:
     application = get_internal_wsgi_application()
     return wrap_with_static(
         application,
-        static_root=Path(settings.STATIC_ROOT),
+        static_root=Path(str(settings.STATIC_ROOT)),
         static_url=settings.STATIC_URL,
         index=read_static_index(site_packages),
     )

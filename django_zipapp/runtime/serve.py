@@ -33,10 +33,8 @@ class ArchiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
 def default_workers() -> int:
     # gunicorn's documented starting point: (2 x cores) + 1, counting the CPUs this
     # process may actually run on.
-    if hasattr(os, "sched_getaffinity"):
-        cpus = len(os.sched_getaffinity(0))
-    else:  # macOS
-        cpus = os.cpu_count() or 1
+    affinity = getattr(os, "sched_getaffinity", None)  # not on macOS
+    cpus = len(affinity(0)) if affinity else (os.cpu_count() or 1)
     return 2 * cpus + 1
 
 
