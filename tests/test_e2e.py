@@ -376,3 +376,69 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, dict(response.headers), response.read()
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    shutil.copytree(
+        EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles")
+    )
+    return project
+
+
+def build_in(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "buildpyz", "-o", str(project / "site.pyz")],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_build_env(project),
+    )
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"CommandError: {message}"), result.stderr
+
+
+def test_build_without_requirements_says_what_to_add(project_copy: Path) -> None:
+    (project_copy / "requirements.txt").unlink()
+    assert_clean_failure(
+        build_in(project_copy),
+        f"No dependencies were found for the project in {str(project_copy)!r}. Add a "
+        "requirements.txt there",
+    )
+    assert not (project_copy / "site.pyz").exists()
+
+
+def test_build_with_an_uninstallable_requirement(project_copy: Path) -> None:
+    with (project_copy / "requirements.txt").open("a") as requirements:
+        requirements.write("django-zipapp-no-such-distribution==1.0\n")
+    result = build_in(project_copy)
+    assert_clean_failure(result, "pip could not install the dependencies (exit status 1).")
+    assert "No matching distribution found for django-zipapp-no-such-distribution==1.0" in (
+        result.stderr
+    )
+
+
+def test_build_with_broken_static_storage(project_copy: Path) -> None:
+    settings = project_copy / "example" / "settings.py"
+    settings.write_text(settings.read_text().replace("CompressedManifest", "NoSuch"))
+    result = build_in(project_copy)
+    assert_clean_failure(
+        result,
+        "STORAGES['staticfiles'] names the backend 'whitenoise.storage.NoSuchStaticFilesStorage', "
+        "which cannot be imported",
+    )
+    assert "Installing dependencies" not in result.stdout  # refused before the slow steps
+
+
+def test_failed_build_keeps_the_previous_archive(project_copy: Path) -> None:
+    (project_copy / "site.pyz").write_bytes(b"the archive in service")
+    (project_copy / "requirements.txt").write_text("django-zipapp-no-such-distribution==1.0\n")
+    assert build_in(project_copy).returncode == 1
+    assert (project_copy / "site.pyz").read_bytes() == b"the archive in service"
+    assert [p.name for p in project_copy.glob(".site.pyz*")] == []

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 import django_zipapp
 
@@ -30,7 +31,7 @@ from .pip import pip_install
 from .project import Project, find_project
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .shiv import write_archive
-from .static import collect_static, static_index, write_static_index
+from .static import collect_static, static_index, static_storage_class, write_static_index
 
 __all__ = ["BuildError", "BuildResult", "build_pyz", "default_shebang"]
 
@@ -70,8 +71,24 @@ def build_pyz(
         raise BuildError(f"The output {str(output)!r} is a directory; give a file name.")
     if not output.parent.is_dir():
         raise BuildError(f"The output's directory {str(output.parent)!r} does not exist.")
+    try:
+        return _build(output, requirements, shebang, compressed, config_object, report, pip_echo)
+    except ImproperlyConfigured as exc:
+        raise BuildError(f"The settings are incomplete: {exc} Fix them and build again.") from None
+
+
+def _build(
+    output: Path,
+    requirements: str | None,
+    shebang: str | None,
+    compressed: bool,
+    config_object: str | None,
+    report: Callable[[str], None],
+    pip_echo: Callable[[str], None] | None,
+) -> BuildResult:
     project = find_project(settings, config_object)
     found = find_requirements(project.root, requirements)
+    static_storage_class()
     report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
     built_at = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
     with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:

@@ -45,10 +45,16 @@ def pip_install(
         if echo is not None:
             echo(line.rstrip())
     if process.wait() != 0:
-        tail = "\n".join(output[-TAIL_LINES:])
+        # pip's own ERROR lines say what failed; without them, its last words.
+        errors = [
+            line
+            for line in output
+            if line.startswith("ERROR:") and not line.startswith("ERROR: Ignored the following")
+        ]
+        said = "\n".join(errors or output[-TAIL_LINES:])
         raise BuildError(
             f"pip could not install the dependencies (exit status {process.returncode}). "
-            f"Fix the requirement it names and build again. pip said:\n{tail}"
+            f"Fix the requirement it names and build again. pip said:\n{said}"
         )
 
 

@@ -30,9 +30,7 @@ COMPRESSING_STORAGES = (CompressedManifestStaticFilesStorage, CompressedStaticFi
 
 def collect_static(target: Path, *, verbosity: int = 0) -> int:
     """Run collectstatic with the project's own storage class, writing into target."""
-    config = cast("dict[str, Any]", storages.backends["staticfiles"])
-    options = {**config.get("OPTIONS", {}), "location": str(target)}
-    storage = import_string(config["BACKEND"])(**options)
+    storage = _project_storage(target)
     command = CollectstaticCommand(stdout=StringIO(), stderr=StringIO())
     command.storage = storage
     try:
@@ -45,6 +43,28 @@ def collect_static(target: Path, *, verbosity: int = 0) -> int:
     if not isinstance(storage, COMPRESSING_STORAGES):
         compress_tree(target)
     return len(command.copied_files) + len(command.symlinked_files)
+
+
+def static_storage_class() -> Any:
+    """The project's static storage class; checked before the slow steps of a build."""
+    backend = _storage_config()["BACKEND"]
+    try:
+        return import_string(backend)
+    except ImportError as exc:
+        raise BuildError(
+            f"STORAGES['staticfiles'] names the backend {backend!r}, which cannot be "
+            f"imported ({exc}). Fix the setting and build again."
+        ) from None
+
+
+def _project_storage(target: Path) -> Any:
+    # The project's own storage class and options, writing into the archive's tree.
+    options = {**_storage_config().get("OPTIONS", {}), "location": str(target)}
+    return static_storage_class()(**options)
+
+
+def _storage_config() -> dict[str, Any]:
+    return cast("dict[str, Any]", storages.backends["staticfiles"])
 
 
 def compress_tree(root: Path) -> None:

@@ -93,10 +93,14 @@ def _point_settings_at_archive(build: dict[str, Any], site_packages: Path) -> No
 def _wsgi_application(site_packages: Path) -> Any:
     from django.conf import settings
     from django.core.servers.basehttp import get_internal_wsgi_application
+    from django.db import connections
 
     from .static import read_static_index, wrap_with_static
 
     application = get_internal_wsgi_application()
+    # Loaded once in gunicorn's master before the workers fork: a connection an app opened
+    # while loading must not be shared by every worker.
+    connections.close_all()
     return wrap_with_static(
         application,
         static_root=Path(str(settings.STATIC_ROOT)),
