@@ -14,7 +14,8 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,41 +72,47 @@ def build_pyz(
         raise BuildError(f"The output {str(output)!r} is a directory; give a file name.")
     if not output.parent.is_dir():
         raise BuildError(f"The output's directory {str(output.parent)!r} does not exist.")
+    with _settings_errors_as_build_errors():
+        project = find_project(settings, config_object)
+        found = find_requirements(project.root, requirements)
+        static_storage_class()
+        report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
+        built_at = _build_time()
+        with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
+            site_packages = Path(staging, "site-packages")
+            _install_dependencies(site_packages, found, report, pip_echo)
+            _copy_project(project, site_packages, output, report)
+            _collect_static(project, site_packages, built_at, report)
+            report(f"Writing {output.name}")
+            build_id = write_archive(
+                site_packages,
+                output,
+                shebang=shebang or default_shebang(),
+                compressed=compressed,
+                built_at=built_at,
+                build_info=_build_info(project, found, site_packages, built_at),
+            )
+        return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
+
+
+def _build_time() -> int:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None:
+        return int(time.time())
+    if not value.isdigit() or int(value) < 315532800:  # zip timestamps start in 1980
+        raise BuildError(
+            f"SOURCE_DATE_EPOCH must be a Unix timestamp from 1980 on, not {value!r}. "
+            "Set it to the commit's time (git log -1 --format=%ct) or unset it."
+        )
+    return int(value)
+
+
+@contextmanager
+def _settings_errors_as_build_errors() -> Iterator[None]:
     try:
-        return _build(output, requirements, shebang, compressed, config_object, report, pip_echo)
+        yield
     except ImproperlyConfigured as exc:
         raise BuildError(f"The settings are incomplete: {exc} Fix them and build again.") from None
-
-
-def _build(
-    output: Path,
-    requirements: str | None,
-    shebang: str | None,
-    compressed: bool,
-    config_object: str | None,
-    report: Callable[[str], None],
-    pip_echo: Callable[[str], None] | None,
-) -> BuildResult:
-    project = find_project(settings, config_object)
-    found = find_requirements(project.root, requirements)
-    static_storage_class()
-    report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
-    built_at = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
-    with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
-        site_packages = Path(staging, "site-packages")
-        _install_dependencies(site_packages, found, report, pip_echo)
-        _copy_project(project, site_packages, output, report)
-        _collect_static(project, site_packages, built_at, report)
-        report(f"Writing {output.name}")
-        build_id = write_archive(
-            site_packages,
-            output,
-            shebang=shebang or default_shebang(),
-            compressed=compressed,
-            built_at=built_at,
-            build_info=_build_info(project, found, site_packages, built_at),
-        )
-    return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
 
 
 def _install_dependencies(
