@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.conf import settings
 
 DEFAULT_OUTPUT = "site.pyz"
+
+
+def default_shebang() -> str:
+    # The interpreter the dependencies were installed for: with a plain `python3` the
+    # archive would start under whatever version a server calls python3.
+    return f"/usr/bin/env python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 class ZipappSettings:

@@ -23,7 +23,7 @@ class ZipappConfig(GoodConf):
     SERVE_TIMEOUT: int = Field(
         default=30, ge=1, description="Seconds a request may take before its worker is restarted."
     )
-    SERVE_ACCESS_LOG: str | None = Field(
+    SERVE_ACCESS_LOG: str = Field(
         default="-",
         description="Where `serve` writes its access log: a path, '-' for stdout, "
         "or empty for none.",

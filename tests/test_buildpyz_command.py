@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from django_zipapp import builder
 from django_zipapp.builder import BuildError, BuildResult
-from django_zipapp.management.commands import buildpyz
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         kwargs["report"]("Installing dependencies")
         return BuildResult(Path("/srv/site.pyz"), 14_260_249, "ab" * 32, "id")
 
-    monkeypatch.setattr(buildpyz, "build_pyz", fake_build_pyz)
+    monkeypatch.setattr(builder, "build_pyz", fake_build_pyz)
     return recorded
 
 
@@ -106,7 +106,7 @@ def test_build_error_is_a_command_error(monkeypatch: pytest.MonkeyPatch) -> None
     def failing(**kwargs: Any) -> BuildResult:
         raise BuildError("No dependencies were found for the project in '/srv'.")
 
-    monkeypatch.setattr(buildpyz, "build_pyz", failing)
+    monkeypatch.setattr(builder, "build_pyz", failing)
     with pytest.raises(CommandError) as caught:
         run()
     assert str(caught.value) == "No dependencies were found for the project in '/srv'."

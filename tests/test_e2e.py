@@ -202,6 +202,32 @@ def test_missing_secret_key_is_one_clean_error(built: Built) -> None:
         assert result.stdout == ""
 
 
+def test_serve_help_needs_no_configuration(built: Built) -> None:
+    environment = site_env(built)
+    del environment["SECRET_KEY"]
+    result = run_archive(built, "serve", "--help", env=environment)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: site.pyz serve [-h] [--bind HOST:PORT]")
+
+
+def test_invalid_value_is_named_and_never_shown(built: Built) -> None:
+    password = "pl4nted-db-p4ssw0rd"
+    environment = site_env(built, DATABASE_URL=f"postgres://site:{password}@db:notaport/site")
+    result = run_archive(built, "check", env=environment)
+    assert result.returncode == 78
+    assert result.stderr.startswith("error: The configuration is invalid:\n  DATABASE_URL: ")
+    assert password not in result.stderr + result.stdout
+
+
+def test_buildpyz_inside_the_archive_explains_itself(built: Built) -> None:
+    result = run_archive(built, "buildpyz")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "CommandError: buildpyz cannot run here: 'shiv' is not installed."
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_management_commands_from_anywhere(migrated: Built, tmp_path: Path) -> None:
     production = tmp_path / "production.yaml"
     production.write_text(

@@ -113,9 +113,10 @@ def test_missing_file() -> None:
 @pytest.mark.parametrize(
     ("name", "text", "error"),
     [
-        ("bad.yaml", f"SECRET_KEY: [{SECRET}\n", "ParserError at line 2"),
-        ("bad.toml", f'SECRET_KEY = "{SECRET}\n', "TOMLDecodeError"),
-        ("bad.json", f'{{"SECRET_KEY": "{SECRET}",}}', "JSONDecodeError at line 1"),
+        ("bad.yaml", f"SECRET_KEY: [{SECRET}\n", "YAML (line 2)"),
+        ("bad.toml", f'PORT = 1\nSECRET_KEY = "{SECRET}\n', "TOML (line 2)"),
+        ("bad.json", f'{{"SECRET_KEY": "{SECRET}",}}', "JSON (line 1)"),
+        ("bad.conf", f'{{"SECRET_KEY": "{SECRET}"', "JSON (line 1)"),
     ],
 )
 def test_malformed_file_never_quotes_it(tmp_path: Path, name: str, text: str, error: str) -> None:
@@ -123,7 +124,17 @@ def test_malformed_file_never_quotes_it(tmp_path: Path, name: str, text: str, er
     with pytest.raises(ConfigError) as caught:
         load_config(CONFIG, str(tmp_path / name))
     message = str(caught.value)
-    assert message.startswith(
-        f"The config file {str(tmp_path / name)!r} could not be parsed ({error}"
+    assert message == (
+        f"The config file {str(tmp_path / name)!r} is not valid {error}. Check its syntax; "
+        "the file's extension (.yaml, .yml, .toml, .json) decides how it is read."
     )
     assert SECRET not in message
+
+
+def test_parse_error_of_a_file_found_elsewhere() -> None:
+    from django_zipapp.runtime.config import describe_parse_error
+
+    assert describe_parse_error(ValueError("x"), None) == (
+        "The config file is not valid YAML, TOML or JSON. Check its syntax; the file's "
+        "extension (.yaml, .yml, .toml, .json) decides how it is read."
+    )

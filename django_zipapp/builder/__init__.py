@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 import django_zipapp
+from django_zipapp.conf import default_shebang
 
 from ..runtime.static import STATIC_INDEX_NAME
 from .errors import BuildError
@@ -34,7 +35,7 @@ from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
 
-__all__ = ["BuildError", "BuildResult", "build_pyz", "default_shebang"]
+__all__ = ["BuildError", "BuildResult", "build_pyz"]
 
 BUILD_INFO_FORMAT = 1
 
@@ -45,12 +46,6 @@ class BuildResult:
     size: int
     sha256: str
     build_id: str
-
-
-def default_shebang() -> str:
-    # The interpreter the dependencies were installed for: with a plain `python3` the
-    # archive would start under whatever version a server calls python3.
-    return f"/usr/bin/env python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def _quiet(message: str) -> None:

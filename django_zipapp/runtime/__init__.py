@@ -5,6 +5,7 @@ Nothing here imports the builder, shiv or pip: they are not in the archive.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -41,17 +42,19 @@ def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(HELP.format(prog=prog, project=build.get("project", "")), end="")
         return 0
+    # serve's own options first: --help and a bad option need no configuration.
+    serve_options = _parse_serve_options(prog, args[1:]) if args[0] == "serve" else None
     try:
         config = _load_config(build, config_file)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     _point_settings_at_archive(build, site_packages)
-    if args[0] == "serve":
+    if serve_options is not None:
         from .serve import serve
 
         return serve(
-            args[1:],
+            serve_options,
             prog=prog,
             config=config,
             load_application=lambda: _wsgi_application(site_packages),
@@ -60,6 +63,12 @@ def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
 
     execute_from_command_line([prog, *args])
     return 0
+
+
+def _parse_serve_options(prog: str, argv: list[str]) -> argparse.Namespace:
+    from .serve import build_parser
+
+    return build_parser(prog).parse_args(argv)
 
 
 def _take_archive_off_sys_path() -> None:

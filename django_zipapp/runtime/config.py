@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from goodconf import GoodConf
     from pydantic import ValidationError
+
+
+# goodconf reads a file by its extension, and anything else as JSON.
+FORMATS = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML"}
 
 
 class ConfigError(Exception):
@@ -89,18 +95,23 @@ def describe_validation_error(exc: ValidationError, config: GoodConf) -> str:
 
 def describe_parse_error(exc: Exception, source: str | None) -> str:
     # Parser messages can quote the offending line, which may hold a secret: give only
-    # the position.
-    where = _position(exc)
-    name = repr(source) if source else "the config file"
+    # the format and the line number.
+    file_format = FORMATS.get(Path(source).suffix, "JSON") if source else "YAML, TOML or JSON"
+    subject = f"The config file {source!r}" if source else "The config file"
     return (
-        f"The config file {name} could not be parsed ({type(exc).__name__}{where}). "
-        "Check its syntax; the file's extension (.yaml, .yml, .toml, .json) decides the format."
+        f"{subject} is not valid {file_format}{_position(exc)}. Check its "
+        "syntax; the file's extension (.yaml, .yml, .toml, .json) decides how it is read."
     )
 
 
 def _position(exc: Exception) -> str:
-    line: Any = getattr(exc, "lineno", None)
-    mark = getattr(exc, "problem_mark", None)
+    line: Any = getattr(exc, "lineno", None)  # json
+    mark = getattr(exc, "problem_mark", None)  # ruamel.yaml
     if line is None and mark is not None:
         line = mark.line + 1
-    return f" at line {line}" if line is not None else ""
+    if line is None:
+        line = getattr(exc, "line", None)  # tomlkit
+    if line is None:  # tomllib: only the number is taken from its message
+        match = re.search(r"at line (\d+)", str(exc))
+        line = match[1] if match else None
+    return f" (line {line})" if line is not None else ""

@@ -128,9 +128,12 @@ def _split_binds(value: str) -> list[str]:
 
 
 def serve(
-    argv: list[str], *, prog: str, config: object | None, load_application: Callable[[], Any]
+    args: argparse.Namespace,
+    *,
+    prog: str,
+    config: object | None,
+    load_application: Callable[[], Any],
 ) -> int:
-    args = build_parser(prog).parse_args(argv)
     options = gunicorn_options(args, config, proc_name=prog)
     ArchiveServer(options, load_application).run()
     return 0

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dj_database_url
 from django.core.management.utils import get_random_secret_key
 from goodconf import Field
+from pydantic import field_validator
 
 from django_zipapp.config import ZipappConfig
 
@@ -44,6 +46,20 @@ class ExampleConfig(ZipappConfig):
         description="Where the site keeps its data (the SQLite database); by default "
         "systemd's STATE_DIRECTORY, else ~/.local/share/django-zipapp-example.",
     )
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url_parses(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                dj_database_url.parse(value)
+            except ValueError:
+                # A fixed message: the URL may hold a password and must not reach a log.
+                raise ValueError(
+                    "not a database URL dj-database-url understands, such as "
+                    "postgres://user:password@host:5432/name or sqlite:////var/lib/site/db.sqlite3"
+                ) from None
+        return value
 
     def state_dir(self) -> Path:
         if self.STATE_DIR:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_zipapp.builder import BuildError, build_pyz, default_shebang
-from django_zipapp.conf import DEFAULT_OUTPUT, conf
+from django_zipapp.conf import DEFAULT_OUTPUT, conf, default_shebang
 
 
 class Command(BaseCommand):
@@ -58,10 +58,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
+        builder = _import_builder()
         self._run_checks()
         compress = options["compress"]
         try:
-            result = build_pyz(
+            result = builder.build_pyz(
                 output=Path(options["output"] or conf.OUTPUT),
                 requirements=options["requirements"] or conf.REQUIREMENTS,
                 shebang=options["python"] or conf.PYTHON,
@@ -70,7 +71,7 @@ class Command(BaseCommand):
                 report=self._step,
                 pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
             )
-        except BuildError as exc:
+        except builder.BuildError as exc:
             raise CommandError(str(exc)) from None
         size = f"{result.size / 1_000_000:.1f} MB"
         self.stdout.write(
@@ -93,3 +94,18 @@ class Command(BaseCommand):
                 f"The system checks found {len(errors)} error(s), so no archive was built: "
                 f"{listing} Run `manage.py check` for the hints, fix them and build again."
             )
+
+
+def _import_builder() -> ModuleType:
+    # Imported here, not at the top: a running archive lists this command too, and carries
+    # neither shiv nor pip.
+    try:
+        from django_zipapp import builder
+    except ModuleNotFoundError as exc:
+        raise CommandError(
+            f"buildpyz cannot run here: {exc.name!r} is not installed. Build archives from "
+            "the project's source tree with `python manage.py buildpyz`, in an environment "
+            "where django-zipapp is installed with its dependencies; a running archive "
+            "carries neither shiv nor pip."
+        ) from None
+    return builder
