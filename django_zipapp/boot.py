@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,6 +37,7 @@ def main() -> None:
         _prepare(Path(sys.argv[0]))
     except BootError as exc:
         _fail(str(exc))
+    sys.path[:] = isolated_path(sys.path, sys.argv[0], os.environ.get("PYTHONPATH", ""))
     import _bootstrap  # type: ignore[import-not-found]  # shiv's, beside this file
 
     _bootstrap.bootstrap()
@@ -66,6 +68,38 @@ def _prepare(archive_path: Path) -> None:
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
     _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
+
+
+def isolated_path(path: list[str], archive: str, pythonpath: str) -> list[str]:
+    """sys.path without the interpreter's own site-packages and what their .pth files add.
+
+    The archive runs what it carries, whatever the interpreter that starts it has
+    installed: a dependency missing from the archive fails on every host alike. The
+    standard library, PYTHONPATH (the operator's explicit choice) and the archive stay.
+    """
+    stdlib = [sysconfig.get_path(name) for name in ("stdlib", "platstdlib")]
+    explicit = {os.path.abspath(entry) for entry in pythonpath.split(os.pathsep) if entry}
+    explicit.add(os.path.abspath(archive))
+
+    def keep(entry: str) -> bool:
+        absolute = os.path.abspath(entry)
+        if absolute in explicit:
+            return True
+        if {"site-packages", "dist-packages"} & set(Path(absolute).parts):
+            return False
+        # The standard library's own folders, and its zip (lib/python3XY.zip).
+        return any(_is_within(absolute, root) for root in stdlib) or _is_stdlib_zip(absolute)
+
+    return [entry for entry in path if keep(entry)]
+
+
+def _is_within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _is_stdlib_zip(path: str) -> bool:
+    name = f"python{sys.version_info.major}{sys.version_info.minor}.zip"
+    return os.path.basename(path) == name and _is_within(path, sys.base_prefix)
 
 
 def check_python(build: dict[str, Any], archive_name: str) -> None:

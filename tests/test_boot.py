@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.boot import BootError, check_python, extraction_root
+from django_zipapp.boot import BootError, check_python, extraction_root, isolated_path
 
 
 def test_shiv_root_wins(tmp_path: Path) -> None:
@@ -87,3 +87,36 @@ def test_other_python_is_named() -> None:
         f"({sys.executable}): its dependencies are installed for 3.9 only. Start it with "
         f"python3.9 (python3.9 site.pyz ...), or rebuild it with Python {running}."
     )
+
+
+def test_isolated_path_drops_the_interpreters_packages(tmp_path: Path) -> None:
+    import sysconfig
+
+    stdlib = sysconfig.get_path("stdlib")
+    dynload = sysconfig.get_path("platstdlib") + "/lib-dynload"
+    stdlib_zip = f"{sys.base_prefix}/lib/python{sys.version_info.major}{sys.version_info.minor}.zip"
+    path = [
+        "/srv/site.pyz",
+        "/opt/extra",
+        stdlib_zip,
+        stdlib,
+        dynload,
+        stdlib + "/site-packages",
+        "/venv/lib/python3.11/site-packages",
+        "/usr/lib/python3/dist-packages",
+        "/root/.local/lib/python3.11/site-packages",
+        "/home/dev/checkout",  # added by an editable install's .pth file
+    ]
+    assert isolated_path(path, "/srv/site.pyz", "/opt/extra") == [
+        "/srv/site.pyz",
+        "/opt/extra",
+        stdlib_zip,
+        stdlib,
+        dynload,
+    ]
+
+
+def test_isolated_path_keeps_pythonpath_even_in_site_packages() -> None:
+    path = ["/srv/site.pyz", "/venv/lib/python3.11/site-packages"]
+    kept = isolated_path(path, "/srv/site.pyz", "/venv/lib/python3.11/site-packages")
+    assert kept == path

@@ -219,6 +219,29 @@ def test_invalid_value_is_named_and_never_shown(built: Built) -> None:
     assert password not in result.stderr + result.stdout
 
 
+def test_runs_what_it_carries_not_what_the_interpreter_has(built: Built) -> None:
+    # This interpreter has django-zipapp, shiv and Django installed: none of its copies may
+    # be used by the archive.
+    code = (
+        "import importlib.util, django, django_zipapp\n"
+        "print(django.__file__)\nprint(django_zipapp.__file__)\n"
+        "print(importlib.util.find_spec('shiv'))"
+    )
+    result = subprocess.run(
+        [sys.executable, str(built.archive), "shell", "--verbosity", "0", "-c", code],
+        env=site_env(built),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    django_file, zipapp_file, shiv_spec = result.stdout.splitlines()
+    cache = str(built.work / "cache")
+    assert django_file.startswith(cache)
+    assert zipapp_file.startswith(cache)
+    assert shiv_spec == "None"
+
+
 def test_buildpyz_inside_the_archive_explains_itself(built: Built) -> None:
     result = run_archive(built, "buildpyz")
     assert result.returncode == 1
