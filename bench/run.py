@@ -1,0 +1,737 @@
+#!/usr/bin/env python3
+"""Benchmark django-zipapp against a plain virtualenv, side by side in one run.
+
+From the repository root:
+
+    python3 bench/run.py [--runs N] [--venv PATH] [--json PATH] [--markdown PATH] [--keep]
+
+Standard library only: the script makes its own virtualenv, installs django-zipapp and the
+example project's requirements into it, and measures the example project built into an
+archive against the same project served from that virtualenv. Every figure has a baseline
+measured in the same run, on the same machine; the table gives both and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.client import HTTPException
+from pathlib import Path
+from typing import IO, Any
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "example_project"
+RESULTS = REPO / "bench" / "results"
+
+WORKERS = 2
+POLL_INTERVAL = 0.01  # seconds between two requests while a server starts
+START_TIMEOUT = 60.0  # a server that has not answered 200 by then has failed
+STOP_TIMEOUT = 10.0  # gunicorn's graceful stop, before SIGKILL
+COMMAND_TIMEOUT = 900.0  # any setup or build command: the script always ends by itself
+TAIL_LINES = 15
+MB = 1_000_000  # as buildpyz reports sizes
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+# Variables of the calling shell that would change what is measured: a PYTHONPATH or
+# PYTHONHOME that leaks other packages in, PYTHONDONTWRITEBYTECODE that keeps the archive's
+# extraction from ever caching bytecode (every start would compile from source), and the
+# example's goodconf fields and gunicorn's own variables, which the example reads without
+# a prefix.
+DROPPED_VARIABLES = (
+    "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX",
+    "PYTHONSTARTUP", "PYTHONINSPECT", "VIRTUAL_ENV",
+    "DJANGO_SETTINGS_MODULE", "EXAMPLE_CONFIG", "ALLOWED_HOSTS", "DATABASE_URL", "HTTPS",
+    "SERVE_BIND", "SERVE_WORKERS", "SERVE_THREADS", "SERVE_TIMEOUT", "SERVE_ACCESS_LOG",
+    "SHIV_ROOT", "SHIV_FORCE_EXTRACT", "CACHE_DIRECTORY", "STATE_DIRECTORY",
+    "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY",
+)  # fmt: skip
+
+# Loopback requests must not go to a proxy named in the environment.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class StepError(Exception):
+    """An expected failure: reported as one line naming the step, plus the output's tail."""
+
+    def __init__(self, step: str, message: str, tail: str = "") -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.message = message
+        self.tail = tail
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path  # the temporary directory that holds everything below but the venv
+    venv: Path
+    site: Path  # a copy of example_project
+    archive: Path
+    logs: Path
+    env: dict[str, str]
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def server_env(self) -> dict[str, str]:
+        # A HOME of its own for the servers: gunicorn's control socket goes under it
+        # (~/.gunicorn), and the user's ~/.local site-packages stays off sys.path.
+        home = self.root / "home"
+        home.mkdir(exist_ok=True)
+        return {**self.env, "HOME": str(home)}
+
+    def log(self, step: str) -> Path:
+        # Numbered in order of execution, so the directory reads as the run's history.
+        slug = "".join(c if c.isalnum() else "-" for c in step.lower()).strip("-")
+        count = len(list(self.logs.iterdir()))
+        return self.logs / f"{count + 1:03d}-{slug[:60]}.log"
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    zipapp: list[float]
+    baseline: list[float] | None = None
+    baseline_is: str = ""
+
+    def ratio(self) -> float | None:
+        if not self.baseline:
+            return None
+        return statistics.median(self.zipapp) / statistics.median(self.baseline)
+
+
+@dataclass
+class Samples:
+    """Every figure measured, in seconds or MB, filled in as the run goes."""
+
+    first_build: float = 0.0
+    builds: list[float] = field(default_factory=list)
+    installs: list[float] = field(default_factory=list)  # baseline of builds
+    installed: list[float] = field(default_factory=list)  # baseline of the sizes
+    archive: float = 0.0
+    unpacked: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    venv: list[float] = field(default_factory=list)  # baseline of warm
+    cold: list[float] = field(default_factory=list)
+
+
+# Progress and running commands
+
+
+def note(message: str) -> None:
+    # Progress goes to stderr: stdout carries only the results, ready to redirect.
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def tail(log: Path, lines: int = TAIL_LINES) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def run(
+    step: str,
+    command: Sequence[str | Path],
+    *,
+    ws: Workspace,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> float:
+    """Run a command to its end, its output into a log; return its wall-clock seconds."""
+    args = [str(part) for part in command]
+    log = ws.log(step)
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        process = start(args, cwd=cwd, env=env or ws.env, out=out)
+        try:
+            status = process.wait(timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise StepError(
+                step, f"`{shlex.join(args)}` took over {COMMAND_TIMEOUT:.0f} s", tail(log)
+            ) from None
+        finally:
+            kill_group(process)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise StepError(step, f"`{shlex.join(args)}` exited with status {status}", tail(log))
+    return elapsed
+
+
+def start(
+    args: list[str], *, cwd: Path | None, env: dict[str, str], out: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    # A session of its own: its process group then holds exactly what it started, which
+    # kill_group can end without touching anything else.
+    return subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    # ProcessLookupError: the group is already empty, the usual case.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def output_of(command: Sequence[str | Path], env: dict[str, str]) -> str | None:
+    """The stripped stdout of a quick informational command, or None if it fails."""
+    try:
+        done = subprocess.run(
+            [str(part) for part in command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+# Servers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def time_to_first_200(
+    step: str,
+    command: Callable[[str], list[str | Path]],
+    *,
+    ws: Workspace,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> float:
+    """Seconds from starting the server to the first 200 on /; the server is then stopped.
+
+    command receives the HOST:PORT to bind, a port free at the time of the call.
+    """
+    bind = f"127.0.0.1:{free_port()}"
+    args = [str(part) for part in command(bind)]
+    log = ws.log(step)
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        process = start(args, cwd=cwd, env=env or ws.env, out=out)
+        try:
+            return wait_for_200(step, process, f"http://{bind}/", started, log)
+        finally:
+            stop(process)
+
+
+def wait_for_200(
+    step: str, process: subprocess.Popen[bytes], url: str, started: float, log: Path
+) -> float:
+    deadline = started + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            message = f"the server exited with status {process.returncode} before answering"
+            raise StepError(step, message, tail(log))
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise StepError(step, f"no 200 from {url} within {START_TIMEOUT:.0f} s", tail(log))
+        status = get_status(url, timeout=remaining)
+        if status == 200:
+            return time.perf_counter() - started
+        if status is not None:
+            # A started server that answers anything else will not turn to 200 by waiting.
+            raise StepError(step, f"{url} answered {status}, not 200", tail(log))
+        time.sleep(POLL_INTERVAL)
+
+
+def get_status(url: str, *, timeout: float) -> int | None:
+    """The status of a GET, or None while the server does not accept connections yet."""
+    try:
+        with OPENER.open(url, timeout=timeout) as response:
+            response.read()
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, HTTPException, OSError):
+        return None
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, gunicorn's graceful stop, then SIGKILL for whatever of the group is left."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # gunicorn misses a SIGTERM that lands while it forks a worker: the child still
+            # has the master's handler. Its own graceful timeout would then be 30 s.
+            note(f"pid {process.pid} still running {STOP_TIMEOUT:.0f} s after SIGTERM; killed")
+    kill_group(process)
+
+
+# Sizes
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the files under path (their lengths, not the blocks they occupy)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for directory, _, files in os.walk(path):
+        for name in files:
+            file = Path(directory, name)
+            if not file.is_symlink():
+                total += file.stat().st_size
+    return total
+
+
+def site_packages(venv: Path) -> Path:
+    return venv / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
+
+
+# Setup
+
+
+def clean_environment(state_dir: Path) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name not in DROPPED_VARIABLES}
+    # manage.py only sets development defaults when these are unset: set all three, so
+    # that every run, of the archive or of the virtualenv, is configured for production.
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    env["DEBUG"] = "false"
+    env["STATE_DIR"] = str(state_dir)
+    return env
+
+
+def make_workspace(root: Path, venv: Path | None) -> Workspace:
+    logs = root / "logs"
+    logs.mkdir()
+    state = root / "state"
+    state.mkdir()
+    site = root / "site"
+    # A copy, so that the baseline's collectstatic and the migrations' state never write
+    # into the repository's example_project.
+    shutil.copytree(
+        EXAMPLE,
+        site,
+        ignore=shutil.ignore_patterns("__pycache__", "*.py[co]", "var", "staticfiles", "*.sqlite3"),
+    )
+    return Workspace(
+        root=root,
+        venv=venv or root / "venv",
+        site=site,
+        archive=root / "dist" / "site.pyz",
+        logs=logs,
+        env=clean_environment(state),
+    )
+
+
+def prepare_venv(ws: Workspace) -> None:
+    reused = ws.python.exists()
+    if reused:
+        check_venv_python(ws)
+        note(f"reusing the virtualenv {ws.venv}")
+    else:
+        note(f"creating the virtualenv {ws.venv}")
+        run("create the virtualenv", [sys.executable, "-m", "venv", ws.venv], ws=ws)
+    pip: list[str | Path] = [ws.python, "-m", "pip", "install", "--no-input"]
+    note("installing django-zipapp and the example's requirements into it")
+    if reused:
+        # pip keeps an installed django-zipapp of the same version: force the checkout's.
+        run("reinstall django-zipapp", [*pip, "--force-reinstall", "--no-deps", REPO], ws=ws)
+    run(
+        "install django-zipapp and the requirements",
+        [*pip, REPO, "-r", ws.site / "requirements.txt"],
+        ws=ws,
+    )
+
+
+def check_venv_python(ws: Workspace) -> None:
+    # The comparison is only fair with one interpreter on both sides.
+    script = "import sys; print('%d.%d' % sys.version_info[:2])"
+    theirs = output_of([ws.python, "-c", script], ws.env)
+    if theirs != PYTHON_VERSION:
+        raise StepError(
+            "check the virtualenv",
+            f"{ws.venv} runs Python {theirs or '(unknown)'}, this script runs {PYTHON_VERSION}; "
+            f"give a virtualenv made with {sys.executable}, or leave out --venv.",
+        )
+
+
+# Measurements
+
+
+def build(ws: Workspace, step: str) -> float:
+    ws.archive.parent.mkdir(exist_ok=True)
+    return run(
+        step,
+        [ws.python, "manage.py", "buildpyz", "-o", ws.archive],
+        ws=ws,
+        cwd=ws.site,
+    )
+
+
+def baseline_install(ws: Workspace, index: int) -> tuple[float, int]:
+    """The virtualenv way to ready a host: a new venv plus pip install -r, warm pip cache.
+
+    Returns its seconds and the bytes that pip install added to site-packages.
+    """
+    venv = ws.root / f"baseline-venv-{index}"
+    step = f"baseline install {index}"
+    seconds = run(f"{step}: python -m venv", [sys.executable, "-m", "venv", venv], ws=ws)
+    before = set(os.listdir(site_packages(venv)))
+    requirements = ws.site / "requirements.txt"
+    seconds += run(
+        f"{step}: pip install -r",
+        [venv / "bin" / "python", "-m", "pip", "install", "--no-input", "-r", requirements],
+        ws=ws,
+    )
+    added = sum(
+        tree_size(site_packages(venv) / name)
+        for name in os.listdir(site_packages(venv))
+        if name not in before
+    )
+    shutil.rmtree(venv)
+    return seconds, added
+
+
+def measure_builds(ws: Workspace, runs: int, samples: Samples) -> None:
+    note("first build (warms pip's cache; reported apart)")
+    samples.first_build = build(ws, "first build")
+    for index in range(1, runs + 1):
+        # Interleaved, so that a slow patch of the machine weighs on both sides alike.
+        samples.builds.append(build(ws, f"build {index}"))
+        seconds, size = baseline_install(ws, index)
+        samples.installs.append(seconds)
+        samples.installed.append(size / MB)
+        note(
+            f"build {index}/{runs}: {samples.builds[-1]:.2f} s; "
+            f"venv + pip install -r: {seconds:.2f} s"
+        )
+    samples.archive = ws.archive.stat().st_size / MB
+
+
+def prepare_serving(ws: Workspace, warm_root: Path) -> None:
+    note("migrating (archive, then virtualenv, one SQLite database in STATE_DIR)")
+    run(
+        "archive: migrate",
+        [sys.executable, ws.archive, "migrate", "--noinput"],
+        ws=ws,
+        env={**ws.env, "SHIV_ROOT": str(warm_root)},
+    )
+    manage: list[str | Path] = [ws.python, "manage.py"]
+    run("virtualenv: migrate", [*manage, "migrate", "--noinput"], ws=ws, cwd=ws.site)
+    # With DEBUG off, the manifest storage needs collected files to render any page; the
+    # archive carries its own, collected at build time.
+    run("virtualenv: collectstatic", [*manage, "collectstatic", "--noinput"], ws=ws, cwd=ws.site)
+
+
+def server_options(bind: str) -> list[str | Path]:
+    # The same for both sides; everything else is each side's default.
+    return ["--bind", bind, "--workers", str(WORKERS)]
+
+
+def serve_archive(ws: Workspace, step: str, shiv_root: Path) -> float:
+    # Started with this interpreter rather than through its shebang: `/usr/bin/env
+    # python3.X` may go through a version manager's shim, which the baseline's
+    # console script does not, and both sides must run the same interpreter.
+    return time_to_first_200(
+        step,
+        lambda bind: [sys.executable, ws.archive, "serve", *server_options(bind)],
+        ws=ws,
+        env={**ws.server_env, "SHIV_ROOT": str(shiv_root)},
+    )
+
+
+def serve_venv(ws: Workspace, step: str) -> float:
+    gunicorn = ws.venv / "bin" / "gunicorn"
+    return time_to_first_200(
+        step,
+        lambda bind: [gunicorn, "example.wsgi:application", *server_options(bind)],
+        ws=ws,
+        cwd=ws.site,
+        env=ws.server_env,
+    )
+
+
+def serve_cold(ws: Workspace, index: int) -> tuple[float, int]:
+    """A first start into an empty SHIV_ROOT; returns its seconds and the bytes unpacked."""
+    shiv_root = ws.root / f"shiv-cold-{index}"
+    shiv_root.mkdir()
+    seconds = serve_archive(ws, f"archive cold start {index}", shiv_root)
+    unpacked = tree_size(shiv_root)
+    shutil.rmtree(shiv_root)
+    return seconds, unpacked
+
+
+def measure_starts(ws: Workspace, runs: int, samples: Samples) -> None:
+    warm_root = ws.root / "shiv-warm"
+    prepare_serving(ws, warm_root)
+    note("one unmeasured start of each, so that both have written their bytecode")
+    serve_archive(ws, "archive warm-up start", warm_root)
+    serve_venv(ws, "virtualenv warm-up start")
+    for index in range(1, runs + 1):
+        samples.warm.append(serve_archive(ws, f"archive warm start {index}", warm_root))
+        samples.venv.append(serve_venv(ws, f"virtualenv start {index}"))
+        seconds, size = serve_cold(ws, index)
+        samples.cold.append(seconds)
+        samples.unpacked.append(size / MB)
+        note(
+            f"start {index}/{runs}: archive warm {samples.warm[-1]:.2f} s, "
+            f"virtualenv {samples.venv[-1]:.2f} s, archive cold {seconds:.2f} s"
+        )
+
+
+def table(samples: Samples) -> list[Row]:
+    installed = "what `pip install -r requirements.txt` adds to a new virtualenv's site-packages"
+    return [
+        Row("first build, pip cache as found (s)", [samples.first_build]),
+        Row(
+            "build, warm pip cache (s)",
+            samples.builds,
+            samples.installs,
+            "a new virtualenv plus `pip install -r requirements.txt`, warm pip cache",
+        ),
+        Row("archive size (MB)", [samples.archive], samples.installed, installed),
+        Row("unpacked by a cold start (MB)", samples.unpacked, samples.installed, installed),
+        Row(
+            "start to first 200, warm (s)",
+            samples.warm,
+            samples.venv,
+            f"`gunicorn example.wsgi:application --workers {WORKERS}` from the virtualenv",
+        ),
+        Row(
+            "start to first 200, cold (s)",
+            samples.cold,
+            samples.warm,
+            "the archive's warm start (its extraction already there)",
+        ),
+    ]
+
+
+# Report
+
+
+def machine() -> dict[str, Any]:
+    # What nproc prints: the CPUs this process may run on.
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "nproc": cpus,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "load_average_at_start": round(os.getloadavg()[0], 2),
+    }
+
+
+def versions(ws: Workspace) -> dict[str, str | None]:
+    names = ["django-zipapp", "Django", "gunicorn", "whitenoise", "shiv"]
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    )
+    found = output_of([ws.python, "-c", script, *names], ws.env)
+    result: dict[str, str | None] = json.loads(found) if found else dict.fromkeys(names)
+    result["git"] = git_revision()
+    return result
+
+
+def git_revision() -> str | None:
+    revision = output_of(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], dict(os.environ))
+    if revision is None:
+        return None
+    # Only tracked files count: this script's own results are untracked.
+    changed = output_of(
+        ["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"], dict(os.environ)
+    )
+    return f"{revision}+changes" if changed else revision
+
+
+def cell(values: list[float] | None) -> str:
+    if not values:
+        return ""
+    middle = statistics.median(values)
+    if len(values) == 1 or min(values) == max(values):
+        return f"{middle:.2f}"
+    return f"{middle:.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def render(rows: list[Row], info: dict[str, Any], runs: int) -> str:
+    host, soft = info["machine"], info["versions"]
+    lines = [
+        f"Machine: nproc {host['nproc']}, {host['implementation']} {host['python']} "
+        f"({host['executable']}), {host['platform']}, "
+        f"load average {host['load_average_at_start']} at start.",
+        f"Software: django-zipapp {soft.get('django-zipapp')} (git {soft.get('git')}), "
+        f"Django {soft.get('Django')}, gunicorn {soft.get('gunicorn')}, "
+        f"whitenoise {soft.get('whitenoise')}, shiv {soft.get('shiv')}; --workers {WORKERS}.",
+        "",
+        "| measure | django-zipapp | baseline | ratio |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        ratio = row.ratio()
+        shown = "" if ratio is None else f"{ratio:.2f}"
+        lines.append(f"| {row.measure} | {cell(row.zipapp)} | {cell(row.baseline)} | {shown} |")
+    lines += [
+        "",
+        f"Median of {runs} runs, (min-max) when they differ. ratio = django-zipapp median / "
+        "baseline median, both measured in this run: below 1, django-zipapp is smaller or "
+        "faster.",
+        "",
+        "Baselines:",
+        *(f"- {row.measure}: {row.baseline_is}" for row in rows if row.baseline_is),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def as_json(rows: list[Row], info: dict[str, Any], runs: int) -> dict[str, Any]:
+    def summary(values: list[float] | None) -> dict[str, Any] | None:
+        if not values:
+            return None
+        return {"median": statistics.median(values), "samples": values}
+
+    return {
+        **info,
+        "runs": runs,
+        "workers": WORKERS,
+        "rows": [
+            {
+                "measure": row.measure,
+                "django_zipapp": summary(row.zipapp),
+                "baseline": summary(row.baseline),
+                "baseline_is": row.baseline_is or None,
+                "ratio": row.ratio(),
+            }
+            for row in rows
+        ],
+    }
+
+
+def write_outputs(text: str, data: dict[str, Any], args: argparse.Namespace) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(data, indent=2) + "\n"
+    for path in [RESULTS / "latest.json", *([args.json] if args.json else [])]:
+        path.write_text(payload, encoding="utf-8")
+    for path in [RESULTS / "latest.md", *([args.markdown] if args.markdown else [])]:
+        path.write_text(text, encoding="utf-8")
+
+
+# Main
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Time building and starting the example project as a django-zipapp "
+        "archive against the same project in a virtualenv, and print a Markdown table.",
+    )
+    parser.add_argument(
+        "--runs",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="measured runs of each kind; medians are reported (default 3)",
+    )
+    parser.add_argument(
+        "--venv",
+        type=Path,
+        metavar="PATH",
+        help="the virtualenv to build and serve with: made there if missing, "
+        "reused if present (default: a new one in the temporary directory)",
+    )
+    parser.add_argument(
+        "--json", type=Path, metavar="PATH", help="also write the results as JSON here"
+    )
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table here")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory (logs, archive, databases)",
+    )
+    return parser.parse_args(argv)
+
+
+def benchmark(ws: Workspace, runs: int) -> tuple[list[Row], dict[str, Any]]:
+    info: dict[str, Any] = {"machine": machine()}
+    begun = time.perf_counter()
+    prepare_venv(ws)
+    info["versions"] = versions(ws)
+    samples = Samples()
+    measure_builds(ws, runs, samples)
+    measure_starts(ws, runs, samples)
+    rows = table(samples)
+    info["duration_s"] = round(time.perf_counter() - begun, 1)
+    info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return rows, info
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if not (EXAMPLE / "manage.py").is_file():
+        print(f"error: setup: {EXAMPLE / 'manage.py'} not found", file=sys.stderr)
+        return 1
+    root = Path(tempfile.mkdtemp(prefix="django-zipapp-bench-"))
+    try:
+        ws = make_workspace(root, args.venv.resolve() if args.venv else None)
+        rows, info = benchmark(ws, args.runs)
+        text = render(rows, info, args.runs)
+        print(text, end="")
+        write_outputs(text, as_json(rows, info, args.runs), args)
+        note(f"wrote {RESULTS}/latest.md and latest.json; {info['duration_s']} s in all")
+        return 0
+    except StepError as exc:
+        print(f"error: {exc.step}: {exc.message}", file=sys.stderr)
+        if exc.tail:
+            print("  " + exc.tail.replace("\n", "\n  "), file=sys.stderr)
+        if not args.keep:
+            print("  (run again with --keep to keep the logs)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if args.keep:
+            note(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
