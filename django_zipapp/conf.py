@@ -20,19 +20,21 @@ class ZipappSettings:
     def _get(self, name: str, default: Any) -> Any:
         return getattr(settings, f"ZIPAPP_{name}", default)
 
+    def _optional_str(self, name: str) -> str | None:
+        value = self._get(name, None)
+        return None if value is None else str(value)
+
     @property
     def OUTPUT(self) -> str:
         return str(self._get("OUTPUT", DEFAULT_OUTPUT))
 
     @property
     def REQUIREMENTS(self) -> str | None:
-        value = self._get("REQUIREMENTS", None)
-        return None if value is None else str(value)
+        return self._optional_str("REQUIREMENTS")
 
     @property
     def PYTHON(self) -> str | None:
-        value = self._get("PYTHON", None)
-        return None if value is None else str(value)
+        return self._optional_str("PYTHON")
 
     @property
     def COMPRESS(self) -> bool:
@@ -40,8 +42,7 @@ class ZipappSettings:
 
     @property
     def CONFIG_OBJECT(self) -> str | None:
-        value = self._get("CONFIG_OBJECT", None)
-        return None if value is None else str(value)
+        return self._optional_str("CONFIG_OBJECT")
 
 
 conf = ZipappSettings()
