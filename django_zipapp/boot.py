@@ -45,6 +45,11 @@ def main() -> None:
 
 def run() -> int:
     """Shiv's entry point: site-packages is on sys.path from here on."""
+    # Everything the site imports is in the extracted site-packages now. Left on sys.path,
+    # the archive would make every scan of sys.path (entry points, plugin discovery) walk
+    # all of its entries.
+    archive = os.path.abspath(sys.argv[0])
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry) != archive]
     from django_zipapp.runtime import main as runtime_main
 
     return runtime_main(_state["build"], _state["site_packages"], sys.argv[1:])

@@ -223,9 +223,10 @@ def test_runs_what_it_carries_not_what_the_interpreter_has(built: Built) -> None
     # This interpreter has django-zipapp, shiv and Django installed: none of its copies may
     # be used by the archive.
     code = (
-        "import importlib.util, django, django_zipapp\n"
+        "import importlib.util, os, sys, django, django_zipapp\n"
         "print(django.__file__)\nprint(django_zipapp.__file__)\n"
-        "print(importlib.util.find_spec('shiv'))"
+        "print(importlib.util.find_spec('shiv'))\n"
+        f"print({str(built.archive)!r} in map(os.path.abspath, sys.path))"
     )
     result = subprocess.run(
         [sys.executable, str(built.archive), "shell", "--verbosity", "0", "-c", code],
@@ -235,11 +236,12 @@ def test_runs_what_it_carries_not_what_the_interpreter_has(built: Built) -> None
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    django_file, zipapp_file, shiv_spec = result.stdout.splitlines()
+    django_file, zipapp_file, shiv_spec, archive_on_path = result.stdout.splitlines()
     cache = str(built.work / "cache")
     assert django_file.startswith(cache)
     assert zipapp_file.startswith(cache)
     assert shiv_spec == "None"
+    assert archive_on_path == "False"  # nothing is imported from the zip once it is unpacked
 
 
 def test_buildpyz_inside_the_archive_explains_itself(built: Built) -> None:

@@ -35,7 +35,6 @@ options:
 
 
 def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
-    _take_archive_off_sys_path()
     prog = Path(sys.argv[0]).name
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", build["settings_module"])
     config_file, args = split_config_option(argv)
@@ -69,14 +68,6 @@ def _parse_serve_options(prog: str, argv: list[str]) -> argparse.Namespace:
     from .serve import build_parser
 
     return build_parser(prog).parse_args(argv)
-
-
-def _take_archive_off_sys_path() -> None:
-    # Everything the site imports is in the extracted site-packages. Leaving the archive
-    # on sys.path makes every scan of sys.path (entry points, plugin discovery) walk all
-    # of the archive's entries.
-    archive = os.path.abspath(sys.argv[0])
-    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry) != archive]
 
 
 def _load_config(build: dict[str, Any], config_file: str | None) -> object | None:
