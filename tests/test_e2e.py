@@ -247,9 +247,11 @@ def test_runs_what_it_carries_not_what_the_interpreter_has(built: Built) -> None
 def test_buildpyz_inside_the_archive_explains_itself(built: Built) -> None:
     result = run_archive(built, "buildpyz")
     assert result.returncode == 1
-    assert result.stderr.startswith(
-        "CommandError: buildpyz cannot run here: 'shiv' is not installed."
+    # The first of the builder's imports the archive lacks: shiv, or tomli on Python 3.10.
+    assert re.match(
+        r"CommandError: buildpyz cannot run here: '(shiv|tomli)' is not installed\.", result.stderr
     )
+    assert result.stderr.rstrip().endswith("a running archive carries neither shiv nor pip.")
     assert "Traceback" not in result.stderr
 
 
