@@ -117,11 +117,26 @@ def test_refuses_on_check_errors(calls: list[dict[str, Any]]) -> None:
     with pytest.raises(CommandError) as caught:
         run()
     assert str(caught.value) == (
-        "The system checks found 1 error(s), so no archive was built: django_zipapp.E002: "
-        "ZIPAPP_COMPRESS must be True or False, not 'yes'. Run `manage.py check` for the "
-        "hints, fix them and build again."
+        "The system checks found 1 error(s), so no archive was built. django_zipapp.E002: "
+        "ZIPAPP_COMPRESS must be True or False, not 'yes'. Set ZIPAPP_COMPRESS = True (the "
+        "default) or False."
     )
     assert calls == []
+
+
+def test_warnings_are_shown_and_do_not_stop_the_build(calls: list[dict[str, Any]]) -> None:
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    err = StringIO()
+    with override_settings(STORAGES=storages):
+        call_command("buildpyz", stdout=StringIO(), stderr=err)
+    assert err.getvalue().startswith(
+        "Warning: django_zipapp.W001: The static files storage "
+        "'django.contrib.staticfiles.storage.StaticFilesStorage' does not hash file names"
+    )
+    assert len(calls) == 1
 
 
 def _file(path: Path) -> Path:

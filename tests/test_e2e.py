@@ -495,3 +495,65 @@ def test_failed_build_keeps_the_previous_archive(project_copy: Path) -> None:
     assert build_in(project_copy).returncode == 1
     assert (project_copy / "site.pyz").read_bytes() == b"the archive in service"
     assert [p.name for p in project_copy.glob(".site.pyz*")] == []
+
+
+def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
+    """A project straight from `django-admin startproject`, without goodconf."""
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite"],
+        cwd=tmp_path,
+        check=True,
+        env=_build_env(tmp_path),
+    )
+    project = tmp_path / "mysite"
+    settings = project / "mysite" / "settings.py"
+    text = settings.read_text()
+    text = text.replace("INSTALLED_APPS = [", 'INSTALLED_APPS = [\n    "django_zipapp",')
+    # The data must live outside the archive; STATIC_ROOT is where collectstatic writes.
+    for default in ("BASE_DIR / 'db.sqlite3'", 'BASE_DIR / "db.sqlite3"'):
+        text = text.replace(default, f"os.environ.get('SITE_DATABASE', {default})")
+    settings.write_text("import os\n" + text + '\nSTATIC_ROOT = BASE_DIR / "staticfiles"\n')
+    (project / "requirements.txt").write_text("Django>=5.2\n")
+    build = subprocess.run(
+        [sys.executable, "manage.py", "buildpyz"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_build_env(tmp_path),
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert build.stdout.splitlines()[-1].startswith(f"Built {project / 'site.pyz'} (")
+
+    built = Built(project / "site.pyz", build.stdout, tmp_path)
+    environment = site_env(built, SITE_DATABASE=str(tmp_path / "site.sqlite3"))
+    del environment["SECRET_KEY"]  # startproject's settings carry their own
+    assert run_archive(built, "migrate", "--noinput", env=environment).returncode == 0
+    assert (tmp_path / "site.sqlite3").is_file()
+
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(built.archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            cwd="/",
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_for(server)
+        status, _, body = _get(server.base + "/admin/login/")
+        assert status == 200
+        assert b'href="/static/admin/css/base.css"' in body
+        status, headers, _ = _get(
+            server.base + "/static/admin/css/base.css", {"Accept-Encoding": "gzip"}
+        )
+        assert status == 200
+        # Unhashed names (startproject's storage) are compressed, but only briefly cached.
+        assert headers["Content-Encoding"] == "gzip"
+        assert headers["Cache-Control"] == "max-age=60, public"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

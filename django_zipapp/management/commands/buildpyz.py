@@ -83,17 +83,26 @@ class Command(BaseCommand):
             self.stdout.write(f"- {message}")
 
     def _run_checks(self) -> None:
-        errors = [
+        messages = [
             message
             for message in checks.run_checks(include_deployment_checks=False)
-            if message.is_serious() and not message.is_silenced()
+            if message.level >= checks.WARNING and not message.is_silenced()
         ]
+        for message in messages:
+            if not message.is_serious():
+                self.stderr.write(f"Warning: {_describe(message)}")
+        errors = [message for message in messages if message.is_serious()]
         if errors:
-            listing = "; ".join(f"{message.id}: {message.msg}" for message in errors)
+            listing = " ".join(_describe(message) for message in errors)
             raise CommandError(
-                f"The system checks found {len(errors)} error(s), so no archive was built: "
-                f"{listing} Run `manage.py check` for the hints, fix them and build again."
+                f"The system checks found {len(errors)} error(s), so no archive was built. "
+                f"{listing}"
             )
+
+
+def _describe(message: checks.CheckMessage) -> str:
+    hint = f" {message.hint}" if message.hint else ""
+    return f"{message.id}: {message.msg}{hint}"
 
 
 def _import_builder() -> ModuleType:
