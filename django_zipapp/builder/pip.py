@@ -29,7 +29,8 @@ def pip_install(
         "--no-input",
         *requirements,
     ]  # fmt: skip
-    process = subprocess.Popen(
+    output: list[str] = []
+    with subprocess.Popen(
         command,
         cwd=cwd,
         env=_pip_environment(),
@@ -37,14 +38,13 @@ def pip_install(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    for line in process.stdout:
-        output.append(line.rstrip())
-        if echo is not None:
-            echo(line.rstrip())
-    if process.wait() != 0:
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line.rstrip())
+            if echo is not None:
+                echo(line.rstrip())
+    if process.returncode != 0:
         # pip's own ERROR lines say what failed; without them, its last words.
         errors = [
             line
