@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.checks import CheckMessage, Error, Warning
+from django.utils.module_loading import import_string
+
+from .boot import BOOT_MODULE
+from .conf import staticfiles_storage_config
 
 OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-MANIFEST_STORAGES = (
-    "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
-    "whitenoise.storage.CompressedManifestStaticFilesStorage",
-)
 
 
 def check_settings(**kwargs: Any) -> list[CheckMessage]:
+    if BOOT_MODULE in sys.modules:
+        # These settings configure building. A running archive has nothing to build, and
+        # the files they name (a requirements file) stay on the build machine.
+        return []
     return [
         *_check_strings(),
         *_check_compress(),
@@ -84,8 +90,12 @@ def _check_requirements() -> list[CheckMessage]:
 
 
 def _check_static_storage() -> list[CheckMessage]:
-    backend = settings.STORAGES.get("staticfiles", {}).get("BACKEND", "")
-    if backend in MANIFEST_STORAGES or "Manifest" in backend:
+    backend = staticfiles_storage_config()["BACKEND"]
+    try:
+        storage_class = import_string(backend)
+    except ImportError:
+        return []  # buildpyz names a backend that does not import, before it builds
+    if issubclass(storage_class, ManifestFilesMixin):
         return []
     return [
         Warning(

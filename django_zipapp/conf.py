@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.core.files.storage import storages
 
 DEFAULT_OUTPUT = "site.pyz"
 
@@ -14,6 +15,11 @@ def default_shebang() -> str:
     # The interpreter the dependencies were installed for: with a plain `python3` the
     # archive would start under whatever version a server calls python3.
     return f"/usr/bin/env python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def staticfiles_storage_config() -> dict[str, Any]:
+    """STORAGES["staticfiles"], with Django's default filled in when it is not set."""
+    return cast("dict[str, Any]", storages.backends["staticfiles"])
 
 
 class ZipappSettings:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from io import StringIO
 
 import pytest
@@ -70,3 +71,31 @@ def test_registered_with_django() -> None:
     with override_settings(ZIPAPP_COMPRESS="no"), pytest.raises(SystemCheckError) as caught:
         call_command("check", stdout=StringIO(), stderr=StringIO())
     assert "django_zipapp.E002" in str(caught.value)
+
+
+def test_a_custom_manifest_storage_needs_no_warning() -> None:
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "tests.storage.VersionedStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        assert ids() == []
+
+
+def test_an_unimportable_storage_is_left_to_buildpyz() -> None:
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.NoSuchStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        assert ids() == []
+
+
+def test_a_running_archive_skips_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from django_zipapp.boot import BOOT_MODULE
+
+    monkeypatch.setitem(sys.modules, BOOT_MODULE, types.ModuleType(BOOT_MODULE))
+    with override_settings(ZIPAPP_REQUIREMENTS="/build/machine/requirements.txt"):
+        assert ids() == []

@@ -88,6 +88,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     for name, content in PLANTED.items():
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(content)
+    # A build-time setting naming a file that stays on the build machine: the archive's
+    # own commands must not trip over it.
+    with (project / "example" / "settings.py").open("a") as settings:
+        settings.write('\nZIPAPP_REQUIREMENTS = BASE_DIR / "requirements.txt"\n')
     _make_sqlite(project / "notes" / "db.sqlite3")
     _make_sqlite(project / "example" / "cache.bin")  # a database by content, not by name
     (work / "build").mkdir()

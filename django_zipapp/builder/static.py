@@ -6,12 +6,11 @@ import hashlib
 import json
 from io import StringIO
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.staticfiles.management.commands.collectstatic import (
     Command as CollectstaticCommand,
 )
-from django.core.files.storage import storages
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils.module_loading import import_string
@@ -21,6 +20,7 @@ from whitenoise.storage import (
     CompressedStaticFilesStorage,
 )
 
+from ..conf import staticfiles_storage_config
 from .errors import BuildError
 
 MANIFEST_NAME = "staticfiles.json"
@@ -47,7 +47,7 @@ def collect_static(target: Path, *, verbosity: int = 0) -> int:
 
 def static_storage_class() -> Any:
     """The project's static storage class; checked before the slow steps of a build."""
-    backend = _storage_config()["BACKEND"]
+    backend = staticfiles_storage_config()["BACKEND"]
     try:
         return import_string(backend)
     except ImportError as exc:
@@ -59,12 +59,8 @@ def static_storage_class() -> Any:
 
 def _project_storage(target: Path) -> Any:
     # The project's own storage class and options, writing into the archive's tree.
-    options = {**_storage_config().get("OPTIONS", {}), "location": str(target)}
+    options = {**staticfiles_storage_config().get("OPTIONS", {}), "location": str(target)}
     return static_storage_class()(**options)
-
-
-def _storage_config() -> dict[str, Any]:
-    return cast("dict[str, Any]", storages.backends["staticfiles"])
 
 
 def compress_tree(root: Path) -> None:
