@@ -516,7 +516,13 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
     # The data must live outside the archive; STATIC_ROOT is where collectstatic writes.
     for default in ("BASE_DIR / 'db.sqlite3'", 'BASE_DIR / "db.sqlite3"'):
         text = text.replace(default, f"os.environ.get('SITE_DATABASE', {default})")
-    settings.write_text("import os\n" + text + '\nSTATIC_ROOT = BASE_DIR / "staticfiles"\n')
+    settings.write_text(
+        "import os\n"
+        + text
+        + '\nSTATIC_ROOT = BASE_DIR / "staticfiles"\nSTATICFILES_DIRS = [BASE_DIR / "static"]\n'
+    )
+    (project / "static").mkdir()
+    (project / "static" / "site.css").write_text("body { margin: 0 }\n")
     (project / "requirements.txt").write_text("Django>=5.2\n")
     build = subprocess.run(
         [sys.executable, "manage.py", "buildpyz"],
@@ -535,7 +541,10 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
     built = Built(project / "site.pyz", build.stdout, tmp_path)
     environment = site_env(built, SITE_DATABASE=str(tmp_path / "site.sqlite3"))
     del environment["SECRET_KEY"]  # startproject's settings carry their own
-    assert run_archive(built, "migrate", "--noinput", env=environment).returncode == 0
+    migrate = run_archive(built, "migrate", "--noinput", env=environment)
+    assert migrate.returncode == 0
+    # STATICFILES_DIRS were collected at build time; the archive does not look for them.
+    assert migrate.stderr == ""
     assert (tmp_path / "site.sqlite3").is_file()
 
     port = _free_port()
@@ -561,6 +570,7 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
         # Unhashed names (startproject's storage) are compressed, but only briefly cached.
         assert headers["Content-Encoding"] == "gzip"
         assert headers["Cache-Control"] == "max-age=60, public"
+        assert _get(server.base + "/static/site.css")[2] == b"body { margin: 0 }\n"
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

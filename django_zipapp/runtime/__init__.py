@@ -84,10 +84,12 @@ def _load_config(build: dict[str, Any], config_file: str | None) -> object | Non
 
 def _point_settings_at_archive(build: dict[str, Any], site_packages: Path) -> None:
     # The collected static files are inside the extraction, wherever that is on this
-    # host; the manifest storage and whitenoise must read them there.
+    # host; the manifest storage and whitenoise must read them there. The directories
+    # they were collected from are build inputs and stay on the build machine.
     from django.conf import settings
 
     settings.STATIC_ROOT = str(site_packages / build["static"]["root"])
+    settings.STATICFILES_DIRS = []
 
 
 def _wsgi_application(site_packages: Path) -> Any:
