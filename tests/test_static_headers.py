@@ -111,3 +111,14 @@ def test_index_skips_compressed_siblings(static_root: Path) -> None:
     ]
     assert index["files"]["css/site.0123456789ab.css"]["immutable"] is True
     assert index["files"]["css/site.css"]["immutable"] is False
+
+
+def test_a_site_without_static_files(tmp_path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        app = wrap_with_static(
+            django_app, static_root=tmp_path / "missing", static_url="/static/", index={}
+        )
+    assert request(app, "/static/x.css")[2] == b"from django"

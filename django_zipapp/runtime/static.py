@@ -58,7 +58,8 @@ def wrap_with_static(
 
     return WhiteNoise(
         application,
-        root=str(static_root),
+        # A site without static files has no collected directory; whitenoise would warn.
+        root=str(static_root) if static_root.is_dir() else None,
         prefix=prefix,
         max_age=SHORT_MAX_AGE,
         add_headers_function=add_headers,
