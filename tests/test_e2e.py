@@ -361,7 +361,7 @@ def server(migrated: Built, tmp_path: Path) -> Iterator[Server]:
         process = subprocess.Popen(
             [str(migrated.archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
             cwd="/",
-            env=site_env(migrated),
+            env=site_env(migrated, GUNICORN_CMD_ARGS="--limit-request-line 512"),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -395,6 +395,15 @@ def test_serve_answers_pages_and_static_files(server: Server) -> None:
     status, headers, _ = _get(server.base + "/static/admin/css/base.css")
     assert status == 200
     assert headers["Cache-Control"] == "max-age=60, public"
+
+
+def test_gunicorn_cmd_args_reach_the_server(server: Server) -> None:
+    status, _, _ = _get(server.base + "/?q=" + "x" * 400)
+    assert status == 200
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _get(server.base + "/?q=" + "x" * 600)
+    assert refused.value.code == 414  # gunicorn refuses the request line as too long
+    refused.value.close()
 
 
 def test_serve_stops_gracefully_on_sigterm(server: Server) -> None:

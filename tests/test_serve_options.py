@@ -1,25 +1,47 @@
+"""Where serve's gunicorn settings come from, read back from gunicorn's own Config.
+
+The server is configured, not started: test_e2e.py starts real ones.
+"""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from django_zipapp.runtime.serve import build_parser, default_workers, gunicorn_options
+from django_zipapp.runtime.serve import (
+    ArchiveServer,
+    build_parser,
+    command_line_options,
+    default_workers,
+    gunicorn_options,
+)
 
 
-def options(argv: list[str], config: object | None = None) -> dict[str, object]:
-    return gunicorn_options(build_parser("site.pyz").parse_args(argv), config, "site.pyz")
+def configured(argv: list[str], config: object | None = None) -> Any:
+    args = build_parser("site.pyz").parse_args(argv)
+    server = ArchiveServer(
+        gunicorn_options(config, "site.pyz"), lambda: None, command_line_options(args)
+    )
+    return server.cfg
+
+
+@pytest.fixture(autouse=True)
+def no_gunicorn_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GUNICORN_CMD_ARGS", raising=False)
 
 
 def test_defaults() -> None:
-    result = options([])
-    assert result["bind"] == ["127.0.0.1:8000"]
-    assert result["workers"] == default_workers()
-    assert result["threads"] == 1
-    assert result["timeout"] == 30
-    assert result["accesslog"] == "-"
-    assert result["preload_app"] is True
-    assert result["control_socket_disable"] is True
+    cfg = configured([])
+    assert cfg.bind == ["127.0.0.1:8000"]
+    assert cfg.workers == default_workers()
+    assert (cfg.threads, cfg.timeout, cfg.loglevel) == (1, 30, "info")
+    assert cfg.accesslog == "-"
+    assert cfg.errorlog == "-"
+    assert cfg.preload_app is True
+    assert cfg.control_socket_disable is True
+    assert cfg.proc_name == "site.pyz"
 
 
 def test_config_beats_defaults() -> None:
@@ -30,26 +52,53 @@ def test_config_beats_defaults() -> None:
         SERVE_TIMEOUT=90,
         SERVE_ACCESS_LOG="",
     )
-    result = options([], config)
-    assert result["bind"] == ["0.0.0.0:80", "unix:/run/site.sock"]
-    assert (result["workers"], result["threads"], result["timeout"]) == (3, 4, 90)
-    assert result["accesslog"] is None
+    cfg = configured([], config)
+    assert cfg.bind == ["0.0.0.0:80", "unix:/run/site.sock"]
+    assert (cfg.workers, cfg.threads, cfg.timeout) == (3, 4, 90)
+    assert cfg.accesslog is None
+    assert cfg.worker_class_str == "gthread"  # gunicorn's choice for threads > 1
 
 
-def test_command_line_beats_config() -> None:
+def test_gunicorn_cmd_args_beat_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", "--workers 5 --max-requests 1000 --keep-alive 10")
+    cfg = configured([], SimpleNamespace(SERVE_WORKERS=3, SERVE_TIMEOUT=90))
+    assert (cfg.workers, cfg.max_requests, cfg.keepalive) == (5, 1000, 10)
+    assert cfg.timeout == 90
+
+
+def test_command_line_beats_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", "--workers 5 --bind 0.0.0.0:9999")
     config = SimpleNamespace(SERVE_BIND="0.0.0.0:80", SERVE_WORKERS=3, SERVE_ACCESS_LOG="")
-    result = options(
+    cfg = configured(
         ["--bind", "127.0.0.1:9000", "--bind", "[::1]:9000", "--workers", "2",
-         "--access-log", "/var/log/site.log"],
+         "--access-log", "/var/log/site.log", "--log-level", "warning"],
         config,
     )  # fmt: skip
-    assert result["bind"] == ["127.0.0.1:9000", "[::1]:9000"]
-    assert result["workers"] == 2
-    assert result["accesslog"] == "/var/log/site.log"
+    assert cfg.bind == ["127.0.0.1:9000", "[::1]:9000"]
+    assert cfg.workers == 2
+    assert cfg.accesslog == "/var/log/site.log"
+    assert cfg.loglevel == "warning"
+
+
+def test_empty_access_log_option_turns_it_off() -> None:
+    assert configured(["--access-log", ""]).accesslog is None
 
 
 def test_config_without_serve_fields() -> None:
-    assert options([], SimpleNamespace())["bind"] == ["127.0.0.1:8000"]
+    assert configured([], SimpleNamespace()).bind == ["127.0.0.1:8000"]
+
+
+def test_gunicorn_config_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", "--config gunicorn.conf.py")
+    with pytest.raises(SystemExit) as caught:
+        configured([])
+    assert caught.value.code == 1
+    assert capsys.readouterr().err == (
+        "\nError: GUNICORN_CMD_ARGS names a gunicorn config file (--config), which serve "
+        "does not read; give the settings in GUNICORN_CMD_ARGS itself.\n"
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])

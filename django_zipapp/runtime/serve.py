@@ -15,15 +15,39 @@ DEFAULT_BIND = "127.0.0.1:8000"
 
 
 class ArchiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
-    """gunicorn's documented custom application: options in, WSGI callable out."""
+    """gunicorn's documented custom application: options in, WSGI callable out.
 
-    def __init__(self, options: dict[str, Any], load_application: Callable[[], Any]) -> None:
+    Settings apply in order, each overriding the one before: serve's defaults and the
+    site's configuration, then gunicorn's own GUNICORN_CMD_ARGS, then serve's command line.
+    """
+
+    def __init__(
+        self,
+        options: dict[str, Any],
+        load_application: Callable[[], Any],
+        command_line: dict[str, Any] | None = None,
+    ) -> None:
         self.options = options
+        self.command_line = command_line or {}
         self.load_application = load_application
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
+            self.cfg.set(key, value)
+        # gunicorn's documented variable reaches every setting serve has no option for
+        # (keep-alive, max requests, forwarded IPs...), parsed by gunicorn itself.
+        from_environment = self.cfg.get_cmd_args_from_env() or []
+        parsed = vars(self.cfg.parser().parse_args(from_environment))
+        if parsed.get("config") is not None:
+            raise ValueError(
+                "GUNICORN_CMD_ARGS names a gunicorn config file (--config), which serve does "
+                "not read; give the settings in GUNICORN_CMD_ARGS itself."
+            )
+        for key, value in parsed.items():
+            if value is not None and key != "args":
+                self.cfg.set(key.lower(), value)
+        for key, value in self.command_line.items():
             self.cfg.set(key, value)
 
     def load(self) -> Any:
@@ -52,6 +76,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{prog} serve",
         description="Serve the site with gunicorn; static files are answered from the archive.",
+        epilog="Any other gunicorn setting can be given in GUNICORN_CMD_ARGS, gunicorn's own "
+        "environment variable, for example GUNICORN_CMD_ARGS='--max-requests 1000'.",
         allow_abbrev=False,
     )
     parser.add_argument(
@@ -86,33 +112,26 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error", "critical"],
-        default="info",
         help="gunicorn's log level (default info)",
     )
     return parser
 
 
-def gunicorn_options(
-    args: argparse.Namespace, config: object | None, proc_name: str
-) -> dict[str, Any]:
-    """Command line beats the config file and environment, which beat the defaults."""
+def gunicorn_options(config: object | None, proc_name: str) -> dict[str, Any]:
+    """serve's defaults, overridden by the site's configuration (file and environment)."""
 
-    def pick(option: Any, field: str, default: Any) -> Any:
-        if option is not None:
-            return option
+    def configured(field: str, default: Any) -> Any:
         value = getattr(config, field, None)
         return default if value is None else value
 
-    bind = args.bind or _split_binds(pick(None, "SERVE_BIND", DEFAULT_BIND))
-    access_log = pick(args.access_log, "SERVE_ACCESS_LOG", "-")
     return {
-        "bind": bind,
-        "workers": pick(args.workers, "SERVE_WORKERS", None) or default_workers(),
-        "threads": pick(args.threads, "SERVE_THREADS", 1),
-        "timeout": pick(args.timeout, "SERVE_TIMEOUT", 30),
-        "accesslog": access_log or None,
+        "bind": _split_binds(configured("SERVE_BIND", DEFAULT_BIND)),
+        "workers": configured("SERVE_WORKERS", None) or default_workers(),
+        "threads": configured("SERVE_THREADS", 1),
+        "timeout": configured("SERVE_TIMEOUT", 30),
+        "accesslog": configured("SERVE_ACCESS_LOG", "-") or None,
         "errorlog": "-",
-        "loglevel": args.log_level,
+        "loglevel": "info",
         "proc_name": proc_name,
         # Import Django once in the master: a broken site fails once, cleanly, instead of
         # in every worker, and workers share the imported code's memory.
@@ -121,6 +140,21 @@ def gunicorn_options(
         # sandboxed service does not have, and which two sites of one user would share.
         "control_socket_disable": True,
     }
+
+
+def command_line_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given to serve itself, which win over every other source."""
+    given = {
+        "bind": args.bind,
+        "workers": args.workers,
+        "threads": args.threads,
+        "timeout": args.timeout,
+        "loglevel": args.log_level,
+    }
+    options = {key: value for key, value in given.items() if value is not None}
+    if args.access_log is not None:
+        options["accesslog"] = args.access_log or None
+    return options
 
 
 def _split_binds(value: str) -> list[str]:
@@ -134,6 +168,6 @@ def serve(
     config: object | None,
     load_application: Callable[[], Any],
 ) -> int:
-    options = gunicorn_options(args, config, proc_name=prog)
-    ArchiveServer(options, load_application).run()
+    options = gunicorn_options(config, proc_name=prog)
+    ArchiveServer(options, load_application, command_line_options(args)).run()
     return 0
