@@ -35,10 +35,16 @@ class ArchiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        from_environment = self.cfg.get_cmd_args_from_env()
+        if from_environment:
+            self._apply_environment(from_environment)
+        for key, value in self.command_line.items():
+            self.cfg.set(key, value)
+
+    def _apply_environment(self, arguments: list[str]) -> None:
         # gunicorn's documented variable reaches every setting serve has no option for
         # (keep-alive, max requests, forwarded IPs...), parsed by gunicorn itself.
-        from_environment = self.cfg.get_cmd_args_from_env() or []
-        parsed = vars(self.cfg.parser().parse_args(from_environment))
+        parsed = vars(self.cfg.parser().parse_args(arguments))
         if parsed.get("config") is not None:
             raise ValueError(
                 "GUNICORN_CMD_ARGS names a gunicorn config file (--config), which serve does "
@@ -47,8 +53,6 @@ class ArchiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
         for key, value in parsed.items():
             if value is not None and key != "args":
                 self.cfg.set(key.lower(), value)
-        for key, value in self.command_line.items():
-            self.cfg.set(key, value)
 
     def load(self) -> Any:
         return self.load_application()
