@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,18 @@ def site_env(built: Built, **extra: str) -> dict[str, str]:
     return environment
 
 
+def build_in(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "buildpyz", *options],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=_build_env(project.parent),
+    )
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     work = tmp_path_factory.mktemp("e2e")
@@ -95,14 +108,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     _make_sqlite(project / "notes" / "db.sqlite3")
     _make_sqlite(project / "example" / "cache.bin")  # a database by content, not by name
     (work / "build").mkdir()
-    result = subprocess.run(
-        [sys.executable, "manage.py", "buildpyz", "-o", str(work / "build" / "site.pyz")],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=_build_env(work),
-    )
+    result = build_in(project, "-o", str(work / "build" / "site.pyz"))
     assert result.returncode == 0, result.stdout + result.stderr
     # Deploy: the archive alone, copied to another folder.
     (work / "srv").mkdir()
@@ -353,15 +359,17 @@ class Server:
     log: Path
 
 
-@pytest.fixture
-def server(migrated: Built, tmp_path: Path) -> Iterator[Server]:
+@contextmanager
+def running_server(
+    archive: Path, environment: dict[str, str], log: Path, workers: int = 2
+) -> Iterator[Server]:
+    """`archive serve` on a free port, answering; stopped with SIGTERM afterwards."""
     port = _free_port()
-    log = tmp_path / "serve.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(migrated.archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
             cwd="/",
-            env=site_env(migrated, GUNICORN_CMD_ARGS="--limit-request-line 512"),
+            env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -377,6 +385,13 @@ def server(migrated: Built, tmp_path: Path) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def server(migrated: Built, tmp_path: Path) -> Iterator[Server]:
+    environment = site_env(migrated, GUNICORN_CMD_ARGS="--limit-request-line 512")
+    with running_server(migrated.archive, environment, tmp_path / "serve.log") as running:
+        yield running
 
 
 def test_serve_answers_pages_and_static_files(server: Server) -> None:
@@ -453,17 +468,6 @@ def project_copy(tmp_path: Path) -> Path:
     return project
 
 
-def build_in(project: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", "buildpyz", "-o", str(project / "site.pyz")],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=_build_env(project),
-    )
-
-
 def assert_clean_failure(result: subprocess.CompletedProcess[str], message: str) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -533,14 +537,7 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
     (project / "static").mkdir()
     (project / "static" / "site.css").write_text("body { margin: 0 }\n")
     (project / "requirements.txt").write_text("Django>=5.2\n")
-    build = subprocess.run(
-        [sys.executable, "manage.py", "buildpyz"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=_build_env(tmp_path),
-    )
+    build = build_in(project)  # the default output: site.pyz in the working directory
     assert build.returncode == 0, build.stdout + build.stderr
     assert build.stdout.splitlines()[-1].startswith(f"Built {project / 'site.pyz'} (")
     # startproject's storage does not hash names: said once, and the build goes on.
@@ -556,19 +553,7 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
     assert migrate.stderr == ""
     assert (tmp_path / "site.sqlite3").is_file()
 
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(built.archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            cwd="/",
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_for(server)
+    with running_server(built.archive, environment, tmp_path / "serve.log", workers=1) as server:
         status, _, body = _get(server.base + "/admin/login/")
         assert status == 200
         assert b'href="/static/admin/css/base.css"' in body
@@ -580,6 +565,3 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
         assert headers["Content-Encoding"] == "gzip"
         assert headers["Cache-Control"] == "max-age=60, public"
         assert _get(server.base + "/static/site.css")[2] == b"body { margin: 0 }\n"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
