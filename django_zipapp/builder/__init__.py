@@ -28,7 +28,7 @@ from django_zipapp.conf import default_shebang
 
 from ..runtime.static import STATIC_INDEX_NAME
 from .errors import BuildError
-from .files import copy_self, copy_tree
+from .files import copy_file, copy_self, copy_tree
 from .pip import pip_install
 from .project import Project, find_project
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
@@ -152,7 +152,7 @@ def _copy_project(
         if source.is_dir():
             count += copy_tree(source, target, skip=skip)
         else:
-            shutil.copyfile(source.with_suffix(".py"), target.with_suffix(".py"))
+            copy_file(source.with_suffix(".py"), target.with_suffix(".py"))
             count += 1
     for directory in project.data_dirs:
         count += copy_tree(project.root / directory, site_packages / directory, skip=skip)
