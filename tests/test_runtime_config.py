@@ -138,3 +138,16 @@ def test_parse_error_of_a_file_found_elsewhere() -> None:
         "The config file is not valid YAML, TOML or JSON. Check its syntax; the file's "
         "extension (.yaml, .yml, .toml, .json) decides how it is read."
     )
+
+
+def test_a_fault_in_the_project_code_is_not_blamed_on_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf.yaml").write_text(f"SECRET_KEY: {SECRET}\n")
+
+    def broken_load(self: object, filename: str | None = None) -> None:
+        raise AttributeError("a bug in a project validator")
+
+    monkeypatch.setattr(SampleConfig, "load", broken_load)
+    with pytest.raises(AttributeError, match="a bug in a project validator"):
+        load_config(CONFIG, str(tmp_path / "conf.yaml"))

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 # goodconf reads a file by its extension, and anything else as JSON.
 FORMATS = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML"}
+# Where the errors of the parsers goodconf uses come from (tomlkit stands in for tomllib
+# on Python 3.10); matched by module so that no parser is imported just to be caught.
+PARSERS = frozenset({"json", "tomllib", "tomlkit", "ruamel"})
 
 
 class ConfigError(Exception):
@@ -37,31 +40,31 @@ def load_config(object_path: str, config_file: str | None) -> GoodConf:
 
     module_name, _, attribute = object_path.partition(":")
     config: GoodConf = getattr(import_module(module_name), attribute)
-    source = config_file or _file_from_environment(config)
+    source = _config_source(config, config_file)
     if source is not None:
         _check_readable(source)
-    _share_config_file(config, config_file)
     try:
         config.load(config_file)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, config)) from None
     except SettingsError as exc:
         raise ConfigError(f"The configuration is invalid: {exc}.") from None
-    except Exception as exc:  # a parser of YAML, TOML or JSON rejected the file
+    except Exception as exc:
+        if source is None or type(exc).__module__.split(".")[0] not in PARSERS:
+            raise  # not the file's syntax: a fault in the project's code, shown as such
         raise ConfigError(describe_parse_error(exc, source)) from None
     return config
 
 
-def _share_config_file(config: GoodConf, config_file: str | None) -> None:
-    # A project's wsgi.py or a subprocess may call config.load() again; through the class's
-    # own file variable they read the file given with -C, not only the environment.
+def _config_source(config: GoodConf, config_file: str | None) -> str | None:
+    """The file goodconf will read: -C, else the class's own file variable."""
     variable = config.model_config.get("file_env_var")
     if config_file is not None and variable:
+        # A project's wsgi.py or a subprocess may call config.load() again; through the
+        # class's own variable they read the file given with -C, not only the environment.
         os.environ[variable] = os.path.abspath(config_file)
-
-
-def _file_from_environment(config: GoodConf) -> str | None:
-    variable = config.model_config.get("file_env_var")
+    if config_file is not None:
+        return config_file
     return os.environ.get(variable) if variable else None
 
 
