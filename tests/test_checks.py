@@ -11,6 +11,15 @@ from django.test import override_settings
 from django_zipapp.checks import check_settings
 
 
+def static_backend(backend: str) -> override_settings:
+    return override_settings(
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": backend},
+        }
+    )
+
+
 def ids() -> list[str | None]:
     return [message.id for message in check_settings()]
 
@@ -57,11 +66,7 @@ def test_requirements_must_exist(tmp_path) -> None:  # type: ignore[no-untyped-d
 
 
 def test_unhashed_storage_warns() -> None:
-    storages = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    with override_settings(STORAGES=storages):
+    with static_backend("django.contrib.staticfiles.storage.StaticFilesStorage"):
         messages = check_settings()
     assert [m.id for m in messages] == ["django_zipapp.W001"]
     assert "CompressedManifestStaticFilesStorage" in (messages[0].hint or "")
@@ -74,20 +79,12 @@ def test_registered_with_django() -> None:
 
 
 def test_a_custom_manifest_storage_needs_no_warning() -> None:
-    storages = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "tests.storage.VersionedStorage"},
-    }
-    with override_settings(STORAGES=storages):
+    with static_backend("tests.storage.VersionedStorage"):
         assert ids() == []
 
 
 def test_an_unimportable_storage_is_left_to_buildpyz() -> None:
-    storages = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.NoSuchStorage"},
-    }
-    with override_settings(STORAGES=storages):
+    with static_backend("whitenoise.storage.NoSuchStorage"):
         assert ids() == []
 
 
