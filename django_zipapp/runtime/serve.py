@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from .archive import Archive
 
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -165,13 +168,33 @@ def _split_binds(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def serve(
-    args: argparse.Namespace,
-    *,
-    prog: str,
-    config: object | None,
-    load_application: Callable[[], Any],
-) -> int:
-    options = gunicorn_options(config, proc_name=prog)
-    ArchiveServer(options, load_application, command_line_options(args)).run()
+def run(archive: Archive, argv: list[str]) -> int:
+    # serve's own options first: --help and a bad option need no configuration.
+    args = build_parser(archive.prog).parse_args(argv)
+    config = archive.load_config()
+    archive.point_settings_at_archive()
+    options = gunicorn_options(config, proc_name=archive.prog)
+    application = ArchiveServer(
+        options, lambda: wsgi_application(archive), command_line_options(args)
+    )
+    application.run()
     return 0
+
+
+def wsgi_application(archive: Archive) -> Any:
+    from django.conf import settings
+    from django.core.servers.basehttp import get_internal_wsgi_application
+    from django.db import connections
+
+    from .static import read_static_index, wrap_with_static
+
+    application = get_internal_wsgi_application()
+    # Loaded once in gunicorn's master before the workers fork: a connection an app opened
+    # while loading must not be shared by every worker.
+    connections.close_all()
+    return wrap_with_static(
+        application,
+        static_root=Path(str(settings.STATIC_ROOT)),
+        static_url=settings.STATIC_URL,
+        index=read_static_index(archive.site_packages),
+    )

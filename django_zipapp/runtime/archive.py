@@ -1,0 +1,38 @@
+"""What every command run inside an archive knows: the build, where it is, its config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, load_config
+
+
+@dataclass(frozen=True)
+class Archive:
+    build: dict[str, Any]
+    site_packages: Path
+    prog: str
+    config_file: str | None
+
+    def load_config(self) -> object | None:
+        """Load the project's goodconf instance from -C/--config and the environment."""
+        object_path = self.build.get("config_object")
+        if object_path is None:
+            if self.config_file is not None:
+                raise ConfigError(
+                    f"-C/--config was given, but this archive's project has no goodconf "
+                    f"configuration, so {self.config_file!r} cannot be used."
+                )
+            return None
+        return load_config(object_path, self.config_file)
+
+    def point_settings_at_archive(self) -> None:
+        # The collected static files are inside the extraction, wherever that is on this
+        # host; the manifest storage and whitenoise must read them there. The directories
+        # they were collected from are build inputs and stay on the build machine.
+        from django.conf import settings
+
+        settings.STATIC_ROOT = str(self.site_packages / self.build["static"]["root"])
+        settings.STATICFILES_DIRS = []
