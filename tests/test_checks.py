@@ -216,3 +216,27 @@ def test_archive_checks_run_with_check_deploy_only(tmp_path: Path) -> None:
         with pytest.raises(SystemCheckError) as caught:
             call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
     assert "django_zipapp.E005" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ZIPAPP_INCLUDE", "data"),
+        ("ZIPAPP_INCLUDE", ["data", 3]),
+        ("ZIPAPP_BUILD_COMMANDS", [[]]),
+        ("ZIPAPP_BUILD_COMMANDS", [""]),
+    ],
+)
+def test_list_settings(name: str, value: object) -> None:
+    with override_settings(**{name: value}):
+        messages = check_settings()
+    assert [m.id for m in messages] == ["django_zipapp.E010"]
+    assert messages[0].msg == f"{name} must be a list of strings, not {value!r}."
+
+
+def test_list_settings_valid() -> None:
+    with override_settings(
+        ZIPAPP_INCLUDE=["data", Path("NEWS.md")],
+        ZIPAPP_BUILD_COMMANDS=["compress", ["compilemessages", "--ignore", "venv"]],
+    ):
+        assert ids() == []

@@ -7,10 +7,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from django_zipapp.checks import settings_module
 from django_zipapp.conf import DEFAULT_OUTPUT, conf, default_shebang
 
 # Set for the build run again under another settings module: it must not loop.
@@ -94,7 +94,7 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         builder = _import_builder()
         target = options["settings_module"] or conf.SETTINGS_MODULE
-        if target and target != settings.SETTINGS_MODULE:
+        if target and target != settings_module():
             return self._build_under(target)
         self._run_checks()
         compress = options["compress"]
@@ -127,7 +127,7 @@ class Command(BaseCommand):
         if argv is None or os.environ.get(REBUILT_UNDER) == target:
             raise CommandError(
                 f"buildpyz builds under the settings the archive runs with, {target!r}, but "
-                f"runs under {settings.SETTINGS_MODULE!r}. Run it as `python manage.py "
+                f"runs under {settings_module()!r}. Run it as `python manage.py "
                 f"buildpyz --settings {target}`."
             )
         self._step(f"Building under the settings module {target!r}")
