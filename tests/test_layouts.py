@@ -2,7 +2,8 @@
 
 tests/projects/layered: a settings package (base/dev/production, manage.py on dev) with
 ZIPAPP_SETTINGS_MODULE, root templates/ and static/, top-level apps, a lazily imported
-package, files read through BASE_DIR, fixtures, and `-r` requirements.
+package, files read through BASE_DIR, fixtures, compilemessages as a build command, and
+`-r` requirements with a dependency from a local path.
 tests/projects/compressed: django-compressor's offline `compress` as a build command.
 """
 
@@ -60,6 +61,7 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
     assert lines[0] == "- Building under the settings module 'layered.settings.production'"
     assert lines[1].endswith("(settings layered.settings.production)")
     assert lines[2] == "- Installing dependencies from production.txt with pip"
+    assert "- Running 1 build command(s): compilemessages" in lines
     with zipfile.ZipFile(layered.archive) as archive:
         names = set(archive.namelist())
         info = json.loads(archive.read("django_zipapp.json"))
@@ -73,7 +75,10 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
         "site-packages/CHANGELOG.txt",  # next to manage.py
         "site-packages/fixtures/people.json",
         "site-packages/layered/settings/production.py",
+        "site-packages/locale/de/LC_MESSAGES/django.mo",  # written by compilemessages
+        "site-packages/greeting/__init__.py",  # -e ../libs/greeting, from base.txt
     } <= names
+    assert [n for n in names if n.startswith("site-packages/libs/")] == []
     assert "site-packages/gunicorn/__init__.py" in names  # from -r base.txt's sibling
 
 
@@ -88,6 +93,8 @@ def test_settings_package_serves_its_pages(layered: Built, tmp_path: Path) -> No
         assert get(server.base + css[1].decode())[0] == 200
         assert get(server.base + "/changelog/")[2] == b"1.0: first release of the layered site\n"
         assert get(server.base + "/facts/")[2] == b"Honey never spoils."
+        greeting = get(server.base + "/greeting/")[2]
+        assert greeting == b"Hello from a local dependency. Willkommen!"
 
 
 def test_fixtures_load_from_the_archive(layered: Built) -> None:

@@ -5,4 +5,5 @@ urlpatterns = [
     path("", views.home),
     path("changelog/", views.changelog),
     path("facts/", views.facts),
+    path("greeting/", views.greeting),
 ]

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -18,3 +19,12 @@ def facts(request: HttpRequest) -> HttpResponse:
     from facts.reader import first_fact
 
     return HttpResponse(first_fact(), content_type="text/plain")
+
+
+def greeting(request: HttpRequest) -> HttpResponse:
+    from greeting import HELLO  # installed from a local path
+
+    with translation.override("de"):
+        # Compiled by compilemessages during the build.
+        welcome = translation.gettext("Welcome")
+    return HttpResponse(f"{HELLO}. {welcome}!", content_type="text/plain")

@@ -25,6 +25,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -35,4 +36,5 @@ USE_TZ = True
 # The archive runs with the production settings; buildpyz builds under them.
 ZIPAPP_SETTINGS_MODULE = "layered.settings.production"
 ZIPAPP_INCLUDE = ["data"]
+ZIPAPP_BUILD_COMMANDS = ["compilemessages"]
 ZIPAPP_REQUIREMENTS = BASE_DIR / "requirements" / "production.txt"
