@@ -9,6 +9,7 @@ from io import StringIO
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test.utils import override_settings
 from whitenoise.compress import Compressor
@@ -72,10 +73,17 @@ def _static_root_at(target: Path) -> Iterator[None]:
     moved = {"STATIC_ROOT": str(target)}
     if original:
         for name in filter(str.isupper, dir(settings)):
-            if _same_path(getattr(settings, name, None), original):
+            if _same_path(_setting(name), original):
                 moved[name] = str(target)
     with override_settings(**moved):
         yield
+
+
+def _setting(name: str) -> object:
+    try:
+        return getattr(settings, name, None)
+    except ImproperlyConfigured:  # an empty SECRET_KEY, which the host provides at run time
+        return None
 
 
 def _same_path(value: object, path: object) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -130,6 +131,12 @@ class Command(BaseCommand):
                 f"runs under {settings_module()!r}. Run it as `python manage.py "
                 f"buildpyz --settings {target}`."
             )
+        if not _importable(target):
+            raise CommandError(
+                f"The settings module {target!r} (--settings-module or "
+                "ZIPAPP_SETTINGS_MODULE) cannot be found. Give the dotted path of the "
+                "settings module the archive runs with, such as 'mysite.settings.production'."
+            )
         self._step(f"Building under the settings module {target!r}")
         environment = {**os.environ, "DJANGO_SETTINGS_MODULE": target, REBUILT_UNDER: target}
         # `python -m django` must stay -m: run as a file, django/ would shadow the stdlib.
@@ -165,6 +172,13 @@ class Command(BaseCommand):
                 f"The system checks found {len(errors)} error(s), so no archive was built. "
                 f"{listing}"
             )
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package that is missing, or an empty name
+        return False
 
 
 def _describe(message: checks.CheckMessage) -> str:
