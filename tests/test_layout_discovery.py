@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -80,7 +81,7 @@ def test_build_command_words() -> None:
 
 def test_a_failing_build_command_ends_the_build(tmp_path: Path) -> None:
     with pytest.raises(BuildError) as caught:
-        run_build_commands(["no_such_command --quick"], tmp_path)
+        run_build_commands(["no_such_command --quick"], tmp_path, cwd=tmp_path)
     assert str(caught.value) == (
         "The build command 'no_such_command --quick' failed (CommandError: Unknown command: "
         "'no_such_command'). Fix it or remove it from ZIPAPP_BUILD_COMMANDS / --build-command, "
@@ -90,3 +91,20 @@ def test_a_failing_build_command_ends_the_build(tmp_path: Path) -> None:
 
 def test_list_settings_default_empty() -> None:
     assert (conf.INCLUDE, conf.BUILD_COMMANDS, conf.SETTINGS_MODULE) == ([], [], None)
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="needs GNU gettext's msgfmt")
+def test_a_failing_command_shows_what_it_printed(tmp_path: Path) -> None:
+    po = tmp_path / "locale" / "de" / "LC_MESSAGES" / "django.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('msgid "Welcome"\nmsgstr "Willkommen\n')  # an unterminated string
+    with override_settings(LOCALE_PATHS=[tmp_path / "locale"]), pytest.raises(BuildError) as caught:
+        run_build_commands(["compilemessages"], tmp_path / "static", cwd=tmp_path)
+    message = str(caught.value)
+    assert message.startswith(
+        "The build command 'compilemessages' failed (CommandError: compilemessages generated "
+        "one or more errors.). Fix it or remove it from ZIPAPP_BUILD_COMMANDS / "
+        "--build-command, and build again. It wrote:\nprocessing file django.po in "
+    )
+    assert "end-of-line within string" in message  # msgfmt's own words
+    assert Path.cwd() != tmp_path  # back where the build started

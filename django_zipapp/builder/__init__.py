@@ -221,10 +221,11 @@ def _run_build_commands(
     names = ", ".join(parse_command(command)[0] for command in commands)
     report(f"Running {len(commands)} build command(s): {names}")
     target = site_packages / project.static_root
-    written = run_build_commands(commands, target)
+    written = run_build_commands(commands, target, cwd=project.root)
     # The static files they wrote (compress's CACHE/) are served like collected ones.
     write_static_index(site_packages / STATIC_INDEX_NAME, static_index(target, built_at))
-    report(f"Build commands wrote {written} static files")
+    if written:
+        report(f"Build commands wrote {written} static files")
 
 
 def _build_info(

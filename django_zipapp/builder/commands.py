@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from io import StringIO
 from pathlib import Path
 
@@ -25,15 +26,17 @@ def parse_command(command: str | Sequence[str]) -> list[str]:
     return words
 
 
-def run_build_commands(commands: Sequence[str | Sequence[str]], static_target: Path) -> int:
+def run_build_commands(
+    commands: Sequence[str | Sequence[str]], static_target: Path, *, cwd: Path
+) -> int:
     """Run each command in this process, with STATIC_ROOT pointing into the archive.
 
     Commands that write static files (django-compressor's offline `compress`) then write
     them beside the collected ones; commands that write into the source tree
-    (`compilemessages`) run before the project is copied.
+    (`compilemessages`) run in it, before it is copied.
     """
     before = _files(static_target)
-    with _static_root_at(static_target):
+    with _static_root_at(static_target), _working_directory(cwd):
         for command in commands:
             _run(parse_command(command))
     written = sorted(_files(static_target) - before)
@@ -53,7 +56,9 @@ def _run(words: list[str]) -> None:
     name, *arguments = words
     output = StringIO()
     try:
-        call_command(name, *arguments, stdout=output, stderr=output)
+        # Some commands (django-compressor's compress) print to sys.stdout directly.
+        with redirect_stdout(output), redirect_stderr(output):
+            call_command(name, *arguments, stdout=output, stderr=output)
     # A project's own command may fail any way it likes; each ends the build with one message.
     except (Exception, SystemExit) as exc:
         said = output.getvalue().strip()
@@ -63,6 +68,18 @@ def _run(words: list[str]) -> None:
             f"Fix it or remove it from ZIPAPP_BUILD_COMMANDS / --build-command, and build "
             f"again.{detail}"
         ) from None
+
+
+@contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    # As `manage.py COMMAND` run in the project: compilemessages looks for locale/
+    # folders under the working directory.
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 @contextmanager
