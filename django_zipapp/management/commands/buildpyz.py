@@ -11,7 +11,7 @@ from typing import Any
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_zipapp.checks import settings_module
+from django_zipapp.checks import ARCHIVE_TAG, settings_module
 from django_zipapp.conf import DEFAULT_OUTPUT, conf, default_shebang
 
 # Set for the build run again under another settings module: it must not loop.
@@ -142,6 +142,7 @@ class Command(BaseCommand):
         # `python -m django` must stay -m: run as a file, django/ would shadow the stdlib.
         program = ["-m", "django"] if argv[0].endswith("__main__.py") else [argv[0]]
         command = [sys.executable, *program, *argv[1:], "--settings", target]
+        self.stdout.flush()  # this process's lines first, then the build's
         status = subprocess.run(command, env=environment, check=False).returncode
         if status:
             sys.exit(status)  # the build under target has said what failed
@@ -151,8 +152,6 @@ class Command(BaseCommand):
             self.stdout.write(f"- {message}")
 
     def _run_checks(self) -> None:
-        from django_zipapp.checks import ARCHIVE_TAG
-
         found = [
             *checks.run_checks(include_deployment_checks=False),
             *checks.run_checks(tags=[ARCHIVE_TAG], include_deployment_checks=True),
