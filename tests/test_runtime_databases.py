@@ -23,7 +23,7 @@ def databases(**names: object) -> override_settings:
 def test_a_database_inside_the_extraction_is_refused(tmp_path: Path) -> None:
     inside = tmp_path / "site.pyz_0123" / "site-packages" / "db.sqlite3"
     with (
-        databases(default=tmp_path / "state.sqlite3", cache=inside),
+        databases(default=tmp_path.parent / "state.sqlite3", cache=inside),
         pytest.raises(ConfigError) as caught,
     ):
         refuse_databases_inside(tmp_path)
