@@ -15,7 +15,7 @@ from .errors import BuildError
 # Wheel platform tags name the machine after the OS part; these spell it as the running
 # interpreter's platform.machine() does on Linux, so that both sides compare as equal.
 _TAG = re.compile(
-    r"^(?:(?P<linux>manylinux\d*|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)"
+    r"^(?:(?P<linux>manylinux_\d+_\d+|manylinux\d*|musllinux_\d+_\d+|linux)"
     r"|(?P<darwin>macosx_\d+_\d+)|(?P<win32>win))_(?P<machine>\w+)$"
 )
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "x86": "i686"}
