@@ -211,3 +211,27 @@ def _elf_machine(data: bytes) -> int:
     byte_order = "<" if data[5] == 1 else ">"
     (machine,) = struct.unpack_from(f"{byte_order}H", data, 18)
     return int(machine)
+
+
+def test_setuptools_leftovers_of_a_local_requirement_are_refused(tmp_path: Path) -> None:
+    project = copy_example(tmp_path)
+    package = tmp_path / "localpkg"
+    (package / "localpkg").mkdir(parents=True)
+    (package / "localpkg" / "__init__.py").write_text("")
+    (package / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "localpkg"\nversion = "1.0"\n'
+    )
+    # What an earlier `pip install ./localpkg` left: a module deleted from the sources since.
+    (package / "build" / "lib" / "localpkg").mkdir(parents=True)
+    (package / "build" / "lib" / "localpkg" / "deleted.py").write_text("")
+    with (project / "requirements.txt").open("a") as requirements:
+        requirements.write("../localpkg\n")
+    result = build_in(project)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"CommandError: The local requirement {str(package)!r} has a setuptools build folder "
+        f"{str(package / 'build')!r}, whose files from an earlier build would go into the "
+        "archive even when they were deleted from the sources. Delete it (rm -r "
+        f"{package / 'build'}) and build again.\n"
+    )

@@ -26,7 +26,7 @@ from .dependencies import default_cache_dir, normalize_modes, stage_dependencies
 from .errors import BuildError
 from .files import copy_file, copy_self, copy_tree
 from .listing import list_contents, project_rules
-from .pip import Resolution
+from .pip import Resolution, can_report
 from .project import Project, find_project
 from .provenance import git_state, has_native_code, project_version, source_date
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
@@ -79,7 +79,8 @@ def build_pyz(
         target = make_target(platforms, python_version)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
         built_at = source_date(project.root)
-        cache = (cache_dir or default_cache_dir()) if use_cache else None
+        # Without pip's resolution report there is no key that cannot go stale.
+        cache = (cache_dir or default_cache_dir()) if use_cache and can_report() else None
         resolution = _resolve(found, target) if cache is not None else None
         try:
             with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:

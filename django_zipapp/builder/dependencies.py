@@ -18,6 +18,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ def stage_dependencies(
     A cache entry is used where it is, read only: builds never write into it.
     """
     resolved = resolution.result() if resolution is not None else None
+    for folder in _local_folders(resolved or []):
+        _refuse_setuptools_leftovers(folder)
     key = None if resolved is None else cache_key(resolved, target)
     if cache_dir is None or key is None:
         if resolved is not None:
@@ -194,6 +197,28 @@ def _remove_stale_partials(cache_dir: Path) -> None:
                 shutil.rmtree(partial, ignore_errors=True)
         except OSError:
             pass
+
+
+def _local_folders(resolved: list[dict[str, Any]]) -> list[Path]:
+    folders = []
+    for item in resolved:
+        info = item.get("download_info", {})
+        if "dir_info" in info and str(info.get("url", "")).startswith("file://"):
+            folders.append(Path(urllib.parse.unquote(urllib.parse.urlparse(info["url"]).path)))
+    return folders
+
+
+def _refuse_setuptools_leftovers(folder: Path) -> None:
+    build = folder / "build"
+    if any(build.glob("lib*")) or any(build.glob("bdist.*")):
+        # setuptools copies the sources into build/lib and never removes what was
+        # deleted from them since: those files would go into the archive.
+        raise BuildError(
+            f"The local requirement {str(folder)!r} has a setuptools build folder "
+            f"{str(build)!r}, whose files from an earlier build would go into the archive "
+            f"even when they were deleted from the sources. Delete it (rm -r {build}) and "
+            "build again."
+        )
 
 
 def _canonical(name: str) -> str:

@@ -78,6 +78,12 @@ def pip_version() -> str:
     return version("pip")
 
 
+def can_report() -> bool:
+    """Whether this pip writes `install --dry-run --report` (pip 22.2 and later)."""
+    major, minor, *_ = (int(part) if part.isdigit() else 0 for part in pip_version().split("."))
+    return (major, minor) >= (22, 2)
+
+
 def _run_pip(arguments: list[str], cwd: Path, echo: Callable[[str], None] | None) -> None:
     output: list[str] = []
     with subprocess.Popen(
