@@ -84,6 +84,7 @@ def test_list_shows_what_goes_in_and_why_the_rest_stays_out(tmp_path: Path) -> N
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Dependencies from requirements.txt, as pip resolves them for ")
     assert [line for line in lines if line.startswith("  + Django ")] != []
+    assert [line for line in lines if line.startswith("  + django-zipapp ")] != []
     assert f"Project files from {project}:" in lines
     assert "  + notes/views.py" in lines
     assert "  - notes/.env.local  (private environment file)" in lines

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.conf import settings
 
+import django_zipapp
+
 from .files import Rules, walk_shippable
 from .pip import Resolution
 from .project import Project
@@ -47,8 +49,11 @@ def _list_dependencies(found: Requirements, target: Target, write: Callable[[str
     )
     pip_args = [*found.pip_args, *RUNTIME_REQUIREMENTS]
     resolved = Resolution(pip_args, cwd=found.source.parent, target_args=target.pip_args())
-    for item in sorted(resolved.result(), key=_name):
+    items = sorted(resolved.result(), key=_name)
+    for item in items:
         write(f"  + {item['metadata']['name']} {item['metadata']['version']}")
+    if not any(_name(item) in ("django-zipapp", "django_zipapp") for item in items):
+        write(f"  + django-zipapp {django_zipapp.__version__} (the copy running this build)")
 
 
 def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) -> None:
