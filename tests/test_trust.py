@@ -207,3 +207,36 @@ def test_check_intact_names_the_damaged_entry(tmp_path: Path) -> None:
     assert str(caught.value).endswith(
         f"(the file has {len(data)} bytes). Download or build it again; nothing was unpacked."
     )
+
+
+def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
+    from django_zipapp.builder.dependencies import stage_dependencies
+    from django_zipapp.builder.pip import Resolution
+
+    (tmp_path / "cache").write_text("a file where a directory should be")
+
+    class Resolved(Resolution):
+        """What pip resolved, given rather than asked: the cache fails before pip runs."""
+
+        def __init__(self) -> None:
+            pass
+
+        def result(self) -> list[dict[str, Any]]:
+            return resolved(("Django", "5.2.19", "aa"))
+
+    with pytest.raises(BuildError) as caught:
+        stage_dependencies(
+            tmp_path / "staging",
+            ["Django"],
+            cwd=tmp_path,
+            target=Target(),
+            cache_dir=tmp_path / "cache",
+            resolution=Resolved(),
+            report=lambda message: None,
+            echo=None,
+        )
+    assert str(caught.value) == (
+        f"The dependency cache {str(tmp_path / 'cache')!r} cannot be written (File exists). "
+        "Point --cache-dir or ZIPAPP_CACHE_DIR at a writable directory, or build with "
+        "--no-cache."
+    )

@@ -80,7 +80,8 @@ def build_pyz(
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
-        cache = (cache_dir or default_cache_dir()) if use_cache and can_report() else None
+        cache = (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
+        cache = cache if can_report() else None
         resolution = _resolve(found, target) if cache is not None else None
         try:
             with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:

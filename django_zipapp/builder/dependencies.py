@@ -108,9 +108,16 @@ def _fill_entry(
     echo: Callable[[str], None] | None,
     report: Callable[[str], None],
 ) -> None:
-    entry.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=entry.parent))
+    except OSError as exc:
+        raise BuildError(
+            f"The dependency cache {str(entry.parent)!r} cannot be written "
+            f"({exc.strerror or exc}). Point --cache-dir or ZIPAPP_CACHE_DIR at a writable "
+            "directory, or build with --no-cache."
+        ) from None
     _remove_stale_partials(entry.parent)
-    partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=entry.parent))
     try:
         _install(partial / "site-packages", pip_args, cwd, target, echo)
         _check_installed(partial / "site-packages", resolved)
