@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,3 +237,25 @@ def test_setuptools_leftovers_of_a_local_requirement_are_refused(tmp_path: Path)
         "archive even when they were deleted from the sources. Delete it (rm -r "
         f"{package / 'build'}) and build again.\n"
     )
+
+
+def test_concurrent_builds_share_one_complete_cache_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+    cache = tmp_path / "cache"
+    projects = [copy_example(tmp_path / name) for name in ("a", "b")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(
+            pool.map(
+                lambda project: build_in(
+                    project, "--cache-dir", str(cache), "-o", str(project / "site.pyz")
+                ),
+                projects,
+            )
+        )
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert sha256(projects[0] / "site.pyz") == sha256(projects[1] / "site.pyz")
+    (entry,) = cache.iterdir()  # one entry, and no partial one left behind
+    assert (entry / "site-packages" / "django" / "__init__.py").is_file()
