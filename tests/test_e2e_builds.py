@@ -94,6 +94,7 @@ def test_list_shows_what_goes_in_and_why_the_rest_stays_out(tmp_path: Path) -> N
     assert f"  - manage.py  ({reason})" in lines
     assert "  + notes/site.css" in lines
     assert "  + admin/css/base.css" in lines
+    assert lines[-1].startswith("Written by the build: django_zipapp.json (the build record)")
     assert not (project / "site.pyz").exists()
 
 

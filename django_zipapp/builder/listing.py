@@ -39,6 +39,10 @@ def list_contents(
     _list_dependencies(found, target, write)
     _list_project(project, project_rules(project, output, exclude), write)
     _list_static(write)
+    write(
+        "Written by the build: django_zipapp.json (the build record), _django_zipapp_boot.py, "
+        "shiv's _bootstrap/ and environment.json, and the static index _zipapp/static.json."
+    )
 
 
 def _list_dependencies(found: Requirements, target: Target, write: Callable[[str], None]) -> None:
