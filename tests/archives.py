@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -59,12 +60,16 @@ def site_env(built: Built, **extra: str) -> dict[str, str]:
     return environment
 
 
+# Kept between test runs, as a developer's is: its entries are keyed on what pip resolves.
+DEPENDENCY_CACHE = Path(tempfile.gettempdir(), f"django-zipapp-test-dependencies-{os.getuid()}")
+
+
 def build_in(
     project: Path, *options: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would."""
     return subprocess.run(
-        [sys.executable, "manage.py", "buildpyz", *options],
+        [sys.executable, "manage.py", "buildpyz", "--cache-dir", str(DEPENDENCY_CACHE), *options],
         cwd=project,
         capture_output=True,
         text=True,

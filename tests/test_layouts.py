@@ -60,7 +60,7 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
     lines = layered.build_output.splitlines()
     assert lines[0] == "- Building under the settings module 'layered.settings.production'"
     assert lines[1].endswith("(settings layered.settings.production)")
-    assert lines[2] == "- Installing dependencies from production.txt with pip"
+    assert "- Installing dependencies from production.txt with pip" in lines
     assert "- Running 1 build command(s): compilemessages" in lines
     with zipfile.ZipFile(layered.archive) as archive:
         names = set(archive.namelist())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +37,37 @@ class Requirements:
     files: tuple[Path, ...] = ()
 
     def install_args(self, directory: Path) -> list[str]:
-        """The arguments for pip install, writing the flattened file into directory."""
+        """The arguments for pip install, writing the flattened file into directory.
+
+        Local folders are installed from clean copies made there: pip builds a project in
+        its own tree, where setuptools leaves a build/ folder that keeps files deleted from
+        the sources since and would put them into a later archive.
+        """
         if self.flattened is None:
             return list(self.pip_args)
+        lines = [
+            _from_copy(line, directory / "local" / str(number))
+            for number, line in enumerate(self.flattened.splitlines())
+        ]
         path = directory / "requirements.txt"
-        path.write_text(self.flattened, encoding="utf-8")
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         return ["-r", str(path)]
+
+
+def _from_copy(line: str, copy: Path) -> str:
+    # A local folder is the only line that starts with an absolute path (includes.py).
+    if not line.startswith("/"):
+        return line
+    folder = re.split(r"[\s\[;]", line, maxsplit=1)[0]
+    if not Path(folder).is_dir():
+        return line
+    copy = copy / Path(folder).name
+    shutil.copytree(folder, copy, symlinks=True, ignore=_LOCAL_LEFTOVERS)
+    return f"{copy}{line[len(folder) :]}"
+
+
+# What a local project's own earlier builds leave in its tree.
+_LOCAL_LEFTOVERS = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".tox", ".venv")
 
 
 def find_requirements(root: Path, explicit: str | None) -> Requirements:

@@ -64,6 +64,7 @@ class Command(BaseCommand):
             help="store entries uncompressed: a larger file, a faster first start",
         )
         self._add_layout_arguments(parser)
+        self._add_target_arguments(parser)
 
     def _add_layout_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -91,6 +92,58 @@ class Command(BaseCommand):
         self._argv = argv  # to run the build again under another settings module
         super().run_from_argv(argv)
 
+    def _add_target_arguments(self, parser: CommandParser) -> None:
+        # Targets, exclusions, the dependency cache and --list.
+        parser.add_argument(
+            "--platform",
+            dest="platforms",
+            action="append",
+            metavar="TAG",
+            help="build for this wheel platform tag, such as manylinux2014_aarch64, with "
+            "binary wheels only; repeat for several (ZIPAPP_PLATFORMS; default: this machine)",
+        )
+        parser.add_argument(
+            "--python-version",
+            metavar="X.Y",
+            help="build for this CPython version, with binary wheels only "
+            "(ZIPAPP_PYTHON_VERSION; default: the Python running this build)",
+        )
+        parser.add_argument(
+            "--exclude",
+            action="append",
+            metavar="PATTERN",
+            help="leave out project files matching this pattern, besides those of "
+            "ZIPAPP_EXCLUDE; repeat for several",
+        )
+        parser.add_argument(
+            "--cache-dir",
+            metavar="DIR",
+            help="where installed dependencies are kept for later builds (ZIPAPP_CACHE_DIR; "
+            "default $XDG_CACHE_HOME/django-zipapp-build, else ~/.cache/django-zipapp-build)",
+        )
+        parser.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="install the dependencies afresh and keep nothing for later builds",
+        )
+        parser.add_argument(
+            "--list",
+            "--dry-run",
+            dest="list",
+            action="store_true",
+            help="show what would go into the archive and why anything is left out; build nothing",
+        )
+
+    def _target_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        cache_dir = options["cache_dir"] or conf.CACHE_DIR
+        return {
+            "platforms": options["platforms"] or conf.PLATFORMS,
+            "python_version": options["python_version"] or conf.PYTHON_VERSION,
+            "exclude": [*conf.EXCLUDE, *(options["exclude"] or [])],
+            "cache_dir": None if cache_dir is None else Path(cache_dir),
+            "use_cache": not options["no_cache"],
+        }
+
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         builder = _import_builder()
@@ -99,6 +152,9 @@ class Command(BaseCommand):
             return self._build_under(target)
         self._run_checks()
         compress = options["compress"]
+        if options["list"]:
+            self._list(builder, options)
+            return
         try:
             result = builder.build_pyz(
                 output=Path(options["output"] or conf.OUTPUT),
@@ -110,6 +166,7 @@ class Command(BaseCommand):
                 pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
                 includes=options["include"] or conf.INCLUDE,
                 build_commands=options["build_command"] or conf.BUILD_COMMANDS,
+                **self._target_options(options),
             )
         except builder.BuildError as exc:
             raise CommandError(str(exc)) from None
@@ -146,6 +203,22 @@ class Command(BaseCommand):
         status = subprocess.run(command, env=environment, check=False).returncode
         if status:
             sys.exit(status)  # the build under target has said what failed
+
+    def _list(self, builder: ModuleType, options: dict[str, Any]) -> None:
+        target = self._target_options(options)
+        try:
+            builder.list_build(
+                output=Path(options["output"] or conf.OUTPUT),
+                write=self.stdout.write,
+                requirements=options["requirements"] or conf.REQUIREMENTS,
+                config_object=options["config_object"] or conf.CONFIG_OBJECT,
+                includes=options["include"] or conf.INCLUDE,
+                platforms=target["platforms"],
+                python_version=target["python_version"],
+                exclude=target["exclude"],
+            )
+        except builder.BuildError as exc:
+            raise CommandError(str(exc)) from None
 
     def _step(self, message: str) -> None:
         if self.verbosity >= 1:
