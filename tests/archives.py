@@ -147,6 +147,9 @@ def wait_for(server: Server, timeout: float = 60) -> None:
         try:
             get(server.base + "/")
             return
+        except urllib.error.HTTPError as error:  # answering, even if with an error
+            error.close()
+            return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.05)
     raise AssertionError(f"{server.base} did not answer within {timeout} s")

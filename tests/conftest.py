@@ -49,3 +49,17 @@ def migrated(built: Built) -> Built:
     result = run_archive(built, "migrate", "--noinput")
     assert result.returncode == 0, result.stderr
     return built
+
+
+@pytest.fixture(scope="session")
+def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """A second build of example_project, whose home page says so: a new deploy."""
+    work = tmp_path_factory.mktemp("rebuilt")
+    project = work / "project"
+    ignore = shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz")
+    shutil.copytree(EXAMPLE, project, ignore=ignore)
+    template = project / "notes" / "templates" / "notes" / "home.html"
+    template.write_text(template.read_text().replace("<h1>Notes</h1>", "<h1>Notes, rebuilt</h1>"))
+    result = build_in(project, "-o", str(work / "site.pyz"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Built(work / "site.pyz", result.stdout, work)
