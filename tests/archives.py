@@ -104,13 +104,21 @@ class Server:
 
 @contextmanager
 def running_server(
-    archive: Path, environment: dict[str, str], log: Path, workers: int = 2
+    archive: Path,
+    environment: dict[str, str],
+    log: Path,
+    workers: int = 2,
+    wrapper: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """`archive serve` on a free port, answering; stopped with SIGTERM afterwards."""
+    """`archive serve` on a free port, answering; stopped with SIGTERM afterwards.
+
+    ``wrapper``: a command that execs the rest of its arguments (unshare, setpriv...).
+    """
     port = free_port()
+    serve = [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+            [*wrapper, *serve],
             cwd="/",
             env=environment,
             stdout=output,
