@@ -229,6 +229,11 @@ def extract_once(archive_path: Path, extraction: Path) -> int:
                     if force or not is_intact(extraction, sizes):
                         replace_extraction(archive, sizes, extraction)
                 force = False
+    except (zipfile.BadZipFile, EOFError) as exc:  # a member that does not decompress
+        raise BootError(
+            f"{archive_path.name} is damaged ({exc}): it cannot be unpacked. Download or "
+            "build it again."
+        ) from None
     except OSError as exc:
         raise BootError(
             f"{archive_path.name} cannot unpack itself into {str(extraction.parent)!r}: "
@@ -281,10 +286,16 @@ def replace_extraction(archive: zipfile.ZipFile, sizes: dict[str, int], extracti
     """Unpack into a temporary directory and rename it into place: never half visible."""
     _remove_own_leftovers(extraction)
     temporary = Path(tempfile.mkdtemp(prefix=f".{extraction.name}.tmp-", dir=extraction.parent))
-    archive.extractall(temporary, sorted(sizes))
-    compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
-    marker = {"archive": archive.filename, "files": len(sizes)}
-    (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
+    try:
+        archive.extractall(temporary, sorted(sizes))
+        compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
+        marker = {"archive": archive.filename, "files": len(sizes)}
+        (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
+    except BaseException:
+        # A full disk or a damaged member: give the space back now. (A killed process
+        # cannot; the next extraction removes what it left.)
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
     if os.path.lexists(extraction):
         discard(extraction)
     os.rename(temporary, extraction)
