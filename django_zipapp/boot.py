@@ -12,10 +12,8 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import sys
 import sysconfig
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +68,7 @@ def _prepare(archive_path: Path) -> None:
         with zipfile.ZipFile(archive_path) as archive:
             build = json.loads(archive.read(BUILD_INFO_NAME))
             environment = json.loads(archive.read("environment.json"))
+            sizes = expected_sizes(archive)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BootError(
             f"{archive_path.name} is damaged or is not an archive built by django-zipapp "
@@ -81,7 +80,7 @@ def _prepare(archive_path: Path) -> None:
     # it and so share the same extraction.
     os.environ["SHIV_ROOT"] = str(root)
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
-    _state["in_use"] = extract_once(archive_path, extraction)
+    _state["in_use"] = extract_once(archive_path, extraction, sizes)
     _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
 
@@ -204,11 +203,13 @@ def _fail(message: str) -> NoReturn:
 # by a killed start, trusts any directory that exists (a half-deleted or tampered one
 # included) and never prunes old builds. So the extraction is done here, before shiv's
 # bootstrap runs, which then finds site-packages in place and only puts it on sys.path.
+# shutil and tempfile are imported where used: only a first start needs them.
 
 
-def extract_once(archive_path: Path, extraction: Path) -> int:
+def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) -> int:
     """Make ``extraction`` a complete copy of the archive's site-packages, once.
 
+    ``sizes``: the archive's site-packages files and their sizes (expected_sizes()).
     Returns a descriptor that holds a shared lock on the extraction for the life of the
     process (and of the processes it forks): old builds are pruned only when nobody
     holds one.
@@ -216,19 +217,18 @@ def extract_once(archive_path: Path, extraction: Path) -> int:
     # SHIV_FORCE_EXTRACT would make shiv's bootstrap extract again, without any of this.
     force = bool(os.environ.pop("SHIV_FORCE_EXTRACT", ""))
     try:
-        with zipfile.ZipFile(archive_path) as archive:
-            sizes = expected_sizes(archive)
-            for _ in range(3):
-                held = hold_extraction(extraction)
-                if held is not None and not force and is_intact(extraction, sizes):
-                    return held
-                if held is not None:
-                    os.close(held)
-                with locked(build_lock(extraction)):
-                    # Another process may have extracted it while this one waited.
-                    if force or not is_intact(extraction, sizes):
+        for _ in range(3):
+            held = hold_extraction(extraction)
+            if held is not None and not force and is_intact(extraction, sizes):
+                return held
+            if held is not None:
+                os.close(held)
+            with locked(build_lock(extraction)):
+                # Another process may have extracted it while this one waited.
+                if force or not is_intact(extraction, sizes):
+                    with zipfile.ZipFile(archive_path) as archive:
                         replace_extraction(archive, sizes, extraction)
-                force = False
+            force = False
     except (zipfile.BadZipFile, EOFError) as exc:  # a member that does not decompress
         raise BootError(
             f"{archive_path.name} is damaged ({exc}): it cannot be unpacked. Download or "
@@ -284,6 +284,9 @@ def hold_extraction(extraction: Path) -> int | None:
 
 def replace_extraction(archive: zipfile.ZipFile, sizes: dict[str, int], extraction: Path) -> None:
     """Unpack into a temporary directory and rename it into place: never half visible."""
+    import shutil
+    import tempfile
+
     _remove_own_leftovers(extraction)
     temporary = Path(tempfile.mkdtemp(prefix=f".{extraction.name}.tmp-", dir=extraction.parent))
     try:
@@ -314,6 +317,9 @@ def compile_bytecode(site_packages: Path, final: Path) -> None:
 
 
 def discard(path: Path) -> None:
+    import shutil
+    import tempfile
+
     # Renamed aside first: a process that looks at the path meanwhile finds nothing
     # rather than a half-deleted tree.
     trash = tempfile.mkdtemp(prefix=f".{path.name}.trash-", dir=path.parent)
@@ -327,6 +333,8 @@ def remove_leftovers(root: Path, archive_name: str) -> None:
     A temporary directory goes only when its build's lock is free: an extraction under
     way is never touched.
     """
+    import shutil
+
     pattern = re.compile(r"\.(" + re.escape(archive_name) + r"_[0-9a-f]+)\.(tmp|trash)-")
     for entry in os.scandir(root):
         match = pattern.match(entry.name)
@@ -344,6 +352,8 @@ def remove_leftovers(root: Path, archive_name: str) -> None:
 
 
 def _remove_own_leftovers(extraction: Path) -> None:
+    import shutil
+
     # Called with the build's lock held: nobody else is extracting this build.
     for kind in ("tmp", "trash"):
         for path in extraction.parent.glob(f".{extraction.name}.{kind}-*"):
