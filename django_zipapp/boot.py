@@ -408,12 +408,20 @@ def prune_builds(extraction: Path, keep: int) -> list[Path]:
     name = extraction.name.rpartition("_")[0]
     others = sorted(
         (path for path in _builds_of(root, name) if path != extraction),
-        key=lambda path: path.stat().st_mtime,
+        key=_finished_at,
         reverse=True,
     )
     removed = [path for path in others[max(keep - 1, 0) :] if _remove_unused(path)]
     remove_leftovers(root, name)
     return removed
+
+
+def _finished_at(extraction: Path) -> float:
+    # A folder's own mtime changes with its top-level entries: the marker is the last.
+    try:
+        return extraction.stat().st_mtime
+    except FileNotFoundError:  # removed meanwhile by another start
+        return 0.0
 
 
 def _builds_of(root: Path, name: str) -> Iterator[Path]:
