@@ -335,7 +335,7 @@ def remove_leftovers(root: Path, archive_name: str) -> None:
     """
     import shutil
 
-    pattern = re.compile(r"\.(" + re.escape(archive_name) + r"_[0-9a-f]+)\.(tmp|trash)-")
+    pattern = re.compile(r"\.(" + re.escape(archive_name) + r"_[0-9a-f]{16,})\.(tmp|trash)-")
     for entry in os.scandir(root):
         match = pattern.match(entry.name)
         if match is None:
@@ -425,11 +425,14 @@ def _finished_at(extraction: Path) -> float:
 
 
 def _builds_of(root: Path, name: str) -> Iterator[Path]:
-    # "<name>_<build id>": shiv's own naming, which its bootstrap looks up.
-    pattern = re.compile(re.escape(name) + r"_[0-9a-f]+")
+    # "<name>_<build id>" (shiv's own naming, which its bootstrap looks up) holding an
+    # extraction: nothing else in the directory is ever removed.
+    pattern = re.compile(re.escape(name) + r"_[0-9a-f]{16,}")
     for entry in os.scandir(root):
         if pattern.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
-            yield Path(entry.path)
+            path = Path(entry.path)
+            if (path / COMPLETE_MARKER).exists() or (path / SITE_PACKAGES).is_dir():
+                yield path
 
 
 def _remove_unused(extraction: Path) -> bool:
