@@ -179,3 +179,30 @@ def assert_internal_error(server: Server) -> None:
         get(server.base + "/")
     assert failed.value.code == 500
     failed.value.close()
+
+
+def test_a_reload_onto_a_broken_archive_keeps_the_old_one_serving(
+    migrated: Built, tmp_path: Path
+) -> None:
+    archive = tmp_path / "srv" / "site.pyz"
+    archive.parent.mkdir()
+    shutil.copy2(migrated.archive, archive)
+    log = tmp_path / "serve.log"
+    with running_server(archive, site_env(migrated), log, workers=1) as server:
+        broken = archive.with_name(".site.pyz.new")
+        broken.write_bytes(archive.read_bytes()[:100_000])  # cut short in transfer
+        broken.chmod(0o755)
+        os.replace(broken, archive)
+        server.process.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 60
+        while not failed_after_usr2(log) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert failed_after_usr2(log), log.read_text()
+        assert get(server.base + "/")[0] == 200
+        assert server.process.poll() is None
+
+
+def failed_after_usr2(log: Path) -> bool:
+    # Python refuses the cut file ("SyntaxError: source code cannot contain null bytes").
+    _, signalled, after = log.read_text().partition("Handling signal: usr2")
+    return bool(signalled) and "Error" in after
