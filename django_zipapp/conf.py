@@ -50,5 +50,18 @@ class ZipappSettings:
     def CONFIG_OBJECT(self) -> str | None:
         return self._optional_str("CONFIG_OBJECT")
 
+    # The project's layout and build steps.
+    @property
+    def SETTINGS_MODULE(self) -> str | None:
+        return self._optional_str("SETTINGS_MODULE")
+
+    @property
+    def INCLUDE(self) -> list[str]:
+        return [str(path) for path in self._get("INCLUDE", [])]
+
+    @property
+    def BUILD_COMMANDS(self) -> list[str | list[str]]:
+        return list(self._get("BUILD_COMMANDS", []))
+
 
 conf = ZipappSettings()

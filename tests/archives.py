@@ -1,7 +1,7 @@
-"""Building example_project into an archive and running it, shared by the end-to-end tests.
+"""Building and running real archives from the tests: one helper for each step.
 
-The archive runs as a separate process with its own SHIV_ROOT, without HOME, and serve is
-spoken to over HTTP on 127.0.0.1.
+A project is built with its own `manage.py buildpyz` in a subprocess; the archive runs as
+a separate process with its own SHIV_ROOT and STATE_DIRECTORY, without HOME.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def site_env(built: Built, **extra: str) -> dict[str, str]:
     return environment
 
 
-def build_in(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
+def build_in(
+    project: Path, *options: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would."""
     return subprocess.run(
         [sys.executable, "manage.py", "buildpyz", *options],
@@ -69,7 +71,7 @@ def build_in(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=900,
-        env=build_env(project.parent),
+        env={**build_env(project.parent), **(env or {})},
     )
 
 
@@ -126,7 +128,7 @@ def running_server(
         )
     running = Server(f"http://127.0.0.1:{port}", process, log)
     try:
-        wait_for(running)
+        _wait_for(running)
         yield running
     finally:
         if process.poll() is None:
@@ -145,7 +147,7 @@ def free_port() -> int:
         return port
 
 
-def wait_for(server: Server, timeout: float = 60) -> None:
+def _wait_for(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

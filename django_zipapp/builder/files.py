@@ -47,6 +47,11 @@ def walk_shippable(source: Path, *, skip: tuple[Path, ...] = ()) -> Iterator[Pat
                 yield path
 
 
+def is_shippable(path: Path, *, skip: Iterable[Path] = ()) -> bool:
+    """Whether a single file passes the rules copy_tree applies to every file it walks."""
+    return _keep_file(path, tuple(p.resolve() for p in skip))
+
+
 def _keep_dir(path: Path, skip: tuple[Path, ...]) -> bool:
     if path.name in SKIPPED_DIRS or (path / "pyvenv.cfg").exists():
         return False

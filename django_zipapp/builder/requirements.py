@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
+from .includes import flatten_requirements
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +29,18 @@ DISCOVERED = ("requirements.txt", "pyproject.toml")
 class Requirements:
     source: Path
     pip_args: tuple[str, ...]
+    # A requirements file with its -r includes inlined and local paths made absolute,
+    # each relative to the file that names it (pip takes local paths from its cwd).
+    flattened: str | None = None
+    files: tuple[Path, ...] = ()
+
+    def install_args(self, directory: Path) -> list[str]:
+        """The arguments for pip install, writing the flattened file into directory."""
+        if self.flattened is None:
+            return list(self.pip_args)
+        path = directory / "requirements.txt"
+        path.write_text(self.flattened, encoding="utf-8")
+        return ["-r", str(path)]
 
 
 def find_requirements(root: Path, explicit: str | None) -> Requirements:
@@ -61,8 +74,8 @@ def read_requirements(path: Path) -> Requirements:
                 "requirements file with --requirements."
             )
         return Requirements(path, tuple(str(item) for item in dependencies))
-    # pip reads -r/-c includes and local paths relative to the file; it runs from its folder.
-    return Requirements(path, ("-r", str(path)))
+    lines, files = flatten_requirements(path)
+    return Requirements(path, ("-r", str(path)), "".join(f"{line}\n" for line in lines), files)
 
 
 def _project_table(path: Path) -> dict[str, object] | None:
