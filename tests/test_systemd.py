@@ -91,6 +91,16 @@ def test_no_network_needs_socket_activation(built: Built) -> None:
     )
 
 
+def test_an_unwritable_directory_is_one_clean_error(built: Built, tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    result = run_archive(built, "systemd-unit", "--directory", str(missing), env=unit_env(built))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.endswith(
+        f"error: cannot write {str(missing / 'site.service')!r}: No such file or directory. "
+        "Give --directory an existing directory you can write to.\n"
+    )
+
+
 @needs_analyze
 def test_unit_for_a_tcp_database_scores_ok(built: Built, tmp_path: Path) -> None:
     units = tmp_path / "units"

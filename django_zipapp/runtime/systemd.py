@@ -121,12 +121,24 @@ def run(archive: Archive, argv: list[str]) -> int:
         units[f"{name}.socket"] = socket_unit(name, args)
     _warn_about_hidden_paths(archive_path, Path(args.python or sys.executable))
     if args.directory:
-        for filename, text in units.items():
-            (Path(args.directory) / filename).write_text(text)
-            print(f"Wrote {Path(args.directory) / filename}")
-        return 0
+        return _write(Path(args.directory), units)
     # The way `systemctl cat` shows several units: a comment naming each file.
     print("\n".join(f"# {filename}\n{text}" for filename, text in units.items()), end="")
+    return 0
+
+
+def _write(directory: Path, units: dict[str, str]) -> int:
+    for filename, text in units.items():
+        try:
+            (directory / filename).write_text(text)
+        except OSError as exc:
+            print(
+                f"error: cannot write {str(directory / filename)!r}: {exc.strerror}. "
+                "Give --directory an existing directory you can write to.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"Wrote {directory / filename}")
     return 0
 
 
