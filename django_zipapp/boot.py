@@ -8,13 +8,17 @@ the project is importable until shiv's bootstrap has extracted ``site-packages``
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
+import re
 import sys
 import sysconfig
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +28,10 @@ BUILD_INFO_NAME = "django_zipapp.json"
 ENTRY_POINT = f"{BOOT_MODULE}:run"
 CACHE_SUBDIR = "django-zipapp"
 EXIT_BOOT_ERROR = 1
+# Written last into a finished extraction, before it is renamed into place: an extraction
+# without it was never finished. Running processes hold a shared lock on it.
+COMPLETE_MARKER = ".django-zipapp-complete"
+SITE_PACKAGES = "site-packages"
 
 # Handed from main() to run(): shiv's bootstrap calls run() once it has extracted
 # site-packages, and offers no other way to pass values along.
@@ -62,6 +70,7 @@ def _prepare(archive_path: Path) -> None:
         with zipfile.ZipFile(archive_path) as archive:
             build = json.loads(archive.read(BUILD_INFO_NAME))
             environment = json.loads(archive.read("environment.json"))
+            sizes = expected_sizes(archive)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BootError(
             f"{archive_path.name} is damaged or is not an archive built by django-zipapp "
@@ -73,8 +82,10 @@ def _prepare(archive_path: Path) -> None:
     # it and so share the same extraction.
     os.environ["SHIV_ROOT"] = str(root)
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
-    if not (extraction / "site-packages").is_dir():
+    if not is_intact(extraction, sizes):
+        # Before anything is unpacked: a damaged archive leaves nothing behind.
         check_intact(archive_path)
+    _state["in_use"] = extract_once(archive_path, extraction, sizes)
     _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
 
@@ -261,3 +272,263 @@ def _writable(path: Path) -> Path:
 def _fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_BOOT_ERROR)
+
+
+# Extraction. shiv's bootstrap would extract on its own when site-packages is missing:
+# under a lock, into "<name>.tmp", then moved into place. It never removes a ".tmp" left
+# by a killed start, trusts any directory that exists (a half-deleted or tampered one
+# included) and never prunes old builds. So the extraction is done here, before shiv's
+# bootstrap runs, which then finds site-packages in place and only puts it on sys.path.
+# shutil and tempfile are imported where used: only a first start needs them.
+
+
+def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) -> int:
+    """Make ``extraction`` a complete copy of the archive's site-packages, once.
+
+    ``sizes``: the archive's site-packages files and their sizes (expected_sizes()).
+    Returns a descriptor that holds a shared lock on the extraction for the life of the
+    process (and of the processes it forks): old builds are pruned only when nobody
+    holds one.
+    """
+    # SHIV_FORCE_EXTRACT would make shiv's bootstrap extract again, without any of this.
+    force = bool(os.environ.pop("SHIV_FORCE_EXTRACT", ""))
+    try:
+        for _ in range(3):
+            held = hold_extraction(extraction)
+            if held is not None and not force and is_intact(extraction, sizes):
+                return held
+            if held is not None:
+                os.close(held)
+            with locked(build_lock(extraction)):
+                # Another process may have extracted it while this one waited.
+                if force or not is_intact(extraction, sizes):
+                    with zipfile.ZipFile(archive_path) as archive:
+                        replace_extraction(archive, sizes, extraction)
+            force = False
+    except (zipfile.BadZipFile, EOFError) as exc:  # a member that does not decompress
+        raise BootError(
+            f"{archive_path.name} is damaged ({exc}): it cannot be unpacked. Download or "
+            "build it again."
+        ) from None
+    except OSError as exc:
+        raise BootError(
+            f"{archive_path.name} cannot unpack itself into {str(extraction.parent)!r}: "
+            f"{exc.strerror or exc}. Free some space or point SHIV_ROOT at another directory."
+        ) from None
+    raise BootError(
+        f"{archive_path.name} unpacked itself into {str(extraction)!r}, but the extraction "
+        "kept disappearing. Check that nothing else removes files from that directory."
+    )
+
+
+def expected_sizes(archive: zipfile.ZipFile) -> dict[str, int]:
+    prefix = f"{SITE_PACKAGES}/"
+    return {
+        info.filename: info.file_size
+        for info in archive.infolist()
+        if info.filename.startswith(prefix) and not info.is_dir()
+    }
+
+
+def is_intact(extraction: Path, sizes: dict[str, int]) -> bool:
+    """A finished extraction in which every file of the archive has its size.
+
+    One stat per file, about 5 ms for a typical site: a missing, truncated or padded file
+    is found before anything is imported. A file edited in place to the same size is not;
+    the cache directory is the service's own (UMask=0077).
+    """
+    base = f"{extraction}{os.sep}"
+    try:
+        if not os.path.isfile(base + COMPLETE_MARKER):
+            return False
+        stat = os.stat
+        return all(stat(base + name).st_size == size for name, size in sizes.items())
+    except OSError:
+        return False
+
+
+def hold_extraction(extraction: Path) -> int | None:
+    """A shared lock on a finished extraction, or None when there is none to hold."""
+    try:
+        descriptor = os.open(extraction / COMPLETE_MARKER, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    # Waits only while a pruner holds it; is_intact() then finds it gone.
+    fcntl.flock(descriptor, fcntl.LOCK_SH)
+    return descriptor
+
+
+def replace_extraction(archive: zipfile.ZipFile, sizes: dict[str, int], extraction: Path) -> None:
+    """Unpack into a temporary directory and rename it into place: never half visible."""
+    import shutil
+    import tempfile
+
+    _remove_own_leftovers(extraction)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{extraction.name}.tmp-", dir=extraction.parent))
+    try:
+        archive.extractall(temporary, sorted(sizes))
+        compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
+        marker = {"archive": archive.filename, "files": len(sizes)}
+        (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
+    except BaseException:
+        # A full disk or a damaged member: give the space back now. (A killed process
+        # cannot; the next extraction removes what it left.)
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    if os.path.lexists(extraction):
+        discard(extraction)
+    os.rename(temporary, extraction)
+
+
+def compile_bytecode(site_packages: Path, final: Path) -> None:
+    # The archive ships no bytecode. Compiled once here, every later start imports from
+    # .pyc, even when the service may not write next to the sources (or
+    # PYTHONDONTWRITEBYTECODE is set). ddir: tracebacks name the final path.
+    import compileall
+
+    try:
+        compileall.compile_dir(site_packages, ddir=final, quiet=2, workers=0)
+    except OSError:  # no process pool here (no /dev/shm): compile in this process
+        compileall.compile_dir(site_packages, ddir=final, quiet=2, workers=1)
+
+
+def discard(path: Path) -> None:
+    import shutil
+    import tempfile
+
+    # Renamed aside first: a process that looks at the path meanwhile finds nothing
+    # rather than a half-deleted tree.
+    trash = tempfile.mkdtemp(prefix=f".{path.name}.trash-", dir=path.parent)
+    os.rename(path, os.path.join(trash, path.name))
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_leftovers(root: Path, archive_name: str) -> None:
+    """Remove what killed starts left behind: temporary and half-deleted extractions.
+
+    A temporary directory goes only when its build's lock is free: an extraction under
+    way is never touched.
+    """
+    import shutil
+
+    pattern = re.compile(r"\.(" + re.escape(archive_name) + r"_[0-9a-f]{16,})\.(tmp|trash)-")
+    for entry in os.scandir(root):
+        match = pattern.match(entry.name)
+        if match is None:
+            continue
+        if match[2] == "trash":
+            shutil.rmtree(entry.path, ignore_errors=True)
+            continue
+        extraction = root / match[1]
+        with locked(build_lock(extraction), blocking=False) as acquired:
+            if acquired:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                if not extraction.exists():
+                    build_lock(extraction).unlink(missing_ok=True)
+
+
+def _remove_own_leftovers(extraction: Path) -> None:
+    import shutil
+
+    # Called with the build's lock held: nobody else is extracting this build.
+    for kind in ("tmp", "trash"):
+        for path in extraction.parent.glob(f".{extraction.name}.{kind}-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def build_lock(extraction: Path) -> Path:
+    return extraction.with_name(f".{extraction.name}.lock")
+
+
+@contextmanager
+def locked(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive lock on ``path``; with ``blocking=False`` yields False when taken."""
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(descriptor)
+            yield False
+            return
+        # The pruner deletes the lock files of the builds it removes; a lock taken on a
+        # deleted file guards nothing, so take it again on the current one.
+        if _same_file(descriptor, path):
+            break
+        os.close(descriptor)
+    try:
+        yield True
+    finally:
+        os.close(descriptor)
+
+
+def _same_file(descriptor: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(descriptor), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+# Pruning: called by the runtime once the configuration (KEEP_BUILDS) is known.
+
+
+def prune_builds(extraction: Path, keep: int) -> list[Path]:
+    """Remove the extractions of other builds of this archive beyond the newest ``keep``.
+
+    ``keep`` counts ``extraction`` itself. A build that a running process holds (see
+    hold_extraction) or that is being extracted is skipped.
+    """
+    root = extraction.parent
+    if not root.is_dir():
+        return []
+    name = extraction.name.rpartition("_")[0]
+    others = sorted(
+        (path for path in _builds_of(root, name) if path != extraction),
+        key=_finished_at,
+        reverse=True,
+    )
+    removed = [path for path in others[max(keep - 1, 0) :] if _remove_unused(path)]
+    remove_leftovers(root, name)
+    return removed
+
+
+def _finished_at(extraction: Path) -> float:
+    # A folder's own mtime changes with its top-level entries: the marker is the last.
+    try:
+        return extraction.stat().st_mtime
+    except FileNotFoundError:  # removed meanwhile by another start
+        return 0.0
+
+
+def _builds_of(root: Path, name: str) -> Iterator[Path]:
+    # "<name>_<build id>" (shiv's own naming, which its bootstrap looks up) holding an
+    # extraction: nothing else in the directory is ever removed.
+    pattern = re.compile(re.escape(name) + r"_[0-9a-f]{16,}")
+    for entry in os.scandir(root):
+        if pattern.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+            path = Path(entry.path)
+            if (path / COMPLETE_MARKER).exists() or (path / SITE_PACKAGES).is_dir():
+                yield path
+
+
+def _remove_unused(extraction: Path) -> bool:
+    lock = build_lock(extraction)
+    with locked(lock, blocking=False) as acquired:
+        if not acquired:
+            return False  # being extracted right now
+        try:
+            marker = os.open(extraction / COMPLETE_MARKER, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            marker = None  # never finished, or extracted by plain shiv: nobody trusts it
+        try:
+            if marker is not None:
+                fcntl.flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a running process uses it
+        else:
+            discard(extraction)
+            lock.unlink(missing_ok=True)
+        finally:
+            if marker is not None:
+                os.close(marker)
+    return True

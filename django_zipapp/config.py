@@ -28,3 +28,9 @@ class ZipappConfig(GoodConf):
         description="Where `serve` writes its access log: a path, '-' for stdout, "
         "or empty for none.",
     )
+    KEEP_BUILDS: int = Field(
+        default=3,
+        ge=1,
+        description="Extractions of this archive's builds kept in the cache directory, the "
+        "running one included; older ones are removed when a new build starts.",
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 SECRET_KEY = "e2e-" + "k3y-w1th-3n0ugh-r4nd0mn3ss-f0r-ch3ck-d3pl0y-" * 2
 
 
@@ -92,6 +94,14 @@ def build_env(work: Path) -> dict[str, str]:
     return {**environment, "PYTHONWARNINGS": "error"}
 
 
+def make_sqlite(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path)
+    connection.execute("create table private (secret text)")
+    connection.commit()
+    connection.close()
+
+
 @dataclass
 class Server:
     base: str
@@ -101,13 +111,21 @@ class Server:
 
 @contextmanager
 def running_server(
-    archive: Path, environment: dict[str, str], log: Path, workers: int = 2
+    archive: Path,
+    environment: dict[str, str],
+    log: Path,
+    workers: int = 2,
+    wrapper: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """`archive serve` on a free port, answering; stopped with SIGTERM afterwards."""
-    port = _free_port()
+    """`archive serve` on a free port, answering; stopped with SIGTERM afterwards.
+
+    ``wrapper``: a command that execs the rest of its arguments (unshare, setpriv...).
+    """
+    port = free_port()
+    serve = [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+            [*wrapper, *serve],
             cwd="/",
             env=environment,
             stdout=output,
@@ -127,7 +145,7 @@ def running_server(
                 process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -143,6 +161,9 @@ def _wait_for(server: Server, timeout: float = 60) -> None:
             )
         try:
             get(server.base + "/")
+            return
+        except urllib.error.HTTPError as error:  # answering, even if with an error
+            error.close()
             return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.05)

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 
 from django_zipapp.conf import ZipappSettings
 from django_zipapp.management.commands.buildpyz import Command
+from django_zipapp.runtime import systemd
 from django_zipapp.runtime.serve import build_parser
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -43,6 +44,16 @@ def test_every_buildpyz_option(docs: str) -> None:
 def test_every_serve_option(docs: str) -> None:
     options = option_strings(build_parser("site.pyz")) - {"--help"}
     assert [option for option in sorted(options) if option not in docs] == []
+
+
+def test_every_systemd_unit_option(docs: str) -> None:
+    options = option_strings(systemd.build_parser("site.pyz")) - {"--help"}
+    assert {"--socket", "--no-network", "--env-file", "--writable"} <= options
+    assert [option for option in sorted(options) if option not in docs] == []
+
+
+def test_keep_builds_is_documented(docs: str) -> None:
+    assert "``KEEP_BUILDS`` (default 3" in docs
 
 
 def test_every_check_id(docs: str) -> None:

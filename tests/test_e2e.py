@@ -1,7 +1,7 @@
 """The real thing: build example_project into an archive, deploy it elsewhere, run it.
 
 The archive runs as a separate process with its own SHIV_ROOT, without HOME, and serve is
-spoken to over HTTP on 127.0.0.1.
+spoken to over HTTP on 127.0.0.1 (the session's archive is built in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from .archives import (
+    EXAMPLE,
     SECRET_KEY,
     Built,
     Server,
@@ -36,57 +36,6 @@ from .archives import (
 )
 
 pytestmark = pytest.mark.e2e
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
-PLANTED = {
-    ".env": "SECRET_KEY=leaked-from-dotenv",
-    "notes/.env.local": "SECRET_KEY=leaked",
-    "notes/__pycache__/views.cpython-311.pyc": "stale bytecode",
-    ".git/HEAD": "ref: refs/heads/main",
-    "notes/.git/config": "[core]",
-}
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    work = tmp_path_factory.mktemp("e2e")
-    project = work / "project"
-    shutil.copytree(
-        EXAMPLE,
-        project,
-        ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz"),
-    )
-    for name, content in PLANTED.items():
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        (project / name).write_text(content)
-    # A build-time setting naming a file that stays on the build machine: the archive's
-    # own commands must not trip over it.
-    with (project / "example" / "settings.py").open("a") as settings:
-        settings.write('\nZIPAPP_REQUIREMENTS = BASE_DIR / "requirements.txt"\n')
-    _make_sqlite(project / "notes" / "db.sqlite3")
-    _make_sqlite(project / "example" / "cache.bin")  # a database by content, not by name
-    (work / "build").mkdir()
-    result = build_in(project, "-o", str(work / "build" / "site.pyz"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    # Deploy: the archive alone, copied to another folder.
-    (work / "srv").mkdir()
-    shutil.copy2(work / "build" / "site.pyz", work / "srv" / "site.pyz")
-    return Built(work / "srv" / "site.pyz", result.stdout, work)
-
-
-def _make_sqlite(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path)
-    connection.execute("create table private (secret text)")
-    connection.commit()
-    connection.close()
-
-
-@pytest.fixture(scope="session")
-def migrated(built: Built) -> Built:
-    result = run_archive(built, "migrate", "--noinput")
-    assert result.returncode == 0, result.stderr
-    return built
 
 
 def test_build_reports_each_step_and_the_result(built: Built) -> None:

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 
 from django_zipapp.builder.launcher import record_size
-from tests.archives import Built, build_in, run_archive, site_env
-from tests.test_e2e import EXAMPLE
+from tests.archives import EXAMPLE, Built, build_in, run_archive, site_env
 
 pytestmark = pytest.mark.e2e
 

@@ -146,11 +146,10 @@ def test_data_survives_a_rebuild_a_new_deploy_and_a_prune(layered: Built) -> Non
     rebuilt = layered.work / "build" / "site.pyz"
     assert build_in(layered.work / "project", "-o", str(rebuilt), env=BUILD_ENV).returncode == 0
     shutil.copy2(rebuilt, layered.archive)
-    # Prune the old builds' extraction folders.
-    for folder in old:
-        shutil.rmtree(folder)
+    # The new build's first start prunes the old builds' extractions: keep only itself.
     query = "from django.contrib.auth.models import Group; print(Group.objects.get(name='kept'))"
-    result = run_archive(layered, "shell", "-v", "0", "-c", query, cwd=Path("/"))
+    environment = site_env(layered, KEEP_BUILDS="1")
+    result = run_archive(layered, "shell", "-v", "0", "-c", query, cwd=Path("/"), env=environment)
     assert (result.returncode, result.stdout) == (0, "kept\n"), result.stderr
     new = sorted((layered.work / "cache").glob("site.pyz_*"))
     assert len(new) == 1 and new[0] not in old

@@ -36,8 +36,8 @@ def write_archive(
         built_at=datetime.fromtimestamp(built_at, timezone.utc).strftime(BUILD_AT_TIMESTAMP_FORMAT),
         shiv_version=shiv_version,
         entry_point=ENTRY_POINT,
-        # Python writes bytecode next to the extracted sources on first import; compiling
-        # everything up front would only slow the first start.
+        # The boot module compiles the bytecode once, at extraction: the service may
+        # not write next to the sources later.
         compile_pyc=False,
         # Timestamps come from built_at, which is SOURCE_DATE_EPOCH or the commit's time.
         reproducible=True,

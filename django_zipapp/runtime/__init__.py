@@ -40,6 +40,7 @@ options:
 ARCHIVE_COMMANDS = {
     "serve": "django_zipapp.runtime.serve",
     "info": "django_zipapp.runtime.info",
+    "systemd-unit": "django_zipapp.runtime.systemd",
 }
 
 

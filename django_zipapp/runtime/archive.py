@@ -26,8 +26,15 @@ class Archive:
                     f"-C/--config was given, but this archive's project has no goodconf "
                     f"configuration, so {self.config_file!r} cannot be used."
                 )
-            return None
-        return load_config(object_path, self.config_file)
+            config = None
+        else:
+            config = load_config(object_path, self.config_file)
+        # Here because every command that starts the site comes through: the number of
+        # builds to keep is part of the site's configuration.
+        from .builds import prune_old_builds
+
+        prune_old_builds(self, config)
+        return config
 
     def point_settings_at_archive(self) -> None:
         # The collected static files are inside the extraction, wherever that is on this

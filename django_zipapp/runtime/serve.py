@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gunicorn import systemd
 from gunicorn.app.base import BaseApplication
 
 if TYPE_CHECKING:
@@ -146,7 +149,41 @@ def gunicorn_options(config: object | None, proc_name: str) -> dict[str, Any]:
         # gunicorn would otherwise open a control socket under $HOME/.gunicorn, which a
         # sandboxed service does not have, and which two sites of one user would share.
         "control_socket_disable": True,
+        "when_ready": take_over_from_old_master,
+        "pre_exec": hand_over_systemd_sockets,
     }
+
+
+def hand_over_systemd_sockets(arbiter: Any) -> None:
+    """Before a reload's exec: put systemd's sockets back where LISTEN_FDS says they are.
+
+    gunicorn passes sockets it got from systemd on as LISTEN_FDS=n, which means file
+    descriptors 3 to 2+n; but it moved them elsewhere when it took them (socket.fromfd),
+    and the new master would find fd 3 closed. Runs in the forked child that execs.
+    """
+    if not arbiter.systemd:
+        return
+    # Duplicated out of the way first, so that no socket is overwritten by another.
+    high = [fcntl.fcntl(listener.fileno(), fcntl.F_DUPFD, 64) for listener in arbiter.LISTENERS]
+    for index, descriptor in enumerate(high):
+        os.dup2(descriptor, systemd.SD_LISTEN_FDS_START + index)  # inheritable
+        os.close(descriptor)
+
+
+def take_over_from_old_master(arbiter: Any) -> None:
+    """Finish a reload: ``kill -USR2`` made the old master start this one.
+
+    gunicorn's USR2 starts a new master from the archive now on disk (new code, a new
+    extraction) on the same listening sockets, next to the old one. This master tells
+    systemd it is the service's main process now (NotifyAccess=all), then stops the old
+    master gracefully: its workers finish the requests they have, while new connections
+    wait in the shared listen backlog for this master's workers. No request is refused.
+    """
+    old_master = arbiter.master_pid
+    if not old_master or old_master != os.getppid():
+        return  # a first start, not a reload
+    systemd.sd_notify(f"MAINPID={os.getpid()}", arbiter.log)
+    os.kill(old_master, signal.SIGTERM)
 
 
 def command_line_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -186,9 +223,11 @@ def wsgi_application(archive: Archive) -> Any:
     from django.core.servers.basehttp import get_internal_wsgi_application
     from django.db import connections
 
+    from .logs import report_request_errors
     from .static import read_static_index, wrap_with_static
 
     application = get_internal_wsgi_application()
+    report_request_errors()
     # Loaded once in gunicorn's master before the workers fork: a connection an app opened
     # while loading must not be shared by every worker.
     connections.close_all()

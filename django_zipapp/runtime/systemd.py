@@ -1,0 +1,219 @@
+"""``./site.pyz systemd-unit``: a hardened systemd service (and socket) for this archive.
+
+Needs no configuration: the unit is written for the archive's real path, and the site's
+configuration is only named (a file, an environment file), never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .archive import Archive
+
+UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+")
+
+# What every unit gets: the sandbox a Django site keeps working in. Each line is scored
+# by `systemd-analyze security`; see docs/systemd.rst for why each one holds.
+HARDENING = """\
+DynamicUser=yes
+UMask=0077
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+DevicePolicy=closed
+PrivateUsers=yes
+PrivateIPC=yes
+ProtectHostname=yes
+ProtectClock=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectProc=invisible
+ProcSubset=pid
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RemoveIPC=yes
+KeyringMode=private
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+PrivateMounts=yes
+"""
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{prog} systemd-unit",
+        description="Print a hardened systemd service unit for this archive at its real path "
+        "(and with --socket a socket unit too). Give the global -C FILE before the command "
+        "to have the service read that config file.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--socket", action="store_true", help="socket activation: systemd "
+                        "listens and hands the socket to serve")  # fmt: skip
+    parser.add_argument(
+        "--no-network",
+        action="store_true",
+        help="the site makes no network connections of its own (SQLite, no TCP database, "
+        "no outgoing mail): PrivateNetwork=yes; needs --socket",
+    )
+    parser.add_argument("--name", help="unit name (default: the archive's name without .pyz)")
+    parser.add_argument("--description", help="the unit's Description=")
+    parser.add_argument(
+        "--bind",
+        metavar="HOST:PORT",
+        default="127.0.0.1:8000",
+        help="where to listen (serve --bind, or the socket's ListenStream=; default %(default)s)",
+    )
+    parser.add_argument("--env-file", metavar="PATH", help="an EnvironmentFile= for the site's "
+                        "settings and secrets, read by systemd as root")  # fmt: skip
+    parser.add_argument(
+        "--writable",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a path the site writes to besides its state and cache directories (media "
+        "uploads...): ReadWritePaths=, repeatable",
+    )
+    parser.add_argument(
+        "--ip-allow",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="with network: the only addresses the service may talk to besides localhost "
+        "(the database server, a proxy in front): IPAddressAllow=, repeatable",
+    )
+    parser.add_argument("--python", metavar="PATH", help="the interpreter in ExecStart= "
+                        "(default: the one running this command)")  # fmt: skip
+    parser.add_argument("--directory", metavar="DIR", help="write NAME.service (and "
+                        "NAME.socket) into DIR instead of printing them")  # fmt: skip
+    return parser
+
+
+def run(archive: Archive, argv: list[str]) -> int:
+    parser = build_parser(archive.prog)
+    args = parser.parse_args(argv)
+    if args.no_network and args.ip_allow:
+        parser.error("--ip-allow and --no-network contradict each other")
+    if args.no_network and not args.socket:
+        parser.error("--no-network needs --socket: with no network of its own, serve can only "
+                     "answer on a socket that systemd opens for it")  # fmt: skip
+    archive_path = Path(sys.argv[0]).resolve()
+    name = args.name or archive_path.name.removesuffix(".pyz")
+    if not UNIT_NAME.fullmatch(name):
+        parser.error(f"{name!r} cannot be a unit name: use letters, digits and ':_.-\\' only")
+    units = {f"{name}.service": service_unit(archive, archive_path, name, args)}
+    if args.socket:
+        units[f"{name}.socket"] = socket_unit(name, args)
+    _warn_about_hidden_paths(archive_path, Path(args.python or sys.executable))
+    if args.directory:
+        return _write(Path(args.directory), units)
+    # The way `systemctl cat` shows several units: a comment naming each file.
+    print("\n".join(f"# {filename}\n{text}" for filename, text in units.items()), end="")
+    return 0
+
+
+def _write(directory: Path, units: dict[str, str]) -> int:
+    for filename, text in units.items():
+        try:
+            (directory / filename).write_text(text)
+        except OSError as exc:
+            print(
+                f"error: cannot write {str(directory / filename)!r}: {exc.strerror}. "
+                "Give --directory an existing directory you can write to.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"Wrote {directory / filename}")
+    return 0
+
+
+def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse.Namespace) -> str:
+    description = args.description or f"{archive.build.get('project') or name} ({archive_path})"
+    command = [args.python or sys.executable, str(archive_path)]
+    unit = ["[Unit]", f"Description={description}"]
+    if args.socket:
+        unit += [f"Requires={name}.socket", f"After={name}.socket"]
+    if not args.no_network:
+        # A TCP database must be reachable before the first request.
+        unit += ["Wants=network-online.target", "After=network-online.target"]
+    service = ["", "[Service]", "Type=notify"]
+    # On reload gunicorn starts a new master from the archive on disk, which tells
+    # systemd its PID (MAINPID=) before the old master stops.
+    service += ["NotifyAccess=all"]
+    if archive.config_file:
+        config = Path(archive.config_file).resolve()
+        # systemd reads the file as root and hands a private copy to the service: the
+        # file itself can stay readable by root only. Its extension tells its format.
+        service += [f"LoadCredential=config{config.suffix}:{config}"]
+        command += ["-C", f"%d/config{config.suffix}"]
+    command += ["serve"]
+    if not args.socket:
+        command += ["--bind", args.bind]
+    service += [f"ExecStart={' '.join(_quote(part) for part in command)}"]
+    service += ["ExecReload=/bin/kill -s USR2 $MAINPID", "KillMode=mixed", "TimeoutStopSec=35"]
+    service += ["Restart=on-failure", "RestartPreventExitStatus=78"]
+    if args.env_file:
+        service += [f"EnvironmentFile={Path(args.env_file).resolve()}"]
+    service += [f"StateDirectory={name}", f"CacheDirectory={name}", f"RuntimeDirectory={name}"]
+    service += [f"ReadWritePaths={Path(path).resolve()}" for path in args.writable]
+    service += HARDENING.splitlines() + _network(args)
+    install = ["", "[Install]", "WantedBy=multi-user.target"]
+    return "\n".join(unit + service + install) + "\n"
+
+
+def _network(args: argparse.Namespace) -> list[str]:
+    if args.no_network:
+        # The socket comes from systemd; the service itself needs AF_UNIX for sd_notify.
+        return ["PrivateNetwork=yes", "IPAddressDeny=any", "RestrictAddressFamilies=AF_UNIX"]
+    lines = ["RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"]
+    if args.ip_allow:
+        lines += [f"IPAddressAllow=localhost {' '.join(args.ip_allow)}", "IPAddressDeny=any"]
+    return lines
+
+
+def socket_unit(name: str, args: argparse.Namespace) -> str:
+    lines = [
+        "[Unit]",
+        f"Description={args.description or name} socket",
+        "",
+        "[Socket]",
+        f"ListenStream={args.bind}",
+        # The service takes over the listening socket; new connections wait in its
+        # backlog during a reload or restart instead of being refused.
+        "",
+        "[Install]",
+        "WantedBy=sockets.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _quote(part: str) -> str:
+    # systemd splits ExecStart= like a shell; quote only what needs it.
+    if re.fullmatch(r"[A-Za-z0-9%/._:@+=,-]+", part):
+        return part
+    return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _warn_about_hidden_paths(*paths: Path) -> None:
+    for path in paths:
+        if path.parts[1:2] in (("home",), ("root",)) or path.parts[1:3] == ("run", "user"):
+            print(
+                f"warning: {path} is under /{path.parts[1]}, which ProtectHome=yes hides from "
+                "the service; install it elsewhere (/srv, /opt, /usr/local) or give --python.",
+                file=sys.stderr,
+            )

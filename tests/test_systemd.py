@@ -1,0 +1,122 @@
+"""``./site.pyz systemd-unit``: units that systemd accepts and scores as well sandboxed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.archives import Built, run_archive, site_env
+
+pytestmark = pytest.mark.e2e
+
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(
+    ANALYZE is None, reason="systemd-analyze is not installed (Debian: apt-get install systemd)"
+)
+
+
+def unit_env(built: Built) -> dict[str, str]:
+    environment = site_env(built)
+    del environment["SECRET_KEY"]  # writing a unit needs no configuration
+    return environment
+
+
+def write_units(built: Built, directory: Path, *options: str) -> None:
+    directory.mkdir()
+    result = run_archive(
+        built, "systemd-unit", "--directory", str(directory), *options, env=unit_env(built)
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def exposure(unit: Path) -> float:
+    assert ANALYZE is not None
+    result = subprocess.run(
+        [ANALYZE, "security", "--offline=true", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+    assert match is not None, result.stdout + result.stderr
+    return float(match[1])
+
+
+def verify(*units: Path) -> None:
+    assert ANALYZE is not None
+    result = subprocess.run(
+        [ANALYZE, "verify", "--man=no", *map(str, units)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_prints_a_unit_for_the_archive_at_its_real_path(built: Built, tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    link = tmp_path / "current.pyz"
+    link.symlink_to(built.archive)
+    result = subprocess.run(
+        [str(link), "-C", str(config), "systemd-unit", "--env-file", "/etc/site.env"],
+        env=unit_env(built),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "# site.service"  # named after the real file, not the link
+    assert "Type=notify" in lines
+    (start,) = [line for line in lines if line.startswith("ExecStart=")]
+    assert start.endswith(f" {built.archive} -C %d/config.yaml serve --bind 127.0.0.1:8000")
+    assert f"LoadCredential=config.yaml:{config}" in lines
+    assert "EnvironmentFile=/etc/site.env" in lines
+    assert "ExecReload=/bin/kill -s USR2 $MAINPID" in lines
+    for setting in ("DynamicUser=yes", "StateDirectory=site", "CacheDirectory=site",
+                    "ProtectSystem=strict", "CapabilityBoundingSet=", "UMask=0077"):  # fmt: skip
+        assert setting in lines
+
+
+def test_no_network_needs_socket_activation(built: Built) -> None:
+    result = run_archive(built, "systemd-unit", "--no-network", env=unit_env(built))
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "error: --no-network needs --socket: with no network of its own, serve can only "
+        "answer on a socket that systemd opens for it\n"
+    )
+
+
+def test_an_unwritable_directory_is_one_clean_error(built: Built, tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    result = run_archive(built, "systemd-unit", "--directory", str(missing), env=unit_env(built))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.endswith(
+        f"error: cannot write {str(missing / 'site.service')!r}: No such file or directory. "
+        "Give --directory an existing directory you can write to.\n"
+    )
+
+
+@needs_analyze
+def test_unit_for_a_tcp_database_scores_ok(built: Built, tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    write_units(built, units, "--writable", str(tmp_path), "--env-file", "/etc/hostname")
+    service = units / "site.service"
+    assert "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" in service.read_text()
+    verify(service)
+    assert exposure(service) <= 1.5
+
+
+@needs_analyze
+def test_socket_activated_unit_without_network_is_safe(built: Built, tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    write_units(built, units, "--socket", "--no-network", "--name", "notes")
+    service, socket = units / "notes.service", units / "notes.socket"
+    assert "PrivateNetwork=yes" in service.read_text()
+    assert "ListenStream=127.0.0.1:8000" in socket.read_text()
+    verify(service, socket)
+    assert exposure(service) <= 0.5
