@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import dj_database_url
 from goodconf import Field, FileConfigSettingsSource, GoodConf
-from pydantic import field_validator
+from pydantic import BeforeValidator, field_validator
 from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
@@ -32,8 +33,32 @@ ORIGINS = {
 # Each class's sources of its latest load, by source class name, in priority order.
 _LOADED_SOURCES: dict[type, dict[str, dict[str, Any]]] = {}
 
-# A list given as one environment variable: JSON, or a comma-separated string.
-EnvList = Annotated[list[str], NoDecode]
+# The modules Django's own database backends import, by backend name; any one will do.
+DRIVERS = {
+    "postgresql": ("psycopg", "psycopg2"),
+    "postgis": ("psycopg", "psycopg2"),
+    "mysql": ("MySQLdb",),
+    "oracle": ("oracledb",),
+}
+
+
+def _list_from_text(value: Any) -> Any:
+    # Only a value from the environment arrives as text; files give real lists.
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError(
+                "not a JSON list; give a JSON list or names separated by commas"
+            ) from None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+# A list that an environment variable gives as JSON or as a comma-separated string:
+# pydantic-settings leaves the text alone (NoDecode) and the validator splits it.
+EnvList = Annotated[list[str], NoDecode, BeforeValidator(_list_from_text)]
 # Names that say a field holds a secret (also in a project's own fields).
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSPHRASE|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY$")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -103,21 +128,6 @@ class ZipappConfig(GoodConf):
         description="How many extractions of older builds of this archive to keep.",
     )
 
-    @field_validator("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", mode="before")
-    @classmethod
-    def _list_from_text(cls, value: Any) -> Any:
-        # Only a value from the environment arrives as text; files give real lists.
-        if not isinstance(value, str):
-            return value
-        if value.lstrip().startswith("["):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise ValueError(
-                    "not a JSON list; give a JSON list or names separated by commas"
-                ) from None
-        return [part.strip() for part in value.split(",") if part.strip()]
-
     @field_validator("SECRET_KEY")
     @classmethod
     def _secret_key_given(cls, value: str) -> str:
@@ -134,13 +144,19 @@ class ZipappConfig(GoodConf):
     def _database_url_parses(cls, value: str) -> str:
         if value:
             try:
-                dj_database_url.parse(value)
+                engine = dj_database_url.parse(value)["ENGINE"]
             except ValueError:
                 # A fixed message: the URL may hold a password and must not reach a log.
                 raise ValueError(
                     "not a database URL dj-database-url understands, such as "
                     "postgres://user:password@host:5432/name or sqlite:////var/lib/site/db.sqlite3"
                 ) from None
+            missing = _missing_driver(engine)
+            if missing:
+                raise ValueError(
+                    f"its database backend needs {missing}, which is not installed here; "
+                    "add it to the project's requirements"
+                )
         return value
 
     @field_validator("CSRF_TRUSTED_ORIGINS")
@@ -245,6 +261,18 @@ class ZipappConfig(GoodConf):
             secrets = SecretsSettingsSource(settings_cls, secrets_dir=credentials)
         config_file = _ConfigFileSource(settings_cls)
         return (init, env, dotenv, secrets, config_file, _RecordOrigins(settings_cls))
+
+
+def _missing_driver(engine: str) -> str | None:
+    """What the backend needs and cannot import, found now rather than as a traceback
+    when Django first opens a connection."""
+    package = engine.split(".")[0]
+    if importlib.util.find_spec(package) is None:
+        return package
+    drivers = DRIVERS.get(engine.rsplit(".", 1)[-1], ())
+    if drivers and not any(importlib.util.find_spec(driver) for driver in drivers):
+        return " or ".join(drivers)
+    return None
 
 
 class _ConfigFileSource(FileConfigSettingsSource):

@@ -85,11 +85,30 @@ def test_log_level_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_database_from_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = loaded(monkeypatch, DATABASE_URL="postgres://site:pw@db.example:5433/site")
+    config = loaded(monkeypatch, DATABASE_URL="sqlite:////srv/site/db.sqlite3")
     database = config.database()["default"]
-    assert database["ENGINE"] == "django.db.backends.postgresql"
-    assert (database["HOST"], database["PORT"], database["NAME"]) == ("db.example", 5433, "site")
-    assert database["CONN_MAX_AGE"] == 600
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert (database["NAME"], database["CONN_MAX_AGE"]) == ("/srv/site/db.sqlite3", 600)
+
+
+@pytest.mark.parametrize(
+    ("url", "missing"),
+    [
+        ("postgres://site:pw@db/site", "psycopg or psycopg2"),
+        ("mysql://site:pw@db/site", "MySQLdb"),
+        ("cockroach://site:pw@db/site", "django_cockroachdb"),
+    ],
+)
+def test_database_url_without_its_driver(
+    monkeypatch: pytest.MonkeyPatch, url: str, missing: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        loaded(monkeypatch, DATABASE_URL=url)
+    (error,) = caught.value.errors(include_input=False)
+    assert error["msg"] == (
+        f"Value error, its database backend needs {missing}, which is not installed here; "
+        "add it to the project's requirements"
+    )
 
 
 def test_database_defaults_to_sqlite_in_the_state_dir(
@@ -161,3 +180,34 @@ def test_toml_sample_with_a_bool_field_loads_back() -> None:
     sample = ZipappConfig.generate_toml()
     assert "# Django's debug mode; never on in production.\nDEBUG = false\n" in sample
     assert tomlkit.loads(sample).unwrap() == ZipappConfig.get_initial()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "secret", "shown"),
+    [
+        ("DATABASE_URL", "postgres://site:pw@db:5432/site", True, '"postgres://site:********@db:5432/site"'),
+        ("DATABASE_URL", "sqlite:////srv/db.sqlite3", True, '"sqlite:////srv/db.sqlite3"'),
+        ("SECRET_KEY", "s3cr3t", True, "********"),
+        ("SECRET_KEY", "", True, '""'),
+        ("ALLOWED_HOSTS", ["a.example"], False, '["a.example"]'),
+    ],
+)  # fmt: skip
+def test_masked(name: str, value: object, secret: bool, shown: str) -> None:
+    from django_zipapp.runtime.config_command import masked
+
+    assert masked(name, value, secret) == shown
+
+
+def test_a_project_list_field_typed_envlist(monkeypatch: pytest.MonkeyPatch) -> None:
+    from goodconf import Field
+
+    from django_zipapp.config import EnvList
+
+    class ListConfig(SampleConfig):
+        ADMIN_EMAILS: EnvList = Field(default=[], description="Who gets error mail.")
+
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.setenv("ADMIN_EMAILS", "a@example.com,b@example.com")
+    config = ListConfig()
+    config.load()
+    assert config.ADMIN_EMAILS == ["a@example.com", "b@example.com"]
