@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import dj_database_url
 from goodconf import Field, FileConfigSettingsSource, GoodConf
-from pydantic import BeforeValidator, field_validator
+from pydantic import BeforeValidator, ValidationInfo, field_validator
 from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
@@ -173,9 +173,19 @@ class ZipappConfig(GoodConf):
 
     @field_validator("STATE_DIR")
     @classmethod
-    def _state_dir_by_default(cls, value: str) -> str:
-        if value:
-            return value
+    def _state_dir_usable(cls, value: str, info: ValidationInfo) -> str:
+        value = value or cls._default_state_dir()
+        # Checked now, when SQLite will need it: not as a traceback from the settings.
+        problem = None if info.data.get("DATABASE_URL") else _unusable_directory(Path(value))
+        if problem:
+            raise ValueError(
+                f"{problem}; the SQLite database is kept there. Give a writable directory, "
+                "or a DATABASE_URL"
+            )
+        return value
+
+    @classmethod
+    def _default_state_dir(cls) -> str:
         systemd = os.environ.get("STATE_DIRECTORY")
         if systemd:
             return systemd.split(":")[0]
@@ -261,6 +271,15 @@ class ZipappConfig(GoodConf):
             secrets = SecretsSettingsSource(settings_cls, secrets_dir=credentials)
         config_file = _ConfigFileSource(settings_cls)
         return (init, env, dotenv, secrets, config_file, _RecordOrigins(settings_cls))
+
+
+def _unusable_directory(path: Path) -> str | None:
+    existing = next(p for p in (path, *path.parents) if os.path.exists(p))
+    if not existing.is_dir():
+        return "is not a directory" if existing == path else "is below a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return "is not writable" if existing == path else "does not exist and cannot be created"
+    return None
 
 
 def _missing_driver(engine: str) -> str | None:

@@ -37,13 +37,13 @@ def loaded(
     return config
 
 
-def test_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = loaded(monkeypatch, STATE_DIRECTORY="/var/lib/site:/var/lib/other")
+def test_safe_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = loaded(monkeypatch, STATE_DIRECTORY=f"{tmp_path}/site:{tmp_path}/other")
     assert config.DEBUG is False
     assert config.ALLOWED_HOSTS == ["localhost", "127.0.0.1"]
     assert config.CSRF_TRUSTED_ORIGINS == []
     assert config.DATABASE_URL == ""
-    assert config.STATE_DIR == "/var/lib/site"  # systemd's first state directory
+    assert Path(config.STATE_DIR) == tmp_path / "site"  # systemd's first state directory
     assert (config.LOG_LEVEL, config.KEEP_BUILDS, config.SERVE_WORKERS) == ("INFO", 3, 0)
 
 
@@ -53,9 +53,29 @@ def test_secret_key_is_required() -> None:
     assert [error["loc"] for error in caught.value.errors()] == [("SECRET_KEY",)]
 
 
-def test_state_dir_from_xdg_data_home(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = loaded(monkeypatch, XDG_DATA_HOME="/data")
-    assert config.STATE_DIR == "/data/tests"  # named after the project's package
+def test_state_dir_from_xdg_data_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = loaded(monkeypatch, XDG_DATA_HOME=str(tmp_path))
+    assert Path(config.STATE_DIR) == tmp_path / "tests"  # named after the project's package
+
+
+@pytest.mark.parametrize(
+    ("below", "problem"),
+    [("", "is not a directory"), ("/state", "is below a file, not a directory")],
+)
+def test_state_dir_must_be_usable_for_sqlite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, below: str, problem: str
+) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValidationError) as caught:
+        loaded(monkeypatch, STATE_DIR=f"{tmp_path}/file{below}")
+    (error,) = caught.value.errors(include_input=False)
+    assert (error["loc"], error["msg"]) == (
+        ("STATE_DIR",),
+        f"Value error, {problem}; the SQLite database is kept there. Give a writable "
+        "directory, or a DATABASE_URL",
+    )
+    elsewhere = loaded(monkeypatch, DATABASE_URL="sqlite:////srv/site/db.sqlite3")
+    assert elsewhere.STATE_DIR.endswith(f"/file{below}")  # unused, so not checked
 
 
 @pytest.mark.parametrize(

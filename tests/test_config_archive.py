@@ -72,6 +72,8 @@ CASES = [
          env={"SERVE_TIMEOUT": "0"}),
     Case("SERVE_THREADS a string in the file", "  SERVE_THREADS: Input should be a valid "
          "integer", file=("site.json", json.dumps({"SERVE_THREADS": f"many-{BAD}"}))),
+    Case("STATE_DIR is a file", "  STATE_DIR: is not a directory; the SQLite database is "
+         "kept there", env={"STATE_DIR": "/dev/null"}, unset=("DATABASE_URL",)),
     Case("KEEP_BUILDS negative", "  KEEP_BUILDS: Input should be greater than or equal to 0",
          env={"KEEP_BUILDS": "-1"}),
     Case("LOG_LEVEL unknown", "  LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', "
