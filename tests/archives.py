@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +33,15 @@ class Built:
 
 
 def run_archive(
-    built: Built, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    built: Built,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    wrapper: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
+    """Run the archive (through wrapper, a command such as setpriv, when given)."""
     return subprocess.run(
-        [str(built.archive), *args],
+        [*wrapper, str(built.archive), *args],
         cwd=cwd or built.work,
         env=env if env is not None else site_env(built),
         capture_output=True,

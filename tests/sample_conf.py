@@ -12,7 +12,6 @@ class SampleConfig(ZipappConfig):
 
     model_config = {"file_env_var": "SAMPLE_CONFIG"}
 
-    SECRET_KEY: str = Field(description="required secret")
     DATABASE_PASSWORD: str = Field(default="", description="a secret with a default")
     PORT: int = Field(default=8000, description="an integer")
 

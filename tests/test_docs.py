@@ -9,8 +9,9 @@ import pytest
 from django.core.management.base import BaseCommand
 
 from django_zipapp.conf import ZipappSettings
+from django_zipapp.config import ZipappConfig
 from django_zipapp.management.commands.buildpyz import Command
-from django_zipapp.runtime import systemd
+from django_zipapp.runtime import config_command, systemd
 from django_zipapp.runtime.serve import build_parser
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -60,3 +61,17 @@ def test_every_check_id(docs: str) -> None:
     ids = sorted(set(re.findall(r"django_zipapp\.[EW]\d{3}", CHECKS.read_text())))
     assert len(ids) == 13
     assert [check for check in ids if check not in docs] == []
+
+
+def test_every_config_field_with_its_default(docs: str) -> None:
+    for name, field in ZipappConfig.model_fields.items():
+        assert f".. py:attribute:: ZipappConfig.{name}\n" in docs
+        if not field.is_required():
+            assert f"{name}\n   :type: " in docs
+    assert [name for name in ZipappConfig.model_fields if f"  {name}  " not in docs] == []
+
+
+def test_every_config_command_option(docs: str) -> None:
+    options = option_strings(config_command.build_parser("site.pyz")) - {"--help"}
+    assert options == {"--sample", "--check", "--show"}
+    assert [option for option in sorted(options) if f".. option:: {option}" not in docs] == []

@@ -168,6 +168,7 @@ def test_management_commands_from_anywhere(migrated: Built, tmp_path: Path) -> N
     production.write_text(
         f"SECRET_KEY: {SECRET_KEY}\nDEBUG: false\nALLOWED_HOSTS: [site.example.com]\nHTTPS: true\n"
     )
+    production.chmod(0o600)  # it holds the secret key
     environment = site_env(migrated)
     del environment["SECRET_KEY"]  # from the file this time
     check = run_archive(

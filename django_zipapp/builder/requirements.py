@@ -20,6 +20,7 @@ else:
 # machine: static files are compressed before they are packed.
 RUNTIME_REQUIREMENTS = (
     "Django>=5.2",
+    "dj-database-url>=2.1",
     "goodconf[yaml,toml]>=7.0",
     "gunicorn>=23.0",
     "whitenoise>=6.6",

@@ -25,6 +25,10 @@ The Django site {project!r}, packed in one file.
 
 commands:
   serve          serve the site with gunicorn (see '{prog} serve --help')
+  info           what this archive holds and was built for ('--json' for machines)
+  config         a sample config file, or check or show the configuration
+  systemd-unit   print a hardened systemd unit for this archive ('--socket' for a
+                 socket-activated one)
   COMMAND        any Django management command, as with manage.py:
                  '{prog} migrate --noinput', '{prog} createsuperuser', ...
   help           list every Django management command
@@ -41,6 +45,7 @@ ARCHIVE_COMMANDS = {
     "serve": "django_zipapp.runtime.serve",
     "info": "django_zipapp.runtime.info",
     "systemd-unit": "django_zipapp.runtime.systemd",
+    "config": "django_zipapp.runtime.config_command",
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
+import sys
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,21 +40,30 @@ def load_config(object_path: str, config_file: str | None) -> GoodConf:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    module_name, _, attribute = object_path.partition(":")
-    config: GoodConf = getattr(import_module(module_name), attribute)
+    config = import_config(object_path)
     source = _config_source(config, config_file)
     if source is not None:
         _check_readable(source)
+    _check_credentials_directory()
     try:
         config.load(config_file)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, config)) from None
     except SettingsError as exc:
-        raise ConfigError(f"The configuration is invalid: {exc}.") from None
+        where = f" ({source!r})" if source else ""
+        raise ConfigError(f"The configuration is invalid: {exc}{where}.") from None
     except Exception as exc:
         if source is None or type(exc).__module__.split(".")[0] not in PARSERS:
             raise  # not the file's syntax: a fault in the project's code, shown as such
         raise ConfigError(describe_parse_error(exc, source)) from None
+    warn_about_exposed_secrets(config, source)
+    return config
+
+
+def import_config(object_path: str) -> GoodConf:
+    """The project's goodconf instance, not loaded yet."""
+    module_name, _, attribute = object_path.partition(":")
+    config: GoodConf = getattr(import_module(module_name), attribute)
     return config
 
 
@@ -79,6 +90,43 @@ def _check_readable(path: str) -> None:
         ) from None
 
 
+def _check_credentials_directory() -> None:
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory and not os.path.isdir(directory):
+        raise ConfigError(
+            f"CREDENTIALS_DIRECTORY names {directory!r}, which is not a directory. "
+            "systemd sets it for units with LoadCredential= or SetCredential=; unset it "
+            "or point it at the directory that holds one file per field."
+        )
+
+
+def warn_about_exposed_secrets(config: GoodConf, config_file: str | None) -> None:
+    """Say so when a file that gave a secret value can be read by other users."""
+    origins = getattr(config, "origins", None)
+    if origins is None:  # not a ZipappConfig: which fields are secret is unknown
+        return
+    secret = type(config).secret_field_names()  # type: ignore[attr-defined]
+    given = origins()
+    env_file = config.model_config.get("env_file")
+    env_files = [env_file] if isinstance(env_file, (str, os.PathLike)) else (env_file or [])
+    files = [(config_file, "file")] + [(str(path), "env file") for path in env_files]
+    for path, origin in files:
+        held = sorted(n for n in secret if given.get(n) == origin and getattr(config, n))
+        if path and held and _readable_by_others(path):
+            print(
+                f"warning: {path!r} holds {', '.join(held)} and can be read by other users. "
+                f"Make it readable by the service's user only: chmod 600 {path}",
+                file=sys.stderr,
+            )
+
+
+def _readable_by_others(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
 def describe_validation_error(exc: ValidationError, config: GoodConf) -> str:
     prefix = config.model_config.get("env_prefix") or ""
     lines = []
@@ -91,8 +139,10 @@ def describe_validation_error(exc: ValidationError, config: GoodConf) -> str:
                 f"{field}: required; set it in the config file or the {variable} "
                 "environment variable"
             )
+        elif error["type"] == "extra_forbidden":
+            lines.append(f"{field}: not a setting of this site; check its spelling or remove it")
         else:
-            lines.append(f"{field}: {error['msg']}")
+            lines.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
     return "The configuration is invalid:\n" + "\n".join(f"  {line}" for line in lines)
 
 

@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-import dj_database_url
-
 from example.conf import config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -11,6 +9,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = config.SECRET_KEY
 DEBUG = config.DEBUG
 ALLOWED_HOSTS = config.ALLOWED_HOSTS
+CSRF_TRUSTED_ORIGINS = config.CSRF_TRUSTED_ORIGINS
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -51,18 +50,9 @@ TEMPLATES = [
     },
 ]
 
-if config.DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(config.DATABASE_URL, conn_max_age=600)}
-else:
-    # Never inside the archive's extraction folder: the next deploy removes that.
-    STATE_DIR = config.state_dir()
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": STATE_DIR / "db.sqlite3",
-        }
-    }
+# DATABASE_URL, else SQLite in the state directory, never inside the archive's extraction.
+DATABASES = config.database()
+LOGGING = config.logging()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
