@@ -100,15 +100,28 @@ def test_if_none_match_is_not_modified(static_root: Path) -> None:
 def test_other_paths_reach_django(static_root: Path) -> None:
     assert request(app_for(static_root), "/")[2] == b"from django"
     assert request(app_for(static_root), "/static/../settings.py")[2] == b"from django"
+    assert request(app_for(static_root), "/static/staticfiles.json")[2] == b"from django"
+    assert request(app_for(static_root), "/static/css/site.css.gz")[2] == b"from django"
 
 
-def test_index_skips_compressed_siblings(static_root: Path) -> None:
+def test_range_and_head(static_root: Path) -> None:
+    app = app_for(static_root)
+    status, headers, body = request(app, "/static/css/site.css", HTTP_RANGE="bytes=0-3")
+    assert (status, headers["Content-Range"], body) == (
+        "206 Partial Content",
+        f"bytes 0-3/{len(CSS)}",
+        b"body",
+    )
+    status, headers, body = request(
+        app, "/static/css/site.css", REQUEST_METHOD="HEAD", HTTP_ACCEPT_ENCODING="br, gzip"
+    )
+    assert (status, headers["Content-Encoding"], body) == ("200 OK", "br", b"")
+    assert headers["Content-Type"] == 'text/css; charset="utf-8"'
+
+
+def test_index_skips_compressed_siblings_and_the_manifest(static_root: Path) -> None:
     index = static_index(static_root, BUILT_AT)
-    assert sorted(index["files"]) == [
-        "css/site.0123456789ab.css",
-        "css/site.css",
-        "staticfiles.json",
-    ]
+    assert sorted(index["files"]) == ["css/site.0123456789ab.css", "css/site.css"]
     assert index["files"]["css/site.0123456789ab.css"]["immutable"] is True
     assert index["files"]["css/site.css"]["immutable"] is False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from email.utils import formatdate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,15 +57,33 @@ def wrap_with_static(
         known = entry(url)
         return bool(known and known.get("immutable"))
 
-    return WhiteNoise(
+    # No root: whitenoise would scan the tree and serve whatever it finds there (the
+    # manifest included). The index names exactly the files to serve, decided at build time.
+    static = WhiteNoise(
         application,
-        # A site without static files has no collected directory; whitenoise would warn.
-        root=str(static_root) if static_root.is_dir() else None,
         prefix=prefix,
         max_age=SHORT_MAX_AGE,
         add_headers_function=add_headers,
         immutable_file_test=is_immutable,
     )
+    add_indexed_files(static, static_root, prefix, files)
+    return static
+
+
+def add_indexed_files(
+    static: WhiteNoise, root: Path, prefix: str, files: dict[str, dict[str, Any]]
+) -> None:
+    """Each indexed file once, its headers and encodings worked out now, not per request."""
+    for name in files:
+        path = os.path.join(root, name)
+        stats = {}
+        for candidate in (path, path + ".gz", path + ".br"):
+            try:
+                stats[candidate] = os.stat(candidate)
+            except FileNotFoundError:
+                continue
+        if path in stats:
+            static.add_file_to_dictionary(prefix + name, path, stat_cache=stats)
 
 
 def read_static_index(site_packages: Path) -> dict[str, Any]:
