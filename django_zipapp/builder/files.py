@@ -38,13 +38,19 @@ def copy_tree(source: Path, target: Path, *, skip: Iterable[Path] = ()) -> int:
 
 def walk_shippable(source: Path, *, skip: tuple[Path, ...] = ()) -> Iterator[Path]:
     # Sorted, so that every build walks the same files in the same order.
+    root = source.resolve()
     for directory, dirnames, filenames in os.walk(source):
         here = Path(directory)
         dirnames[:] = sorted(name for name in dirnames if _keep_dir(here / name, skip))
         for name in sorted(filenames):
             path = here / name
-            if _keep_file(path, skip):
+            if _keep_file(path, skip) and not _links_outside(path, root):
                 yield path
+
+
+def _links_outside(path: Path, root: Path) -> bool:
+    # A symlink to /etc/passwd or to another project's settings would ship its target.
+    return path.is_symlink() and not path.resolve().is_relative_to(root)
 
 
 def _keep_dir(path: Path, skip: tuple[Path, ...]) -> bool:
