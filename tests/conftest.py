@@ -1,0 +1,45 @@
+"""The session's one archive of example_project, shared by every end-to-end test."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from .archives import EXAMPLE, PLANTED, PLANTED_LINKS, Built, build_in, make_sqlite, run_archive
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    work = tmp_path_factory.mktemp("e2e")
+    project = work / "project"
+    shutil.copytree(
+        EXAMPLE,
+        project,
+        ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz"),
+    )
+    for name, content in PLANTED.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(content)
+    for name, target in PLANTED_LINKS.items():
+        (project / name).symlink_to(target)
+    # A build-time setting naming a file that stays on the build machine: the archive's
+    # own commands must not trip over it.
+    with (project / "example" / "settings.py").open("a") as settings:
+        settings.write('\nZIPAPP_REQUIREMENTS = BASE_DIR / "requirements.txt"\n')
+    make_sqlite(project / "notes" / "db.sqlite3")
+    make_sqlite(project / "example" / "cache.bin")  # a database by content, not by name
+    (work / "build").mkdir()
+    result = build_in(project, "-o", str(work / "build" / "site.pyz"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Deploy: the archive alone, copied to another folder.
+    (work / "srv").mkdir()
+    shutil.copy2(work / "build" / "site.pyz", work / "srv" / "site.pyz")
+    return Built(work / "srv" / "site.pyz", result.stdout, work)
+
+
+@pytest.fixture(scope="session")
+def migrated(built: Built) -> Built:
+    result = run_archive(built, "migrate", "--noinput")
+    assert result.returncode == 0, result.stderr
+    return built
