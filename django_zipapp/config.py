@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from goodconf import Field, GoodConf
 
 
@@ -17,8 +19,16 @@ class ZipappConfig(GoodConf):
         ge=1,
         description="Worker processes for `serve`; by default (2 x CPUs) + 1.",
     )
-    SERVE_THREADS: int = Field(
-        default=1, ge=1, description="Threads per worker; above 1 `serve` uses threaded workers."
+    SERVE_THREADS: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads per worker; above 1 `serve` uses threaded workers. "
+        "By default 4 with the gthread worker class, 1 with sync.",
+    )
+    SERVE_WORKER_CLASS: Literal["gthread", "sync"] = Field(
+        default="gthread",
+        description="gunicorn's worker class for `serve`: gthread (keep-alive, slow "
+        "clients) or sync.",
     )
     SERVE_TIMEOUT: int = Field(
         default=30, ge=1, description="Seconds a request may take before its worker is restarted."
