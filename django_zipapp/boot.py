@@ -13,6 +13,7 @@ import os
 import sys
 import sysconfig
 import zipfile
+import zipimport
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -57,9 +58,8 @@ def run() -> int:
 
 def _prepare(archive_path: Path) -> None:
     try:
-        with zipfile.ZipFile(archive_path) as archive:
-            build = json.loads(archive.read(BUILD_INFO_NAME))
-            environment = json.loads(archive.read("environment.json"))
+        members = _read_members(archive_path, BUILD_INFO_NAME, "environment.json")
+        build, environment = (json.loads(member) for member in members)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BootError(
             f"{archive_path.name} is damaged or is not an archive built by django-zipapp "
@@ -73,6 +73,16 @@ def _prepare(archive_path: Path) -> None:
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
     _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
+
+
+def _read_members(archive_path: Path, *names: str) -> list[bytes]:
+    # Python has already read the archive's directory (thousands of entries) to import
+    # this module; reading through its importer spares parsing it again at every start.
+    loader = globals().get("__loader__")
+    if isinstance(loader, zipimport.zipimporter) and os.path.samefile(loader.archive, archive_path):
+        return [loader.get_data(name) for name in names]
+    with zipfile.ZipFile(archive_path) as archive:
+        return [archive.read(name) for name in names]
 
 
 def isolated_path(path: list[str], archive: str, pythonpath: str) -> list[str]:
