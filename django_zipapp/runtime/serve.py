@@ -216,12 +216,16 @@ def run(archive: Archive, argv: list[str]) -> int:
 
 def wsgi_application(archive: Archive) -> Any:
     from django.conf import settings
-    from django.core.servers.basehttp import get_internal_wsgi_application
+    from django.core.wsgi import get_wsgi_application
     from django.db import connections
+    from django.utils.module_loading import import_string
 
     from .static import read_static_index, wrap_with_static
 
-    application = get_internal_wsgi_application()
+    # What runserver's get_internal_wsgi_application does, without importing runserver's
+    # own server (wsgiref, http.server, socketserver) into every start.
+    path = settings.WSGI_APPLICATION
+    application = import_string(path) if path else get_wsgi_application()
     # Loaded once in gunicorn's master before the workers fork: a connection an app opened
     # while loading must not be shared by every worker.
     connections.close_all()
