@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from django_zipapp.builder.static import compress_tree, static_index
-from django_zipapp.runtime.static import wrap_with_static
+from django_zipapp.runtime.static import SMALL_FILE, wrap_with_static
 
 BUILT_AT = 1_767_225_600  # 2026-01-01 00:00:00 UTC
 CSS = "body { color: #123456; }\n" * 200
@@ -135,3 +135,27 @@ def test_a_site_without_static_files(tmp_path: Path) -> None:
             django_app, static_root=tmp_path / "missing", static_url="/static/", index={}
         )
     assert request(app, "/static/x.css")[2] == b"from django"
+
+
+def test_repeated_requests_get_the_same_answers(static_root: Path) -> None:
+    # The second of each is answered from what the first left in memory.
+    app = app_for(static_root)
+    url = "/static/css/site.0123456789ab.css"
+    for headers in ({}, {"HTTP_ACCEPT_ENCODING": "gzip"}, {"HTTP_ACCEPT_ENCODING": "br"}):
+        first, second = request(app, url, **headers), request(app, url, **headers)
+        assert first == second
+        assert first[0] == "200 OK"
+    _, full, _ = request(app, url)
+    assert request(app, url, HTTP_IF_NONE_MATCH=full["ETag"])[0] == "304 Not Modified"
+    assert request(app, url, HTTP_RANGE="bytes=5-9")[2] == CSS[5:10].encode()
+    assert request(app, url, REQUEST_METHOD="HEAD")[2] == b""
+
+
+def test_a_large_file_is_sent_from_disk(static_root: Path) -> None:
+    big = "x" * (SMALL_FILE + 1)
+    (static_root / "big.txt").write_text(big)
+    app = app_for(static_root)
+    for _ in range(2):
+        status, _, body = request(app, "/static/big.txt", HTTP_RANGE="bytes=-3")
+        assert (status, body) == ("206 Partial Content", b"xxx")
+        assert request(app, "/static/big.txt")[2].decode() == big
