@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,9 +230,14 @@ def wsgi_application(archive: Archive) -> Any:
     # Loaded once in gunicorn's master before the workers fork: a connection an app opened
     # while loading must not be shared by every worker.
     connections.close_all()
-    return wrap_with_static(
+    static = wrap_with_static(
         application,
         static_root=Path(str(settings.STATIC_ROOT)),
         static_url=settings.STATIC_URL,
         index=read_static_index(archive.site_packages),
     )
+    # Everything loaded so far lives as long as the process. Frozen, the garbage collector
+    # no longer walks it on every full collection (a pause in the middle of a request),
+    # nor writes to its pages, which the workers then keep sharing with the master.
+    gc.freeze()
+    return static
