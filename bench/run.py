@@ -119,7 +119,8 @@ class Row:
     baseline_is: str = ""
 
     def ratio(self) -> float | None:
-        if not self.baseline:
+        # No ratio to a baseline that did nothing (a sync worker held by slow clients).
+        if not self.baseline or not statistics.median(self.baseline):
             return None
         return statistics.median(self.zipapp) / statistics.median(self.baseline)
 
