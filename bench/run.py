@@ -718,13 +718,15 @@ def measure_load(
             servers = load_servers(stack, ws, kind, warm_root)
             check_same_bytes(ws, servers)
             targets = [
-                (name, "static", base + static_path(ws)) for name, (base, _) in servers.items()
+                (name, "static", base + static_path(ws), pid)
+                for name, (base, pid) in servers.items()
             ]
             targets += [
-                (name, "dynamic", servers[name][0] + "/") for name in ("archive", "middleware")
+                (name, "dynamic", servers[name][0] + "/", servers[name][1])
+                for name in ("archive", "middleware")
             ]
             note(f"{kind}: warming up {len(targets)} targets")
-            for name, what, url in targets:
+            for name, what, url, _ in targets:
                 load.wrk(url, WARM_UP_SECONDS, ws.log(f"warm-up {name} {what} {kind}"))
             for index in range(1, runs + 1):
                 load_round(ws, kind, targets, seconds, samples, servers["archive"][0])
@@ -734,14 +736,21 @@ def measure_load(
                 samples.add("rss/middleware", load.peak_rss_mb(servers["middleware"][1]))
 
 
-def load_round(ws: Workspace, kind: str, targets: list[tuple[str, str, str]], seconds: float,
-               samples: Samples, archive: str) -> None:  # fmt: skip
-    for name, what, url in targets:
-        result = load.wrk(url, seconds, ws.log(f"wrk {name} {what} {kind}"))
+def load_round(
+    ws: Workspace,
+    kind: str,
+    targets: list[tuple[str, str, str, int]],
+    seconds: float,
+    samples: Samples,
+    archive: str,
+) -> None:
+    for name, what, url, pid in targets:
+        result = load.wrk(url, seconds, ws.log(f"wrk {name} {what} {kind}"), pid)
         if result.errors:
             note(f"{name} {what} ({kind}): {result.errors} errors under load")
         samples.add(f"{what} rps/{name}/{kind}", result.requests_per_second)
         samples.add(f"{what} p99/{name}/{kind}", result.p99_ms)
+        samples.add(f"{what} cpu/{name}/{kind}", result.cpu_us_per_request)
     port = int(archive.rsplit(":", 1)[1])
     with load.slow_clients("127.0.0.1", port):
         result = load.wrk(archive + static_path(ws), seconds, ws.log(f"wrk slow clients {kind}"))
@@ -801,6 +810,14 @@ def load_rows(samples: Samples) -> list[Row]:
                 got.get(f"static p99/archive/{kind}", []),
                 got.get(f"static p99/middleware/{kind}"),
                 middleware,
+            )
+        )
+        rows.append(
+            Row(
+                f"static CPU per request (µs), {kind}, vs bare WSGI floor",
+                got.get(f"static cpu/archive/{kind}", []),
+                got.get(f"static cpu/floor/{kind}"),
+                "the floor's CPU time per request (master and workers), same run",
             )
         )
         rows.append(
