@@ -51,9 +51,20 @@ def run() -> int:
     # all of its entries.
     archive = os.path.abspath(sys.argv[0])
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry) != archive]
+    _forget_directory(archive)
     from django_zipapp.runtime import main as runtime_main
 
     return runtime_main(_state["build"], _state["site_packages"], sys.argv[1:])
+
+
+def _forget_directory(archive: str) -> None:
+    # The importer's index of the archive (thousands of entries, megabytes) would stay
+    # in memory for good, in the server's master and in every worker it forks. Nothing
+    # is imported from the archive any more; other zips on sys.path keep theirs.
+    cache: dict[str, dict[str, Any]] = getattr(zipimport, "_zip_directory_cache", {})
+    for path, files in cache.items():
+        if os.path.realpath(path) == os.path.realpath(archive):
+            files.clear()
 
 
 def _prepare(archive_path: Path) -> None:
