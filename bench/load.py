@@ -23,16 +23,15 @@ SLOW_CLIENTS = (
     2  # as many as workers: connections that send half a request and wait: a phone on a bad network
 )
 
-# A WSGI application that answers every request with one file's bytes, read once at
-# import: the most a static path inside gunicorn can reach with these settings.
+# A WSGI application that answers every request with one file's bytes and the headers
+# the archive sends with them, both read once at import: the same bytes on the wire, the
+# most a static path inside gunicorn can reach with these settings.
 FLOOR_APP = """\
+import json
 import os
 
 BODY = open(os.environ["BENCH_FLOOR_FILE"], "rb").read()
-HEADERS = [
-    ("Content-Type", 'text/css; charset="utf-8"'),
-    ("Content-Length", str(len(BODY))),
-]
+HEADERS = [tuple(pair) for pair in json.load(open(os.environ["BENCH_FLOOR_HEADERS"]))]
 
 
 def application(environ, start_response):

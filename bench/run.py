@@ -669,10 +669,13 @@ def load_servers(
         lambda bind: [gunicorn, "example.wsgi:application", *gunicorn_settings(bind, kind)],
         DJANGO_SETTINGS_MODULE="bench_middleware",
     )
+    floor_headers = ws.site / "bench_floor_headers.json"
+    floor_headers.write_text(json.dumps(answer_headers(servers["archive"][0] + static_path(ws))))
     launch(
         "floor",
         lambda bind: [gunicorn, "bench_floor:application", *gunicorn_settings(bind, kind)],
         BENCH_FLOOR_FILE=str(static_file(ws)),
+        BENCH_FLOOR_HEADERS=str(floor_headers),
     )
     nginx = load.nginx_binary()
     if nginx and kind == WORKER_CLASSES[0]:
@@ -695,6 +698,14 @@ def static_path(ws: Workspace) -> str:
 
 def static_file(ws: Workspace) -> Path:
     return ws.site / "staticfiles" / static_path(ws).removeprefix("/static/")
+
+
+def answer_headers(url: str) -> list[tuple[str, str]]:
+    """The headers an application gave with its answer: gunicorn adds the others."""
+    with OPENER.open(url, timeout=10) as response:
+        response.read()
+        added = {"server", "date", "connection", "transfer-encoding"}
+        return [(k, v) for k, v in response.getheaders() if k.lower() not in added]
 
 
 def check_same_bytes(ws: Workspace, servers: dict[str, tuple[str, int]]) -> None:
@@ -818,6 +829,14 @@ def load_rows(samples: Samples) -> list[Row]:
                 got.get(f"static cpu/archive/{kind}", []),
                 got.get(f"static cpu/floor/{kind}"),
                 "the floor's CPU time per request (master and workers), same run",
+            )
+        )
+        rows.append(
+            Row(
+                f"dynamic page CPU per request (µs), {kind}",
+                got.get(f"dynamic cpu/archive/{kind}", []),
+                got.get(f"dynamic cpu/middleware/{kind}"),
+                f"{middleware}, `/`",
             )
         )
         rows.append(
@@ -1021,6 +1040,10 @@ def benchmark(ws: Workspace, runs: int, seconds: float) -> tuple[list[Row], dict
     measure_starts(ws, runs, samples)
     measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
     rows = table(samples)
+    info["load_samples"] = {
+        key: [value for value in values if value == value]  # no NaN in JSON
+        for key, values in samples.load.items()
+    }
     info["duration_s"] = round(time.perf_counter() - begun, 1)
     info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return rows, info
