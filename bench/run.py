@@ -30,17 +30,23 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
+
+import load  # bench/load.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
 RESULTS = REPO / "bench" / "results"
 
 WORKERS = 2
+WORKER_CLASSES = ("gthread", "sync")
+THREADS = 4  # serve's default for gthread, given to every gthread server alike
+LOAD_SECONDS = 5.0  # one wrk measurement
+WARM_UP_SECONDS = 2.0
 POLL_INTERVAL = 0.01  # seconds between two requests while a server starts
 START_TIMEOUT = 60.0  # a server that has not answered 200 by then has failed
 STOP_TIMEOUT = 10.0  # gunicorn's graceful stop, before SIGKILL
@@ -113,7 +119,8 @@ class Row:
     baseline_is: str = ""
 
     def ratio(self) -> float | None:
-        if not self.baseline:
+        # No ratio to a baseline that did nothing (a sync worker held by slow clients).
+        if not self.baseline or not statistics.median(self.baseline):
             return None
         return statistics.median(self.zipapp) / statistics.median(self.baseline)
 
@@ -122,11 +129,18 @@ class Row:
 class Samples:
     """Every figure measured, in seconds or MB, filled in as the run goes."""
 
-    first_build: float = 0.0
-    builds: list[float] = field(default_factory=list)
-    installs: list[float] = field(default_factory=list)  # baseline of builds
-    installed: list[float] = field(default_factory=list)  # baseline of the sizes
+    clean_builds: list[float] = field(default_factory=list)
+    rebuilds: list[float] = field(default_factory=list)
+    shiv_builds: list[float] = field(default_factory=list)  # baseline of both builds
+    installed: list[float] = field(default_factory=list)  # baseline of the unpacked size
     archive: float = 0.0
+    shiv_archive: float = 0.0  # baseline of the archive's size
+    # Load figures by key ("static rps/archive/gthread"...), and peak memory.
+    load: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, value: float) -> None:
+        self.load.setdefault(key, []).append(value)
+
     unpacked: list[float] = field(default_factory=list)
     warm: list[float] = field(default_factory=list)
     venv: list[float] = field(default_factory=list)  # baseline of warm
@@ -422,26 +436,89 @@ def baseline_install(ws: Workspace, index: int) -> tuple[float, int]:
 
 
 def measure_builds(ws: Workspace, runs: int, samples: Samples) -> None:
-    note("first build (warms pip's cache; reported apart)")
-    samples.first_build = build(ws, "first build")
+    """Clean builds and rebuilds through buildpyz, against shiv invoked by hand."""
+    note("one unmeasured build, so that pip's cache holds every distribution")
+    build(ws, "first build")
     for index in range(1, runs + 1):
         # Interleaved, so that a slow patch of the machine weighs on both sides alike.
-        samples.builds.append(build(ws, f"build {index}"))
-        seconds, size = baseline_install(ws, index)
-        samples.installs.append(seconds)
-        samples.installed.append(size / MB)
+        samples.clean_builds.append(clean_build(ws, index))
+        samples.rebuilds.append(build(ws, f"rebuild {index}"))
+        samples.shiv_builds.append(hand_written_shiv(ws, index))
         note(
-            f"build {index}/{runs}: {samples.builds[-1]:.2f} s; "
-            f"venv + pip install -r: {seconds:.2f} s"
+            f"build {index}/{runs}: clean {samples.clean_builds[-1]:.2f} s, "
+            f"rebuild {samples.rebuilds[-1]:.2f} s, shiv by hand {samples.shiv_builds[-1]:.2f} s"
         )
     samples.archive = ws.archive.stat().st_size / MB
+    samples.shiv_archive = (ws.root / "dist" / "shiv.pyz").stat().st_size / MB
+    _, size = baseline_install(ws, 1)
+    samples.installed.append(size / MB)
+
+
+def clean_build(ws: Workspace, index: int) -> float:
+    """buildpyz in a new copy of the project, with empty caches but pip's own.
+
+    Whatever the builder keeps between builds (in the project, next to the output or in
+    the user's cache directory) starts empty; pip's download cache stays warm, so that
+    the network does not decide the figure.
+    """
+    site = ws.root / f"clean-{index}"
+    shutil.copytree(ws.site, site, ignore=shutil.ignore_patterns("staticfiles", "__pycache__"))
+    cache = ws.root / f"clean-cache-{index}"
+    env = {**ws.env, "XDG_CACHE_HOME": str(cache), "PIP_CACHE_DIR": pip_cache_dir(ws)}
+    output = ws.root / f"clean-dist-{index}" / "site.pyz"
+    output.parent.mkdir()
+    command: list[str | Path] = [ws.python, "manage.py", "buildpyz", "-o", output]
+    seconds = run(f"clean build {index}", command, ws=ws, cwd=site, env=env)
+    shutil.rmtree(site)
+    shutil.rmtree(output.parent)
+    return seconds
+
+
+def pip_cache_dir(ws: Workspace) -> str:
+    found = output_of([ws.python, "-m", "pip", "cache", "dir"], ws.env)
+    return found or str(Path.home() / ".cache" / "pip")
+
+
+def hand_written_shiv(ws: Workspace, index: int) -> float:
+    """What one would write without django-zipapp: collectstatic, copy, shiv -r."""
+    staging = ws.root / "shiv-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    started = time.perf_counter()
+    manage: list[str | Path] = [ws.python, "manage.py"]
+    run(
+        f"shiv by hand {index}: collectstatic",
+        [*manage, "collectstatic", "--noinput"],
+        ws=ws,
+        cwd=ws.site,
+    )
+    for name in ("example", "notes", "templates", "staticfiles"):
+        shutil.copytree(
+            ws.site / name, staging / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    command: list[str | Path] = [
+        ws.venv / "bin" / "shiv",
+        "--compressed",
+        "--site-packages",
+        staging,
+        "-e",
+        "django.core.management:execute_from_command_line",
+        "-p",
+        f"/usr/bin/env python{PYTHON_VERSION}",
+        "-o",
+        ws.root / "dist" / "shiv.pyz",
+        "-r",
+        ws.site / "requirements.txt",
+    ]
+    run(f"shiv by hand {index}: shiv", command, ws=ws)
+    return time.perf_counter() - started
 
 
 def prepare_serving(ws: Workspace, warm_root: Path) -> None:
     note("migrating (archive, then virtualenv, one SQLite database in STATE_DIR)")
     run(
         "archive: migrate",
-        [sys.executable, ws.archive, "migrate", "--noinput"],
+        [*archive_python(ws), ws.archive, "migrate", "--noinput"],
         ws=ws,
         env={**ws.env, "SHIV_ROOT": str(warm_root)},
     )
@@ -458,15 +535,25 @@ def server_options(bind: str) -> list[str | Path]:
 
 
 def serve_archive(ws: Workspace, step: str, shiv_root: Path) -> float:
-    # Started with this interpreter rather than through its shebang: `/usr/bin/env
-    # python3.X` may go through a version manager's shim, which the baseline's
-    # console script does not, and both sides must run the same interpreter.
     return time_to_first_200(
         step,
-        lambda bind: [sys.executable, ws.archive, "serve", *server_options(bind)],
+        lambda bind: [*archive_python(ws), ws.archive, "serve", *server_options(bind)],
         ws=ws,
         env={**ws.server_env, "SHIV_ROOT": str(shiv_root)},
     )
+
+
+def archive_python(ws: Workspace) -> list[str | Path]:
+    """The interpreter that runs the archive: the virtualenv's, with the same start-up.
+
+    Not through the shebang: `/usr/bin/env python3.X` may go through a version manager's
+    shim, which the baseline's console script does not. Not this script's interpreter
+    either: its site-packages' .pth files run at every start (a developer's machine may
+    have many), before the archive can set sys.path aside, while the virtualenv's
+    gunicorn never sees them. The virtualenv's python is the same binary, with the
+    same few .pth files on both sides.
+    """
+    return [ws.python]
 
 
 def serve_venv(ws: Workspace, step: str) -> float:
@@ -508,17 +595,186 @@ def measure_starts(ws: Workspace, runs: int, samples: Samples) -> None:
         )
 
 
+# Load: static files and a page under wrk, next to their baselines
+
+
+@contextlib.contextmanager
+def serving(
+    step: str, args: Sequence[str | Path], *, ws: Workspace, env: dict[str, str],
+    ready: str, cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
+    """A server kept running for the block, once it answers 200 on ready."""
+    log = ws.log(step)
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        process = start([str(part) for part in args], cwd=cwd, env=env, out=out)
+        try:
+            wait_for_200(step, process, ready, started, log)
+            yield process
+        finally:
+            stop(process)
+
+
+def gunicorn_settings(bind: str, kind: str) -> list[str | Path]:
+    # serve's defaults, spelled out for the virtualenv's gunicorn: the same on both sides.
+    threads = ["--threads", str(THREADS)] if kind == "gthread" else []
+    return ["--bind", bind, "--workers", str(WORKERS), "--worker-class", kind, *threads,
+            "--preload"]  # fmt: skip
+
+
+def load_servers(
+    stack: contextlib.ExitStack, ws: Workspace, kind: str, warm_root: Path
+) -> dict[str, tuple[str, int]]:
+    """Start every side for one worker class; returns name -> (base URL, pid)."""
+    servers: dict[str, tuple[str, int]] = {}
+    gunicorn = ws.venv / "bin" / "gunicorn"
+
+    def launch(name: str, args: Callable[[str], list[str | Path]], ready: str = "/",
+               **env: str) -> None:  # fmt: skip
+        bind = f"127.0.0.1:{free_port()}"
+        base = f"http://{bind}"
+        process = stack.enter_context(
+            serving(
+                f"{name} ({kind}) serving",
+                args(bind),
+                ws=ws,
+                cwd=ws.site,
+                env={**ws.server_env, **env},
+                ready=base + ready,
+            )
+        )
+        servers[name] = (base, process.pid)
+
+    launch(
+        "archive",
+        lambda bind: [
+            *archive_python(ws),
+            ws.archive,
+            "serve",
+            "--bind",
+            bind,
+            "--workers",
+            str(WORKERS),
+            "--worker-class",
+            kind,
+            "--threads",
+            str(THREADS if kind == "gthread" else 1),
+            "--access-log",
+            "",
+        ],
+        SHIV_ROOT=str(warm_root),
+    )
+    launch(
+        "middleware",
+        lambda bind: [gunicorn, "example.wsgi:application", *gunicorn_settings(bind, kind)],
+        DJANGO_SETTINGS_MODULE="bench_middleware",
+    )
+    floor_headers = ws.site / "bench_floor_headers.json"
+    floor_headers.write_text(json.dumps(answer_headers(servers["archive"][0] + static_path(ws))))
+    launch(
+        "floor",
+        lambda bind: [gunicorn, "bench_floor:application", *gunicorn_settings(bind, kind)],
+        BENCH_FLOOR_FILE=str(static_file(ws)),
+        BENCH_FLOOR_HEADERS=str(floor_headers),
+    )
+    nginx = load.nginx_binary()
+    if nginx and kind == WORKER_CLASSES[0]:
+        launch("nginx", lambda bind: nginx_command(ws, nginx, bind), ready=static_path(ws))
+    return servers
+
+
+def nginx_command(ws: Workspace, nginx: str, bind: str) -> list[str | Path]:
+    prefix = ws.root / "nginx"
+    prefix.mkdir(exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(load.nginx_conf(prefix, bind, ws.site / "staticfiles", WORKERS))
+    return [nginx, "-p", prefix, "-c", conf]
+
+
+def static_path(ws: Workspace) -> str:
+    manifest = json.loads((ws.site / "staticfiles" / "staticfiles.json").read_text())
+    return "/static/" + str(manifest["paths"]["admin/css/base.css"])
+
+
+def static_file(ws: Workspace) -> Path:
+    return ws.site / "staticfiles" / static_path(ws).removeprefix("/static/")
+
+
+def answer_headers(url: str) -> list[tuple[str, str]]:
+    """The headers an application gave with its answer: gunicorn adds the others."""
+    with OPENER.open(url, timeout=10) as response:
+        response.read()
+        added = {"server", "date", "connection", "transfer-encoding"}
+        return [(k, v) for k, v in response.getheaders() if k.lower() not in added]
+
+
+def check_same_bytes(ws: Workspace, servers: dict[str, tuple[str, int]]) -> None:
+    expected = static_file(ws).read_bytes()
+    for name, (base, _) in servers.items():
+        with OPENER.open(base + static_path(ws), timeout=10) as response:
+            if response.read() != expected:
+                raise StepError(f"{name} static file", "answered other bytes than the file")
+
+
+def measure_load(
+    ws: Workspace, runs: int, seconds: float, samples: Samples, warm_root: Path
+) -> None:
+    if not load.wrk_available():
+        note("wrk not found (apt-get install wrk): the load rows are left out")
+        return
+    (ws.site / "bench_floor.py").write_text(load.FLOOR_APP)
+    (ws.site / "bench_middleware.py").write_text(load.MIDDLEWARE_SETTINGS)
+    for kind in WORKER_CLASSES:
+        with contextlib.ExitStack() as stack:
+            servers = load_servers(stack, ws, kind, warm_root)
+            check_same_bytes(ws, servers)
+            targets = [
+                (name, "static", base + static_path(ws), pid)
+                for name, (base, pid) in servers.items()
+            ]
+            targets += [
+                (name, "dynamic", servers[name][0] + "/", servers[name][1])
+                for name in ("archive", "middleware")
+            ]
+            note(f"{kind}: warming up {len(targets)} targets")
+            for name, what, url, _ in targets:
+                load.wrk(url, WARM_UP_SECONDS, ws.log(f"warm-up {name} {what} {kind}"))
+            for index in range(1, runs + 1):
+                load_round(ws, kind, targets, seconds, samples, servers["archive"][0])
+                note(f"{kind}: round {index}/{runs} done")
+            if kind == WORKER_CLASSES[0]:
+                samples.add("rss/archive", load.peak_rss_mb(servers["archive"][1]))
+                samples.add("rss/middleware", load.peak_rss_mb(servers["middleware"][1]))
+
+
+def load_round(
+    ws: Workspace,
+    kind: str,
+    targets: list[tuple[str, str, str, int]],
+    seconds: float,
+    samples: Samples,
+    archive: str,
+) -> None:
+    for name, what, url, pid in targets:
+        result = load.wrk(url, seconds, ws.log(f"wrk {name} {what} {kind}"), pid)
+        if result.errors:
+            note(f"{name} {what} ({kind}): {result.errors} errors under load")
+        samples.add(f"{what} rps/{name}/{kind}", result.requests_per_second)
+        samples.add(f"{what} p99/{name}/{kind}", result.p99_ms)
+        samples.add(f"{what} cpu/{name}/{kind}", result.cpu_us_per_request)
+    port = int(archive.rsplit(":", 1)[1])
+    with load.slow_clients("127.0.0.1", port):
+        result = load.wrk(archive + static_path(ws), seconds, ws.log(f"wrk slow clients {kind}"))
+    samples.add(f"slow rps/archive/{kind}", result.requests_per_second)
+
+
 def table(samples: Samples) -> list[Row]:
     installed = "what `pip install -r requirements.txt` adds to a new virtualenv's site-packages"
+    shiv = "shiv by hand: collectstatic, copy the project, `shiv -r requirements.txt`"
     return [
-        Row("first build, pip cache as found (s)", [samples.first_build]),
-        Row(
-            "build, warm pip cache (s)",
-            samples.builds,
-            samples.installs,
-            "a new virtualenv plus `pip install -r requirements.txt`, warm pip cache",
-        ),
-        Row("archive size (MB)", [samples.archive], samples.installed, installed),
+        Row("build, clean (s)", samples.clean_builds, samples.shiv_builds, shiv),
+        Row("rebuild, warm cache (s)", samples.rebuilds, samples.shiv_builds, shiv),
+        Row("archive size (MB)", [samples.archive], [samples.shiv_archive], shiv),
         Row("unpacked by a cold start (MB)", samples.unpacked, samples.installed, installed),
         Row(
             "start to first 200, warm (s)",
@@ -532,7 +788,86 @@ def table(samples: Samples) -> list[Row]:
             samples.warm,
             "the archive's warm start (its extraction already there)",
         ),
+        *load_rows(samples),
     ]
+
+
+def load_rows(samples: Samples) -> list[Row]:
+    got = samples.load
+    if not got:
+        return []
+    css = "the 22 KB hashed admin CSS"
+    middleware = "whitenoise's middleware in the virtualenv, same gunicorn settings"
+    rows = []
+    for kind in WORKER_CLASSES:
+        mine = got.get(f"static rps/archive/{kind}", [])
+        baselines = [
+            ("whitenoise middleware", "middleware", middleware),
+            ("bare WSGI floor", "floor", "a bare WSGI function returning the same bytes"),
+            *([("nginx", "nginx", "nginx, 2 workers, sendfile")] if kind == "gthread" else []),
+        ]
+        for label, key, what in baselines:
+            rows.append(
+                Row(
+                    f"static req/s, {kind}, vs {label}",
+                    mine,
+                    got.get(f"static rps/{key}/{kind}"),
+                    what,
+                )
+            )
+        rows.append(
+            Row(
+                f"static p99 (ms), {kind}, vs whitenoise middleware",
+                got.get(f"static p99/archive/{kind}", []),
+                got.get(f"static p99/middleware/{kind}"),
+                middleware,
+            )
+        )
+        rows.append(
+            Row(
+                f"static CPU per request (µs), {kind}, vs bare WSGI floor",
+                got.get(f"static cpu/archive/{kind}", []),
+                got.get(f"static cpu/floor/{kind}"),
+                "the floor's CPU time per request (master and workers), same run",
+            )
+        )
+        rows.append(
+            Row(
+                f"dynamic page CPU per request (µs), {kind}",
+                got.get(f"dynamic cpu/archive/{kind}", []),
+                got.get(f"dynamic cpu/middleware/{kind}"),
+                f"{middleware}, `/`",
+            )
+        )
+        rows.append(
+            Row(
+                f"dynamic page req/s, {kind}",
+                got.get(f"dynamic rps/archive/{kind}", []),
+                got.get(f"dynamic rps/middleware/{kind}"),
+                f"{middleware}, `/`",
+            )
+        )
+    rows += [
+        Row(
+            f"static req/s, {load.SLOW_CLIENTS} slow clients, gthread vs sync",
+            got.get("slow rps/archive/gthread", []),
+            got.get("slow rps/archive/sync"),
+            f"the archive with `--worker-class sync`, {css}",
+        ),
+        Row(
+            "static req/s, gthread vs sync (keep-alive)",
+            got.get("static rps/archive/gthread", []),
+            got.get("static rps/archive/sync"),
+            "the archive with `--worker-class sync`",
+        ),
+        Row(
+            "peak RSS, master + workers (MB)",
+            got.get("rss/archive", []),
+            got.get("rss/middleware"),
+            "the virtualenv's gunicorn with whitenoise's middleware",
+        ),
+    ]
+    return [row for row in rows if row.zipapp]
 
 
 # Report
@@ -670,6 +1005,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="measured runs of each kind; medians are reported (default 3)",
     )
     parser.add_argument(
+        "--seconds",
+        type=float,
+        default=LOAD_SECONDS,
+        metavar="S",
+        help=f"length of each wrk measurement (default {LOAD_SECONDS:g})",
+    )
+    parser.add_argument(
         "--venv",
         type=Path,
         metavar="PATH",
@@ -688,7 +1030,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def benchmark(ws: Workspace, runs: int) -> tuple[list[Row], dict[str, Any]]:
+def benchmark(ws: Workspace, runs: int, seconds: float) -> tuple[list[Row], dict[str, Any]]:
     info: dict[str, Any] = {"machine": machine()}
     begun = time.perf_counter()
     prepare_venv(ws)
@@ -696,7 +1038,12 @@ def benchmark(ws: Workspace, runs: int) -> tuple[list[Row], dict[str, Any]]:
     samples = Samples()
     measure_builds(ws, runs, samples)
     measure_starts(ws, runs, samples)
+    measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
     rows = table(samples)
+    info["load_samples"] = {
+        key: [value for value in values if value == value]  # no NaN in JSON
+        for key, values in samples.load.items()
+    }
     info["duration_s"] = round(time.perf_counter() - begun, 1)
     info["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return rows, info
@@ -710,7 +1057,7 @@ def main(argv: list[str]) -> int:
     root = Path(tempfile.mkdtemp(prefix="django-zipapp-bench-"))
     try:
         ws = make_workspace(root, args.venv.resolve() if args.venv else None)
-        rows, info = benchmark(ws, args.runs)
+        rows, info = benchmark(ws, args.runs, args.seconds)
         text = render(rows, info, args.runs)
         print(text, end="")
         write_outputs(text, as_json(rows, info, args.runs), args)

@@ -16,6 +16,7 @@ import re
 import sys
 import sysconfig
 import zipfile
+import zipimport
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,17 +61,26 @@ def run() -> int:
     # all of its entries.
     archive = os.path.abspath(sys.argv[0])
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry) != archive]
+    _forget_directory(archive)
     from django_zipapp.runtime import main as runtime_main
 
     return runtime_main(_state["build"], _state["site_packages"], sys.argv[1:])
 
 
+def _forget_directory(archive: str) -> None:
+    # The importer's index of the archive (thousands of entries, megabytes) would stay
+    # in memory for good, in the server's master and in every worker it forks. Nothing
+    # is imported from the archive any more; other zips on sys.path keep theirs.
+    cache: dict[str, dict[str, Any]] = getattr(zipimport, "_zip_directory_cache", {})
+    for path, files in cache.items():
+        if os.path.realpath(path) == os.path.realpath(archive):
+            files.clear()
+
+
 def _prepare(archive_path: Path) -> None:
     try:
-        with zipfile.ZipFile(archive_path) as archive:
-            build = json.loads(archive.read(BUILD_INFO_NAME))
-            environment = json.loads(archive.read("environment.json"))
-            sizes = expected_sizes(archive)
+        members, sizes = _read_archive(archive_path, BUILD_INFO_NAME, "environment.json")
+        build, environment = (json.loads(member) for member in members)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BootError(
             f"{archive_path.name} is damaged or is not an archive built by django-zipapp "
@@ -88,6 +98,26 @@ def _prepare(archive_path: Path) -> None:
     _state["in_use"] = extract_once(archive_path, extraction, sizes)
     _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
+
+
+def _read_archive(archive_path: Path, *names: str) -> tuple[list[bytes], dict[str, int]]:
+    """The named members, and the size of every file under site-packages/."""
+    # Python has already read the archive's directory (thousands of entries) to import
+    # this module; reading through its importer spares parsing it again at every start.
+    loader = globals().get("__loader__")
+    if isinstance(loader, zipimport.zipimporter) and os.path.samefile(loader.archive, archive_path):
+        directory = getattr(zipimport, "_zip_directory_cache", {}).get(loader.archive)
+        if directory is not None:
+            prefix = f"{SITE_PACKAGES}{os.sep}"
+            # zipimport's entries: (path, compress, data size, file size, offset, ...).
+            sizes = {
+                name.replace(os.sep, "/"): entry[3]
+                for name, entry in directory.items()
+                if name.startswith(prefix) and not name.endswith(os.sep)
+            }
+            return [loader.get_data(name) for name in names], sizes
+    with zipfile.ZipFile(archive_path) as archive:
+        return [archive.read(name) for name in names], expected_sizes(archive)
 
 
 def isolated_path(path: list[str], archive: str, pythonpath: str) -> list[str]:

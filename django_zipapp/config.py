@@ -112,7 +112,15 @@ class ZipappConfig(GoodConf):
         description="Worker processes for `serve`; 0 for (2 x CPUs) + 1.",
     )
     SERVE_THREADS: int = Field(
-        default=1, ge=1, description="Threads per worker; above 1 `serve` uses threaded workers."
+        default=0,
+        ge=0,
+        description="Threads per worker of the gthread worker class; 0 for 4 with gthread "
+        "(1 with sync).",
+    )
+    SERVE_WORKER_CLASS: Literal["gthread", "sync"] = Field(
+        default="gthread",
+        description="gunicorn's worker class for `serve`: gthread (keep-alive, slow "
+        "clients) or sync.",
     )
     SERVE_TIMEOUT: int = Field(
         default=30, ge=1, description="Seconds a request may take before its worker is restarted."

@@ -23,6 +23,13 @@ from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 SECRET_KEY = "e2e-" + "k3y-w1th-3n0ugh-r4nd0mn3ss-f0r-ch3ck-d3pl0y-" * 2
+# Symlinks among the static source files that lead out of their static directory: the
+# build must not follow them into the archive.
+PLANTED_LINKS = {
+    "notes/static/notes/escape.css": "../../../example/settings.py",
+    "notes/static/notes/example": "../../../example",
+    "notes/static/notes/passwd": "/etc/passwd",
+}
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,7 @@ def running_server(
         )
     running = Server(f"http://127.0.0.1:{port}", process, log)
     try:
-        _wait_for(running)
+        wait_for(running)
         yield running
     finally:
         if process.poll() is None:
@@ -157,7 +164,7 @@ def free_port() -> int:
         return port
 
 
-def _wait_for(server: Server, timeout: float = 60) -> None:
+def wait_for(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

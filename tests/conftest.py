@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.archives import EXAMPLE, Built, build_in, make_sqlite, run_archive
+from tests.archives import EXAMPLE, PLANTED_LINKS, Built, build_in, make_sqlite, run_archive
 
 PLANTED = {
     ".env": "SECRET_KEY=leaked-from-dotenv",
@@ -29,6 +29,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     for name, content in PLANTED.items():
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(content)
+    for name, target in PLANTED_LINKS.items():
+        (project / name).symlink_to(target)
     # A build-time setting naming a file that stays on the build machine: the archive's
     # own commands must not trip over it.
     with (project / "example" / "settings.py").open("a") as settings:

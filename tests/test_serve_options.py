@@ -36,7 +36,8 @@ def test_defaults() -> None:
     cfg = configured([])
     assert cfg.bind == ["127.0.0.1:8000"]
     assert cfg.workers == default_workers()
-    assert (cfg.threads, cfg.timeout, cfg.loglevel) == (1, 30, "info")
+    assert (cfg.worker_class_str, cfg.threads) == ("gthread", 4)
+    assert (cfg.timeout, cfg.loglevel) == (30, "info")
     assert cfg.accesslog == "-"
     assert cfg.errorlog == "-"
     assert cfg.preload_app is True
@@ -107,3 +108,35 @@ def test_bad_numbers_are_usage_errors(value: str, capsys: pytest.CaptureFixture[
         build_parser("site.pyz").parse_args(["--workers", value])
     assert caught.value.code == 2
     assert "site.pyz serve: error: argument --workers:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "config", "environment", "expected"),
+    [
+        (["--worker-class", "sync"], None, "", ("sync", 1)),
+        ([], SimpleNamespace(SERVE_WORKER_CLASS="sync"), "", ("sync", 1)),
+        ([], None, "--worker-class sync", ("sync", 1)),
+        (["--worker-class", "gthread", "--threads", "2"], None, "", ("gthread", 2)),
+        ([], SimpleNamespace(SERVE_THREADS=1), "", ("gthread", 1)),
+        ([], None, "--threads 1", ("gthread", 1)),
+        (["--worker-class", "sync", "--threads", "3"], None, "", ("gthread", 3)),
+    ],
+)
+def test_worker_class_and_its_threads(
+    argv: list[str],
+    config: object | None,
+    environment: str,
+    expected: tuple[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if environment:
+        monkeypatch.setenv("GUNICORN_CMD_ARGS", environment)
+    cfg = configured(argv, config)
+    assert (cfg.worker_class_str, cfg.threads) == expected
+
+
+def test_unknown_worker_class_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser("site.pyz").parse_args(["--worker-class", "gevent"])
+    assert caught.value.code == 2
+    assert "argument --worker-class: invalid choice: 'gevent'" in capsys.readouterr().err

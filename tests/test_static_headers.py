@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from django_zipapp.builder.static import compress_tree, static_index
-from django_zipapp.runtime.static import wrap_with_static
+from django_zipapp.runtime.static import SMALL_FILE, wrap_with_static
 
 BUILT_AT = 1_767_225_600  # 2026-01-01 00:00:00 UTC
 CSS = "body { color: #123456; }\n" * 200
@@ -100,15 +100,28 @@ def test_if_none_match_is_not_modified(static_root: Path) -> None:
 def test_other_paths_reach_django(static_root: Path) -> None:
     assert request(app_for(static_root), "/")[2] == b"from django"
     assert request(app_for(static_root), "/static/../settings.py")[2] == b"from django"
+    assert request(app_for(static_root), "/static/staticfiles.json")[2] == b"from django"
+    assert request(app_for(static_root), "/static/css/site.css.gz")[2] == b"from django"
 
 
-def test_index_skips_compressed_siblings(static_root: Path) -> None:
+def test_range_and_head(static_root: Path) -> None:
+    app = app_for(static_root)
+    status, headers, body = request(app, "/static/css/site.css", HTTP_RANGE="bytes=0-3")
+    assert (status, headers["Content-Range"], body) == (
+        "206 Partial Content",
+        f"bytes 0-3/{len(CSS)}",
+        b"body",
+    )
+    status, headers, body = request(
+        app, "/static/css/site.css", REQUEST_METHOD="HEAD", HTTP_ACCEPT_ENCODING="br, gzip"
+    )
+    assert (status, headers["Content-Encoding"], body) == ("200 OK", "br", b"")
+    assert headers["Content-Type"] == 'text/css; charset="utf-8"'
+
+
+def test_index_skips_compressed_siblings_and_the_manifest(static_root: Path) -> None:
     index = static_index(static_root, BUILT_AT)
-    assert sorted(index["files"]) == [
-        "css/site.0123456789ab.css",
-        "css/site.css",
-        "staticfiles.json",
-    ]
+    assert sorted(index["files"]) == ["css/site.0123456789ab.css", "css/site.css"]
     assert index["files"]["css/site.0123456789ab.css"]["immutable"] is True
     assert index["files"]["css/site.css"]["immutable"] is False
 
@@ -122,3 +135,27 @@ def test_a_site_without_static_files(tmp_path: Path) -> None:
             django_app, static_root=tmp_path / "missing", static_url="/static/", index={}
         )
     assert request(app, "/static/x.css")[2] == b"from django"
+
+
+def test_repeated_requests_get_the_same_answers(static_root: Path) -> None:
+    # The second of each is answered from what the first left in memory.
+    app = app_for(static_root)
+    url = "/static/css/site.0123456789ab.css"
+    for headers in ({}, {"HTTP_ACCEPT_ENCODING": "gzip"}, {"HTTP_ACCEPT_ENCODING": "br"}):
+        first, second = request(app, url, **headers), request(app, url, **headers)
+        assert first == second
+        assert first[0] == "200 OK"
+    _, full, _ = request(app, url)
+    assert request(app, url, HTTP_IF_NONE_MATCH=full["ETag"])[0] == "304 Not Modified"
+    assert request(app, url, HTTP_RANGE="bytes=5-9")[2] == CSS[5:10].encode()
+    assert request(app, url, REQUEST_METHOD="HEAD")[2] == b""
+
+
+def test_a_large_file_is_sent_from_disk(static_root: Path) -> None:
+    big = "x" * (SMALL_FILE + 1)
+    (static_root / "big.txt").write_text(big)
+    app = app_for(static_root)
+    for _ in range(2):
+        status, _, body = request(app, "/static/big.txt", HTTP_RANGE="bytes=-3")
+        assert (status, body) == ("206 Partial Content", b"xxx")
+        assert request(app, "/static/big.txt")[2].decode() == big

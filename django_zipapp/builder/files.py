@@ -80,6 +80,7 @@ def walk_shippable(
 ) -> Iterator[Path]:
     rules = rules.resolved()
     # Sorted, so that every build walks the same files in the same order.
+    root = source.resolve()
     for directory, dirnames, filenames in os.walk(source):
         here = Path(directory)
         kept = []
@@ -93,6 +94,8 @@ def walk_shippable(
         for name in sorted(filenames):
             path = here / name
             reason = _file_reason(path, rules)
+            if reason is None and _links_outside(path, root):
+                reason = "a link to a file outside its folder"
             if reason is None:
                 yield path
             elif on_skip is not None:
@@ -102,6 +105,11 @@ def walk_shippable(
 def skip_reason(path: Path, rules: Rules = Rules()) -> str | None:
     """Why a single file is left out by the rules walk_shippable applies, or None."""
     return _file_reason(path, rules.resolved())
+
+
+def _links_outside(path: Path, root: Path) -> bool:
+    # A symlink to /etc/passwd or to another project's settings would ship its target.
+    return path.is_symlink() and not path.resolve().is_relative_to(root)
 
 
 def is_shippable(path: Path, rules: Rules = Rules()) -> bool:

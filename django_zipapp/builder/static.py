@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import os
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from django.contrib.staticfiles.finders import get_finders
 from django.contrib.staticfiles.management.commands.collectstatic import (
     Command as CollectstaticCommand,
 )
@@ -34,7 +37,13 @@ def collect_static(target: Path, *, verbosity: int = 0) -> int:
     command = CollectstaticCommand(stdout=StringIO(), stderr=StringIO())
     command.storage = storage
     try:
-        call_command(command, interactive=False, verbosity=verbosity, clear=False)
+        call_command(
+            command,
+            interactive=False,
+            verbosity=verbosity,
+            clear=False,
+            ignore_patterns=escaping_links(),
+        )
     except (CommandError, ValueError, OSError) as exc:
         raise BuildError(
             f"collectstatic failed: {exc}. Fix the static file it names (a missing file "
@@ -43,6 +52,33 @@ def collect_static(target: Path, *, verbosity: int = 0) -> int:
     if not isinstance(storage, COMPRESSING_STORAGES):
         compress_tree(target)
     return len(command.copied_files) + len(command.symlinked_files)
+
+
+def escaping_links() -> list[str]:
+    """collectstatic patterns for the symlinks that lead out of their static directory.
+
+    collectstatic follows links: one to settings.py, /etc or the project would put that
+    content into the archive as a public static file. Found without following any link.
+    """
+    patterns: list[str] = []
+    for finder in get_finders():
+        for storage in getattr(finder, "storages", {}).values():
+            for relative in _escaping_links_in(str(storage.location)):
+                # Files match on their path; a linked directory's files on path/*.
+                patterns += [glob.escape(relative), glob.escape(relative) + "/*"]
+    return patterns
+
+
+def _escaping_links_in(location: str) -> list[str]:
+    root = os.path.realpath(location)
+    found = []
+    for directory, directories, files in os.walk(location):
+        for name in directories + files:
+            path = os.path.join(directory, name)
+            target = os.path.realpath(path)
+            if os.path.islink(path) and not target.startswith(root + os.sep):
+                found.append(os.path.relpath(path, location).replace(os.sep, "/"))
+    return found
 
 
 def static_storage_class() -> Any:
@@ -77,7 +113,9 @@ def static_index(root: Path, built_at: int) -> dict[str, Any]:
     files: dict[str, dict[str, Any]] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         name = path.relative_to(root).as_posix()
-        if _is_compressed_sibling(path):
+        # The index is what the archive serves: the manifest is storage's bookkeeping, and
+        # the compressed siblings are served only as encodings of their originals.
+        if name == MANIFEST_NAME or _is_compressed_sibling(path):
             continue
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
         files[name] = {"etag": f'"{digest}"', "immutable": name in hashed}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import gc
 import os
 import signal
 from pathlib import Path
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
     from .archive import Archive
 
 DEFAULT_BIND = "127.0.0.1:8000"
+# gunicorn's own worker classes that need nothing beyond gunicorn itself.
+WORKER_CLASSES = ("gthread", "sync")
+# gthread by default. A sync worker serves one connection at a time and closes it after
+# every response: each keep-alive client (a browser fetching a page's CSS, JS and images)
+# pays a new TCP connection per file, and one slow client (a phone on a bad network,
+# no proxy in front) holds a whole worker until it has sent its request and read the
+# answer. gthread keeps idle keep-alive connections in a poller and serves requests on
+# a few threads, so slow or idle clients do not block the others. Measured with
+# bench/run.py (docs/benchmarks.rst): static files about twice the sync worker's
+# requests per second under keep-alive, dynamic pages on a par.
+DEFAULT_WORKER_CLASS = "gthread"
+# Threads per gthread worker unless configured: enough to overlap slow clients and
+# database waits, few enough that the GIL is not fought over.
+DEFAULT_THREADS = 4
 
 
 class ArchiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
@@ -36,6 +51,7 @@ class ArchiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
         self.options = options
         self.command_line = command_line or {}
         self.load_application = load_application
+        self.threads_from_environment = False
         super().__init__()
 
     def load_config(self) -> None:
@@ -46,6 +62,14 @@ class ArchiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
             self._apply_environment(from_environment)
         for key, value in self.command_line.items():
             self.cfg.set(key, value)
+        self._default_threads()
+
+    def _default_threads(self) -> None:
+        # Only once the worker class is settled: threads above 1 would silently turn an
+        # explicitly chosen sync worker into gthread.
+        given = self.threads_from_environment or "threads" in {**self.options, **self.command_line}
+        if not given and self.cfg.worker_class_str == "gthread":
+            self.cfg.set("threads", DEFAULT_THREADS)
 
     def _apply_environment(self, arguments: list[str]) -> None:
         # gunicorn's documented variable reaches every setting serve has no option for
@@ -56,6 +80,7 @@ class ArchiveServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
                 "GUNICORN_CMD_ARGS names a gunicorn config file (--config), which serve does "
                 "not read; give the settings in GUNICORN_CMD_ARGS itself."
             )
+        self.threads_from_environment = parsed.get("threads") is not None
         for key, value in parsed.items():
             if value is not None and key != "args":
                 self.cfg.set(key.lower(), value)
@@ -106,7 +131,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--threads",
         type=positive_int,
         metavar="N",
-        help="threads per worker; above 1 uses gunicorn's gthread workers (config SERVE_THREADS)",
+        help="threads per worker; above 1 uses gunicorn's gthread workers "
+        f"(config SERVE_THREADS; default {DEFAULT_THREADS} with gthread)",
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=WORKER_CLASSES,
+        help=f"gunicorn worker class (config SERVE_WORKER_CLASS; default {DEFAULT_WORKER_CLASS})",
     )
     parser.add_argument(
         "--timeout",
@@ -134,10 +165,13 @@ def gunicorn_options(config: object | None, proc_name: str) -> dict[str, Any]:
         value = getattr(config, field, None)
         return default if value is None else value
 
+    # 0 (the config's default, as TOML has no null) leaves it to the worker class.
+    threads = configured("SERVE_THREADS", None) or None
     return {
+        **({"threads": threads} if threads is not None else {}),
         "bind": _split_binds(configured("SERVE_BIND", DEFAULT_BIND)),
         "workers": configured("SERVE_WORKERS", None) or default_workers(),
-        "threads": configured("SERVE_THREADS", 1),
+        "worker_class": configured("SERVE_WORKER_CLASS", DEFAULT_WORKER_CLASS),
         "timeout": configured("SERVE_TIMEOUT", 30),
         "accesslog": configured("SERVE_ACCESS_LOG", "-") or None,
         "errorlog": "-",
@@ -192,6 +226,7 @@ def command_line_options(args: argparse.Namespace) -> dict[str, Any]:
         "bind": args.bind,
         "workers": args.workers,
         "threads": args.threads,
+        "worker_class": args.worker_class,
         "timeout": args.timeout,
         "loglevel": args.log_level,
     }
@@ -220,20 +255,29 @@ def run(archive: Archive, argv: list[str]) -> int:
 
 def wsgi_application(archive: Archive) -> Any:
     from django.conf import settings
-    from django.core.servers.basehttp import get_internal_wsgi_application
+    from django.core.wsgi import get_wsgi_application
     from django.db import connections
+    from django.utils.module_loading import import_string
 
     from .logs import report_request_errors
     from .static import read_static_index, wrap_with_static
 
-    application = get_internal_wsgi_application()
+    # What runserver's get_internal_wsgi_application does, without importing runserver's
+    # own server (wsgiref, http.server, socketserver) into every start.
+    path = settings.WSGI_APPLICATION
+    application = import_string(path) if path else get_wsgi_application()
     report_request_errors()
     # Loaded once in gunicorn's master before the workers fork: a connection an app opened
     # while loading must not be shared by every worker.
     connections.close_all()
-    return wrap_with_static(
+    static = wrap_with_static(
         application,
         static_root=Path(str(settings.STATIC_ROOT)),
         static_url=settings.STATIC_URL,
         index=read_static_index(archive.site_packages),
     )
+    # Everything loaded so far lives as long as the process. Frozen, the garbage collector
+    # no longer walks it on every full collection (a pause in the middle of a request),
+    # nor writes to its pages, which the workers then keep sharing with the master.
+    gc.freeze()
+    return static

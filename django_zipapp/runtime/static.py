@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from email.utils import formatdate
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,6 +21,81 @@ if TYPE_CHECKING:
 # Written by the builder beside the collected files, read once when the server starts.
 STATIC_INDEX_NAME = "_zipapp/static.json"
 SHORT_MAX_AGE = 60
+# Files up to this size are answered from memory once a worker has read them: one write
+# per request instead of open, lseek, sendfile and close. Larger files are sent with
+# sendfile, whose cost per byte wins. Read in each worker, only when asked for.
+SMALL_FILE = 64 * 1024
+MEMORY_BUDGET = 16 * 1024 * 1024  # per worker process
+# Whole answers to plain GETs, by path and Accept-Encoding: a hit is two dictionary
+# lookups. Bounded, since clients choose Accept-Encoding freely.
+KNOWN_ANSWERS = 4096
+# Headers that make an answer depend on more than the path and Accept-Encoding.
+CONDITIONAL = ("HTTP_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
+
+
+class ArchiveStatic(WhiteNoise):  # type: ignore[misc]  # whitenoise ships no types
+    """whitenoise's responses (304, Range, HEAD, encodings), small bodies from memory."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bodies: dict[str, bytes] = {}
+        self.large: set[str] = set()
+        self.budget = MEMORY_BUDGET
+        self.answers: dict[tuple[str, str], tuple[str, list[tuple[str, str]], bytes]] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        key = _plain_get(environ)
+        known = self.answers.get(key) if key else None
+        if known is None:
+            return super().__call__(environ, start_response)
+        start_response(known[0], known[1])
+        return [known[2]]
+
+    def serve(  # whitenoise's is a staticmethod, called through self
+        self, static_file: Any, environ: dict[str, Any], start_response: Any
+    ) -> Any:
+        if environ["REQUEST_METHOD"] != "GET":
+            return WhiteNoise.serve(static_file, environ, start_response)
+        # Status and headers as whitenoise decides them for a GET, without opening the file.
+        response = static_file.get_response("HEAD", environ)
+        body = b""
+        if response.status in (HTTPStatus.OK, HTTPStatus.PARTIAL_CONTENT):
+            path, _ = static_file.get_path_and_headers(environ)
+            whole = self.body(path)
+            if whole is None:
+                return WhiteNoise.serve(static_file, environ, start_response)
+            body = _part(whole, response.headers) if response.status == 206 else whole
+        status, headers = f"{response.status} {response.status.phrase}", list(response.headers)
+        key = _plain_get(environ)
+        if key and response.status == HTTPStatus.OK and len(self.answers) < KNOWN_ANSWERS:
+            self.answers[key] = (status, headers, body)
+        start_response(status, headers)
+        return [body]
+
+    def body(self, path: str) -> bytes | None:
+        body = self.bodies.get(path)
+        if body is not None or path in self.large:
+            return body
+        with open(path, "rb") as file:
+            body = file.read(SMALL_FILE + 1)
+        if len(body) > min(SMALL_FILE, self.budget):
+            self.large.add(path)
+            return None
+        self.bodies[path] = body
+        self.budget -= len(body)
+        return body
+
+
+def _plain_get(environ: dict[str, Any]) -> tuple[str, str] | None:
+    if environ["REQUEST_METHOD"] != "GET" or any(name in environ for name in CONDITIONAL):
+        return None
+    return environ.get("PATH_INFO", ""), environ.get("HTTP_ACCEPT_ENCODING", "")
+
+
+def _part(body: bytes, headers: list[tuple[str, str]]) -> bytes:
+    content_range = next(value for name, value in headers if name == "Content-Range")
+    start, end = content_range.split()[1].split("/")[0].split("-")
+    return body[int(start) : int(end) + 1]
 
 
 def static_prefix(static_url: str) -> str:
@@ -56,15 +133,33 @@ def wrap_with_static(
         known = entry(url)
         return bool(known and known.get("immutable"))
 
-    return WhiteNoise(
+    # No root: whitenoise would scan the tree and serve whatever it finds there (the
+    # manifest included). The index names exactly the files to serve, decided at build time.
+    static = ArchiveStatic(
         application,
-        # A site without static files has no collected directory; whitenoise would warn.
-        root=str(static_root) if static_root.is_dir() else None,
         prefix=prefix,
         max_age=SHORT_MAX_AGE,
         add_headers_function=add_headers,
         immutable_file_test=is_immutable,
     )
+    add_indexed_files(static, static_root, prefix, files)
+    return static
+
+
+def add_indexed_files(
+    static: WhiteNoise, root: Path, prefix: str, files: dict[str, dict[str, Any]]
+) -> None:
+    """Each indexed file once, its headers and encodings worked out now, not per request."""
+    for name in files:
+        path = os.path.join(root, name)
+        stats = {}
+        for candidate in (path, path + ".gz", path + ".br"):
+            try:
+                stats[candidate] = os.stat(candidate)
+            except FileNotFoundError:
+                continue
+        if path in stats:
+            static.add_file_to_dictionary(prefix + name, path, stat_cache=stats)
 
 
 def read_static_index(site_packages: Path) -> dict[str, Any]:
