@@ -12,25 +12,32 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.archives import (
+    EXAMPLE,
+    SECRET_KEY,
+    Built,
+    Server,
+    build_env,
+    build_in,
+    http_get,
+    run_archive,
+    running_server,
+    site_env,
+)
+
 pytestmark = pytest.mark.e2e
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
-SECRET_KEY = "e2e-" + "k3y-w1th-3n0ugh-r4nd0mn3ss-f0r-ch3ck-d3pl0y-" * 2
 PLANTED = {
     ".env": "SECRET_KEY=leaked-from-dotenv",
     "notes/.env.local": "SECRET_KEY=leaked",
@@ -38,55 +45,6 @@ PLANTED = {
     ".git/HEAD": "ref: refs/heads/main",
     "notes/.git/config": "[core]",
 }
-
-
-@dataclass(frozen=True)
-class Built:
-    archive: Path
-    build_output: str
-    work: Path
-
-
-def run_archive(
-    built: Built, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(built.archive), *args],
-        cwd=cwd or built.work,
-        env=env if env is not None else site_env(built),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def site_env(built: Built, **extra: str) -> dict[str, str]:
-    """A service's environment: no HOME, its own cache and state directories."""
-    environment = {
-        "PATH": os.environ["PATH"],
-        "LANG": "C.UTF-8",
-        "SHIV_ROOT": str(built.work / "cache"),
-        "STATE_DIRECTORY": str(built.work / "state"),
-        "SECRET_KEY": SECRET_KEY,
-    }
-    # pyenv's shims find the interpreter through these.
-    for name in ("PYENV_ROOT", "PYENV_VERSION"):
-        if name in os.environ:
-            environment[name] = os.environ[name]
-    environment.update(extra)
-    return environment
-
-
-def build_in(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would."""
-    return subprocess.run(
-        [sys.executable, "manage.py", "buildpyz", *options],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=_build_env(project.parent),
-    )
 
 
 @pytest.fixture(scope="session")
@@ -114,20 +72,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     (work / "srv").mkdir()
     shutil.copy2(work / "build" / "site.pyz", work / "srv" / "site.pyz")
     return Built(work / "srv" / "site.pyz", result.stdout, work)
-
-
-def _build_env(work: Path) -> dict[str, str]:
-    import django
-
-    # The test run's own DJANGO_SETTINGS_MODULE must not leak into the project's build.
-    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    # The archive gets the Django this test environment runs, so that each environment
-    # of the test matrix tests its own Django version inside the archive too.
-    constraints = work / "constraints.txt"
-    constraints.write_text(f"Django=={django.get_version()}\n")
-    others = environment.get("PIP_CONSTRAINT", "")
-    environment["PIP_CONSTRAINT"] = f"{others} {constraints}".strip()
-    return {**environment, "PYTHONWARNINGS": "error"}
 
 
 def _make_sqlite(path: Path) -> None:
@@ -352,41 +296,6 @@ def _other_python() -> str | None:
     return None
 
 
-@dataclass
-class Server:
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-@contextmanager
-def running_server(
-    archive: Path, environment: dict[str, str], log: Path, workers: int = 2
-) -> Iterator[Server]:
-    """`archive serve` on a free port, answering; stopped with SIGTERM afterwards."""
-    port = _free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-            cwd="/",
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    running = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_for(running)
-        yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
 @pytest.fixture
 def server(migrated: Built, tmp_path: Path) -> Iterator[Server]:
     environment = site_env(migrated, GUNICORN_CMD_ARGS="--limit-request-line 512")
@@ -395,28 +304,28 @@ def server(migrated: Built, tmp_path: Path) -> Iterator[Server]:
 
 
 def test_serve_answers_pages_and_static_files(server: Server) -> None:
-    status, _, body = _get(server.base + "/")
+    status, _, body = http_get(server.base + "/")
     assert status == 200
     html = body.decode()
     assert "<h1>Notes</h1>" in html
     match = re.search(r'href="(/static/notes/site\.[0-9a-f]{12}\.css)"', html)
     assert match is not None, html
-    status, headers, _ = _get(server.base + match[1], {"Accept-Encoding": "gzip"})
+    status, headers, _ = http_get(server.base + match[1], {"Accept-Encoding": "gzip"})
     assert status == 200
     assert "immutable" in headers["Cache-Control"]
     assert headers["Content-Encoding"] == "gzip"
     assert headers["Content-Type"].startswith("text/css")
     assert headers["ETag"].startswith('"')
-    status, headers, _ = _get(server.base + "/static/admin/css/base.css")
+    status, headers, _ = http_get(server.base + "/static/admin/css/base.css")
     assert status == 200
     assert headers["Cache-Control"] == "max-age=60, public"
 
 
 def test_gunicorn_cmd_args_reach_the_server(server: Server) -> None:
-    status, _, _ = _get(server.base + "/?q=" + "x" * 400)
+    status, _, _ = http_get(server.base + "/?q=" + "x" * 400)
     assert status == 200
     with pytest.raises(urllib.error.HTTPError) as refused:
-        _get(server.base + "/?q=" + "x" * 600)
+        http_get(server.base + "/?q=" + "x" * 600)
     assert refused.value.code == 414  # gunicorn refuses the request line as too long
     refused.value.close()
 
@@ -429,34 +338,6 @@ def test_serve_stops_gracefully_on_sigterm(server: Server) -> None:
     assert "Listening at: http://127.0.0.1:" in log
     assert "Shutting down: Master" in log
     assert "gunicorn.ctl" not in log  # no control socket under a missing HOME
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_for(server: Server, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(
-                f"serve exited with {server.process.returncode}:\n{server.log.read_text()}"
-            )
-        try:
-            _get(server.base + "/")
-            return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.05)
-    raise AssertionError(f"{server.base} did not answer within {timeout} s")
-
-
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, dict(response.headers), response.read()
 
 
 @pytest.fixture
@@ -520,7 +401,7 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
         [sys.executable, "-m", "django", "startproject", "mysite"],
         cwd=tmp_path,
         check=True,
-        env=_build_env(tmp_path),
+        env=build_env(tmp_path),
     )
     project = tmp_path / "mysite"
     settings = project / "mysite" / "settings.py"
@@ -554,14 +435,14 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
     assert (tmp_path / "site.sqlite3").is_file()
 
     with running_server(built.archive, environment, tmp_path / "serve.log", workers=1) as server:
-        status, _, body = _get(server.base + "/admin/login/")
+        status, _, body = http_get(server.base + "/admin/login/")
         assert status == 200
         assert b'href="/static/admin/css/base.css"' in body
-        status, headers, _ = _get(
+        status, headers, _ = http_get(
             server.base + "/static/admin/css/base.css", {"Accept-Encoding": "gzip"}
         )
         assert status == 200
         # Unhashed names (startproject's storage) are compressed, but only briefly cached.
         assert headers["Content-Encoding"] == "gzip"
         assert headers["Cache-Control"] == "max-age=60, public"
-        assert _get(server.base + "/static/site.css")[2] == b"body { margin: 0 }\n"
+        assert http_get(server.base + "/static/site.css")[2] == b"body { margin: 0 }\n"

@@ -1,0 +1,160 @@
+"""Build example projects into archives and run them as a deployed site would run.
+
+Shared by the end-to-end tests: an archive runs as a separate process with its own
+SHIV_ROOT, without HOME, and `serve` is spoken to over HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+SECRET_KEY = "e2e-" + "k3y-w1th-3n0ugh-r4nd0mn3ss-f0r-ch3ck-d3pl0y-" * 2
+
+
+@dataclass(frozen=True)
+class Built:
+    archive: Path
+    build_output: str
+    work: Path
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def copy_example(destination: Path) -> Path:
+    """A copy of example_project without what a developer's checkout may have generated."""
+    shutil.copytree(
+        EXAMPLE,
+        destination,
+        ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz"),
+    )
+    return destination
+
+
+def run_archive(
+    built: Built, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(built.archive), *args],
+        cwd=cwd or built.work,
+        env=env if env is not None else site_env(built),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def site_env(built: Built, **extra: str) -> dict[str, str]:
+    """A service's environment: no HOME, its own cache and state directories."""
+    environment = {
+        "PATH": os.environ["PATH"],
+        "LANG": "C.UTF-8",
+        "SHIV_ROOT": str(built.work / "cache"),
+        "STATE_DIRECTORY": str(built.work / "state"),
+        "SECRET_KEY": SECRET_KEY,
+    }
+    # pyenv's shims find the interpreter through these.
+    for name in ("PYENV_ROOT", "PYENV_VERSION"):
+        if name in os.environ:
+            environment[name] = os.environ[name]
+    environment.update(extra)
+    return environment
+
+
+def build_in(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "buildpyz", *options],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=build_env(project.parent),
+    )
+
+
+def build_env(work: Path) -> dict[str, str]:
+    import django
+
+    # The test run's own DJANGO_SETTINGS_MODULE must not leak into the project's build.
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    # The archive gets the Django this test environment runs, so that each environment
+    # of the test matrix tests its own Django version inside the archive too.
+    constraints = work / "constraints.txt"
+    constraints.write_text(f"Django=={django.get_version()}\n")
+    others = environment.get("PIP_CONSTRAINT", "")
+    environment["PIP_CONSTRAINT"] = f"{others} {constraints}".strip()
+    return {**environment, "PYTHONWARNINGS": "error"}
+
+
+@contextmanager
+def running_server(
+    archive: Path, environment: dict[str, str], log: Path, workers: int = 2
+) -> Iterator[Server]:
+    """`archive serve` on a free port, answering; stopped with SIGTERM afterwards."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+            cwd="/",
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    running = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_for(running)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(
+                f"serve exited with {server.process.returncode}:\n{server.log.read_text()}"
+            )
+        try:
+            http_get(server.base + "/")
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)
+    raise AssertionError(f"{server.base} did not answer within {timeout} s")
+
+
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(response.headers), response.read()
