@@ -1,7 +1,8 @@
 """The example site on a real PostgreSQL server, with a C-extension driver in the archive.
 
-Needs DJANGO_ZIPAPP_TEST_POSTGRES, a postgres:// URL of a database the test may write to
-(`.ci/run` starts a server and sets it); skipped where it is unset or unreachable.
+Needs DJANGO_ZIPAPP_TEST_POSTGRES, a postgres:// URL of a role that may create databases
+(`.ci/run` starts a server and sets it); skipped where it is unset or unreachable. Each run
+creates a database of its own through the archive, and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -89,20 +90,34 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @pytest.fixture(scope="module")
-def admin(built: Built, dsn: str) -> Iterator[tuple[dict[str, str], str]]:
+def database(built: Built, dsn: str) -> Iterator[str]:
+    """A new database, made with the archive's own driver: nothing else here has one."""
+    name = f"django_zipapp_test_{uuid.uuid4().hex[:12]}"
+    sql(built, dsn, f'CREATE DATABASE "{name}"')
+    yield urllib.parse.urlsplit(dsn)._replace(path=f"/{name}").geturl()
+    sql(built, dsn, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def sql(built: Built, dsn: str, statement: str) -> None:
+    code = f"from django.db import connection; connection.cursor().execute({statement!r})"
     environment = site_env(built, DATABASE_URL=dsn)
+    result = run_archive(built, "shell", "--verbosity", "0", "-c", code, env=environment)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def admin(built: Built, database: str) -> dict[str, str]:
+    environment = site_env(built, DATABASE_URL=database)
     migrate = run_archive(built, "migrate", "--noinput", env=environment)
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    # A name of its own, so that the test can run again against the same database.
-    username = f"admin-{uuid.uuid4().hex[:12]}"
     superuser = {
-        "DJANGO_SUPERUSER_USERNAME": username,
-        "DJANGO_SUPERUSER_EMAIL": f"{username}@example.com",
+        "DJANGO_SUPERUSER_USERNAME": "admin",
+        "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
         "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
     }
     created = run_archive(built, "createsuperuser", "--noinput", env={**environment, **superuser})
     assert (created.returncode, created.stdout) == (0, "Superuser created successfully.\n")
-    yield environment, username
+    return environment
 
 
 def test_the_archive_carries_the_c_extension_driver(built: Built) -> None:
@@ -112,23 +127,21 @@ def test_the_archive_carries_the_c_extension_driver(built: Built) -> None:
     assert native != []
 
 
-def test_the_site_uses_postgresql(built: Built, admin: tuple[dict[str, str], str]) -> None:
-    environment, _ = admin
+def test_the_site_uses_postgresql(built: Built, admin: dict[str, str]) -> None:
     code = "from django.db import connection; print(connection.vendor)"
-    shell = run_archive(built, "shell", "--verbosity", "0", "-c", code, env=environment)
+    shell = run_archive(built, "shell", "--verbosity", "0", "-c", code, env=admin)
     assert (shell.returncode, shell.stdout) == (0, "postgresql\n"), shell.stderr
     assert not (built.work / "state" / "db.sqlite3").exists()
 
 
 def test_a_note_made_in_the_admin_survives_a_restart(
-    built: Built, admin: tuple[dict[str, str], str], tmp_path: Path
+    built: Built, admin: dict[str, str], tmp_path: Path
 ) -> None:
-    environment, username = admin
-    title = f"Stored in PostgreSQL {uuid.uuid4().hex[:8]}"
-    with running_server(built.archive, environment, tmp_path / "first.log") as server:
+    title = "Stored in PostgreSQL"
+    with running_server(built.archive, admin, tmp_path / "first.log") as server:
         browser = Browser(server.base)
         login = browser.submit(
-            "/admin/login/?next=/admin/", {"username": username, "password": PASSWORD}
+            "/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORD}
         )
         assert login[:2] == (302, "/admin/"), login[2]
         note = {"title": title, "body": "Written by the admin.", "_save": "1"}
@@ -139,7 +152,7 @@ def test_a_note_made_in_the_admin_survives_a_restart(
         assert title in listing
     assert "Traceback" not in (tmp_path / "first.log").read_text()
 
-    with running_server(built.archive, environment, tmp_path / "second.log") as server:
+    with running_server(built.archive, admin, tmp_path / "second.log") as server:
         status, _, home = Browser(server.base).get("/")
         assert status == 200
         assert f"<h2>{title}</h2>" in home
