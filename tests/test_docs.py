@@ -9,7 +9,9 @@ import pytest
 from django.core.management.base import BaseCommand
 
 from django_zipapp.conf import ZipappSettings
+from django_zipapp.config import ZipappConfig
 from django_zipapp.management.commands.buildpyz import Command
+from django_zipapp.runtime import ARCHIVE_COMMANDS
 from django_zipapp.runtime.serve import build_parser
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -49,3 +51,14 @@ def test_every_check_id(docs: str) -> None:
     ids = sorted(set(re.findall(r"django_zipapp\.[EW]\d{3}", CHECKS.read_text())))
     assert len(ids) == 5
     assert [check for check in ids if check not in docs] == []
+
+
+def test_every_runtime_command(docs: str) -> None:
+    assert "serve" in ARCHIVE_COMMANDS
+    assert [name for name in ARCHIVE_COMMANDS if f"``{name}" not in docs] == []
+
+
+def test_every_config_field(docs: str) -> None:
+    fields = list(ZipappConfig.model_fields)
+    assert "SERVE_BIND" in fields
+    assert [field for field in fields if f"``{field}``" not in docs] == []
