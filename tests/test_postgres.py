@@ -53,7 +53,7 @@ def built(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(work / "site.pyz", result.stdout, work)
 
 
-class Browser:
+class AdminClient:
     """Just enough of a browser for Django's admin: cookies, forms, CSRF, no redirects."""
 
     def __init__(self, base: str) -> None:
@@ -139,25 +139,25 @@ def test_a_note_made_in_the_admin_survives_a_restart(
 ) -> None:
     title = "Stored in PostgreSQL"
     with running_server(built.archive, admin, tmp_path / "first.log") as server:
-        browser = Browser(server.base)
-        login = browser.submit(
+        client = AdminClient(server.base)
+        login = client.submit(
             "/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORD}
         )
         assert login[:2] == (302, "/admin/"), login[2]
         note = {"title": title, "body": "Written by the admin.", "_save": "1"}
-        added = browser.submit("/admin/notes/note/add/", note)
+        added = client.submit("/admin/notes/note/add/", note)
         assert added[:2] == (302, "/admin/notes/note/"), added[2]
-        status, _, listing = browser.get("/admin/notes/note/")
+        status, _, listing = client.get("/admin/notes/note/")
         assert status == 200
         assert title in listing
     assert "Traceback" not in (tmp_path / "first.log").read_text()
 
     with running_server(built.archive, admin, tmp_path / "second.log") as server:
-        status, _, home = Browser(server.base).get("/")
+        status, _, home = AdminClient(server.base).get("/")
         assert status == 200
         assert f"<h2>{title}</h2>" in home
         # The session lives in the database too: still logged in after the restart.
-        browser.base = server.base
-        status, _, listing = browser.get("/admin/notes/note/")
+        client.base = server.base
+        status, _, listing = client.get("/admin/notes/note/")
         assert status == 200
         assert title in listing
