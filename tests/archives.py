@@ -121,6 +121,7 @@ def running_server(
     running = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         wait_for(running)
+        wait_for_workers(running, workers)
         yield running
     finally:
         if process.poll() is None:
@@ -152,6 +153,18 @@ def wait_for(server: Server, timeout: float = 60) -> None:
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.05)
     raise AssertionError(f"{server.base} did not answer within {timeout} s")
+
+
+def wait_for_workers(server: Server, workers: int, timeout: float = 60) -> None:
+    """Every worker has booted: a SIGTERM that reaches a worker still forking is lost
+    (it runs the master's inherited handler), and gunicorn then waits its whole
+    graceful timeout before it kills that worker."""
+    deadline = time.monotonic() + timeout
+    while server.log.read_text().count("Booting worker with pid") < workers:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not all {workers} workers booted:\n{server.log.read_text()}")
+        time.sleep(0.05)
+    time.sleep(0.5)  # from that log line to the worker's own signal handlers
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
