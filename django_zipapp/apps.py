@@ -9,6 +9,7 @@ class DjangoZipappAppConfig(AppConfig):
     verbose_name = "django-zipapp"
 
     def ready(self) -> None:
-        from .checks import check_settings
+        from .checks import ARCHIVE_TAG, check_archive_settings, check_settings
 
         checks.register(check_settings)
+        checks.register(check_archive_settings, ARCHIVE_TAG, deploy=True)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import sys
 import sysconfig
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -65,12 +67,14 @@ def _prepare(archive_path: Path) -> None:
             f"{archive_path.name} is damaged or is not an archive built by django-zipapp "
             f"({type(exc).__name__}). Download or build it again."
         ) from None
-    check_python(build, archive_path.name)
+    check_target(build, archive_path.name)
     root = extraction_root(os.environ, archive_path.name)
     # shiv's bootstrap reads SHIV_ROOT; children (gunicorn re-exec, subprocesses) inherit
     # it and so share the same extraction.
     os.environ["SHIV_ROOT"] = str(root)
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
+    if not (extraction / "site-packages").is_dir():
+        check_intact(archive_path)
     _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
 
@@ -105,6 +109,77 @@ def _is_within(path: str, root: str) -> bool:
 def _is_stdlib_zip(path: str) -> bool:
     name = f"python{sys.version_info.major}{sys.version_info.minor}.zip"
     return os.path.basename(path) == name and _is_within(path, sys.base_prefix)
+
+
+def check_target(build: dict[str, Any], archive_name: str) -> None:
+    """Refuse an interpreter or machine the archive's dependencies were not built for."""
+    machines = build.get("machine")
+    running = f"{sys.platform} {_machine()}"
+    # Pure Python runs on any machine.
+    if (
+        not build.get("native")
+        or not machines
+        or any(f"{system} {machine}" == running for system in build["os"] for machine in machines)
+    ):
+        check_python(build, archive_name)
+        return
+    built_for = f"{build['implementation']} {build['python']} on {build['platform']}"
+    raise BootError(
+        f"{archive_name} was built for {built_for} and cannot run on "
+        f"{sys.implementation.name} {_running_python()} on {running} ({sys.executable}): "
+        "its compiled extensions are for that platform only. Run it there, or rebuild it "
+        "for this one."
+    )
+
+
+def check_intact(archive_path: Path) -> None:
+    """Read every entry before unpacking any: a damaged one stops the start, not halfway."""
+    try:
+        bad = _first_bad_entry(archive_path)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        bad, reason = "", f"it cannot be read ({exc})"
+    else:
+        reason = f"its entry {bad!r} does not match its CRC-32 checksum"
+    if bad is None:
+        return
+    size, built = archive_path.stat().st_size, _launcher_size(archive_path)
+    sizes = f"{size} bytes" + (
+        "" if built is None else ", as built" if built == size else f"; built with {built}"
+    )
+    raise BootError(
+        f"{archive_path.name} is damaged: {reason} (the file has {sizes}). Download or build "
+        "it again; nothing was unpacked."
+    )
+
+
+def _first_bad_entry(archive_path: Path) -> str | None:
+    with zipfile.ZipFile(archive_path) as archive:
+        for info in archive.infolist():
+            try:
+                with archive.open(info) as entry:
+                    while entry.read(1 << 20):  # zipfile checks the CRC-32 at the end
+                        pass
+            except (zipfile.BadZipFile, zlib.error, EOFError):
+                return info.filename
+    return None
+
+
+def _launcher_size(archive_path: Path) -> int | None:
+    with archive_path.open("rb") as file:
+        first = file.readline(300)
+    for part in first.split(b";"):
+        if part.startswith(b"s=") and part[2:].strip().isdigit():
+            return int(part[2:])
+    return None
+
+
+def _machine() -> str:
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+def _running_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def check_python(build: dict[str, Any], archive_name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -10,12 +11,17 @@ from typing import Any
 from django.conf import settings
 from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.checks import CheckMessage, Error, Warning
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .boot import BOOT_MODULE
 from .conf import staticfiles_storage_config
 
 OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+# The tag of the checks that judge the settings an archive runs with: buildpyz runs
+# them, and so does `check --deploy`. In development a database next to manage.py and
+# DEBUG are normal, so they are deployment checks.
+ARCHIVE_TAG = "django_zipapp"
 
 
 def check_settings(**kwargs: Any) -> list[CheckMessage]:
@@ -29,12 +35,19 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_config_object(),
         *_check_requirements(),
         *_check_static_storage(),
+        *_check_lists(),
     ]
 
 
 def _check_strings() -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for name in ("ZIPAPP_OUTPUT", "ZIPAPP_PYTHON", "ZIPAPP_REQUIREMENTS", "ZIPAPP_CONFIG_OBJECT"):
+    for name in (
+        "ZIPAPP_OUTPUT",
+        "ZIPAPP_PYTHON",
+        "ZIPAPP_REQUIREMENTS",
+        "ZIPAPP_CONFIG_OBJECT",
+        "ZIPAPP_SETTINGS_MODULE",
+    ):
         value = getattr(settings, name, None)
         if value is not None and not isinstance(value, (str, Path)):
             errors.append(
@@ -104,5 +117,240 @@ def _check_static_storage() -> list[CheckMessage]:
             hint="Set STORAGES['staticfiles']['BACKEND'] to "
             "'whitenoise.storage.CompressedManifestStaticFilesStorage'.",
             id="django_zipapp.W001",
+        )
+    ]
+
+
+def _check_lists() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, example in (
+        ("ZIPAPP_INCLUDE", '["data", "CHANGELOG.md"]'),
+        ("ZIPAPP_BUILD_COMMANDS", '["compress", "compilemessages --ignore=node_modules"]'),
+    ):
+        value = getattr(settings, name, [])
+        if not isinstance(value, (list, tuple)) or not all(_is_item(item) for item in value):
+            errors.append(
+                Error(
+                    f"{name} must be a list of strings, not {value!r}.",
+                    hint=f"Set {name} to a list such as {example}, or remove it.",
+                    id="django_zipapp.E010",
+                )
+            )
+    return errors
+
+
+def _is_item(item: object) -> bool:
+    if isinstance(item, (list, tuple)):  # a build command given as its words
+        return bool(item) and all(isinstance(word, str) for word in item)
+    return isinstance(item, (str, Path)) and bool(str(item).strip())
+
+
+def check_archive_settings(**kwargs: Any) -> list[CheckMessage]:
+    """What would break or lose data once the project runs from an archive."""
+    if BOOT_MODULE in sys.modules:
+        return []  # the build checked these; the paths here are the extraction's
+    root = project_root()
+    return [
+        *_check_databases(root),
+        *_check_media_root(root),
+        *_check_writable_paths(root),
+        *_check_relative_dirs(),
+        *_check_staticfiles_app(),
+        *_check_secret_key(root),
+        *_check_debug(),
+    ]
+
+
+def project_root() -> Path:
+    """The directory the archive packs: BASE_DIR, else the settings package's parent."""
+    base_dir = getattr(settings, "BASE_DIR", None)
+    if base_dir is not None:
+        return Path(base_dir).resolve()
+    top = Path(str(sys.modules[settings_module().split(".")[0]].__file__)).resolve()
+    return top.parent.parent if top.name == "__init__.py" else top.parent
+
+
+def settings_module() -> str:
+    # Under override_settings, SETTINGS_MODULE is the holder's None.
+    return settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "")
+
+
+def _inside(path: Any, root: Path) -> bool:
+    if not path or not isinstance(path, (str, Path)) or str(path).startswith("file:"):
+        return False
+    resolved = Path(path)
+    return resolved.is_absolute() and resolved.resolve().is_relative_to(root)
+
+
+def _check_databases(root: Path) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for alias, database in settings.DATABASES.items():
+        name = database.get("NAME")
+        if "sqlite" in database.get("ENGINE", "") and _inside(name, root):
+            setting = f"DATABASES[{alias!r}]['NAME']"
+            errors.append(
+                Error(
+                    f"{setting} is {str(name)!r}, inside the project directory that is packed "
+                    "into the archive: the database would live in the folder the archive "
+                    "unpacks itself into, which the next deploy removes, with the data.",
+                    hint=f"Set {setting} to a path outside the project that the server keeps, "
+                    "read from the configuration or the environment, for example "
+                    "Path(os.environ['STATE_DIRECTORY']) / 'db.sqlite3' under systemd's "
+                    "StateDirectory=.",
+                    id="django_zipapp.E005",
+                )
+            )
+    return errors
+
+
+def _check_media_root(root: Path) -> list[CheckMessage]:
+    media_root = getattr(settings, "MEDIA_ROOT", "")
+    if not _inside(media_root, root):
+        return []
+    return [
+        Error(
+            f"MEDIA_ROOT is {str(media_root)!r}, inside the project directory that is packed "
+            "into the archive: uploads would land in the folder the archive unpacks itself "
+            "into, which the next deploy removes.",
+            hint="Set MEDIA_ROOT to a directory outside the project that the server keeps, "
+            "read from the configuration or the environment (systemd's STATE_DIRECTORY), "
+            "or store uploads elsewhere with STORAGES['default'].",
+            id="django_zipapp.E006",
+        )
+    ]
+
+
+def _writable_paths() -> list[tuple[str, Any]]:
+    named = [
+        (name, getattr(settings, name, None))
+        for name in ("FILE_UPLOAD_TEMP_DIR", "SESSION_FILE_PATH", "EMAIL_FILE_PATH")
+    ]
+    for alias, cache in settings.CACHES.items():
+        if cache.get("BACKEND", "").endswith("FileBasedCache"):
+            named.append((f"CACHES[{alias!r}]['LOCATION']", cache.get("LOCATION")))
+    handlers = (getattr(settings, "LOGGING", None) or {}).get("handlers", {})
+    for handler_name, handler in handlers.items():
+        if isinstance(handler, dict) and "filename" in handler:
+            setting = f"LOGGING['handlers'][{handler_name!r}]['filename']"
+            named.append((setting, handler["filename"]))
+    return named
+
+
+def _check_writable_paths(root: Path) -> list[CheckMessage]:
+    return [
+        Error(
+            f"{setting} is {str(path)!r}, inside the project directory that is packed into "
+            "the archive: what is written there would land in the folder the archive unpacks "
+            "itself into, which the next deploy removes.",
+            hint=f"Set {setting} to a path outside the project, read from the configuration "
+            "or the environment (systemd's STATE_DIRECTORY, LOGS_DIRECTORY or "
+            "RUNTIME_DIRECTORY).",
+            id="django_zipapp.E007",
+        )
+        for setting, path in _writable_paths()
+        if _inside(path, root)
+    ]
+
+
+def _named_dirs() -> list[tuple[str, Any]]:
+    named: list[tuple[str, Any]] = []
+    for engine in settings.TEMPLATES:
+        named.extend(("TEMPLATES['DIRS']", path) for path in engine.get("DIRS", []))
+    for setting in ("STATICFILES_DIRS", "LOCALE_PATHS", "FIXTURE_DIRS"):
+        for entry in getattr(settings, setting, ()):
+            # STATICFILES_DIRS entries may be (prefix, path) pairs.
+            path = entry[1] if isinstance(entry, (tuple, list)) else entry
+            named.append((setting, path))
+    return named
+
+
+def _check_relative_dirs() -> list[CheckMessage]:
+    return [
+        Error(
+            f"{setting} contains the relative path {str(path)!r}, which is read from the "
+            "directory the site is started in, not from the archive.",
+            hint=f"Build the path from BASE_DIR, for example BASE_DIR / {str(path)!r}.",
+            id="django_zipapp.E008",
+        )
+        for setting, path in _named_dirs()
+        if isinstance(path, (str, Path)) and not Path(path).is_absolute()
+    ]
+
+
+def _check_staticfiles_app() -> list[CheckMessage]:
+    from django.apps import apps
+
+    if apps.is_installed("django.contrib.staticfiles") and settings.STATIC_URL:
+        return []
+    return [
+        Error(
+            "INSTALLED_APPS lacks 'django.contrib.staticfiles' or STATIC_URL is not set, so "
+            "buildpyz cannot collect the static files that the archive serves with whitenoise.",
+            hint="Add 'django.contrib.staticfiles' to INSTALLED_APPS and set STATIC_URL "
+            "(for example 'static/').",
+            id="django_zipapp.E009",
+        )
+    ]
+
+
+def _check_secret_key(root: Path) -> list[CheckMessage]:
+    try:
+        key = settings.SECRET_KEY
+    except ImproperlyConfigured:
+        return []  # empty at build time: it comes from the host, as it should
+    if not isinstance(key, str) or len(key) < 8:
+        return []  # Django's own checks report a missing or short key
+    sources = [path for path in _project_module_files(root) if key in _read(path)]
+    if not sources:
+        return []
+    return [
+        Warning(
+            f"SECRET_KEY is written literally in {sources[0].relative_to(root).as_posix()!r}, "
+            "which is packed into the archive: anyone with the archive could sign sessions "
+            "and tokens of the site.",
+            hint="Read SECRET_KEY from the environment or the project's goodconf "
+            "configuration (SECRET_KEY = os.environ['SECRET_KEY']), and keep a literal key "
+            "in the development settings only.",
+            id="django_zipapp.W002",
+        )
+    ]
+
+
+def _project_module_files(root: Path) -> list[Path]:
+    # Not manage.py (__main__): it may hold a development key; the archive never runs it.
+    files = {
+        Path(str(module.__file__)).resolve()
+        for name, module in list(sys.modules.items())
+        if getattr(module, "__file__", None) and name != "__main__"
+    }
+    # A virtualenv inside the project holds modules too; they are not the project's.
+    return sorted(
+        path
+        for path in files
+        if path.is_relative_to(root)
+        and path.suffix == ".py"
+        and path.name != "manage.py"
+        and not {"site-packages", "dist-packages"} & set(path.parts)
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _check_debug() -> list[CheckMessage]:
+    if not settings.DEBUG:
+        return []
+    return [
+        Warning(
+            f"DEBUG is on in the settings the archive runs with ({settings_module()!r}): "
+            "errors would show code and settings to visitors.",
+            hint="Set DEBUG = False in the production settings, or read it from the "
+            "configuration; build with those settings (--settings-module or "
+            "ZIPAPP_SETTINGS_MODULE).",
+            id="django_zipapp.W003",
         )
     ]

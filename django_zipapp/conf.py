@@ -11,10 +11,10 @@ from django.core.files.storage import storages
 DEFAULT_OUTPUT = "site.pyz"
 
 
-def default_shebang() -> str:
+def default_shebang(python: str | None = None) -> str:
     # The interpreter the dependencies were installed for: with a plain `python3` the
     # archive would start under whatever version a server calls python3.
-    return f"/usr/bin/env python{sys.version_info.major}.{sys.version_info.minor}"
+    return f"/usr/bin/env python{python or f'{sys.version_info.major}.{sys.version_info.minor}'}"
 
 
 def staticfiles_storage_config() -> dict[str, Any]:
@@ -49,6 +49,36 @@ class ZipappSettings:
     @property
     def CONFIG_OBJECT(self) -> str | None:
         return self._optional_str("CONFIG_OBJECT")
+
+    # The project's layout and build steps.
+    @property
+    def SETTINGS_MODULE(self) -> str | None:
+        return self._optional_str("SETTINGS_MODULE")
+
+    @property
+    def INCLUDE(self) -> list[str]:
+        return [str(path) for path in self._get("INCLUDE", [])]
+
+    @property
+    def BUILD_COMMANDS(self) -> list[str | list[str]]:
+        return list(self._get("BUILD_COMMANDS", []))
+
+    # Targets, exclusions and the dependency cache.
+    @property
+    def PLATFORMS(self) -> list[str]:
+        return [str(tag) for tag in self._get("PLATFORMS", [])]
+
+    @property
+    def PYTHON_VERSION(self) -> str | None:
+        return self._optional_str("PYTHON_VERSION")
+
+    @property
+    def EXCLUDE(self) -> list[str]:
+        return [str(pattern) for pattern in self._get("EXCLUDE", [])]
+
+    @property
+    def CACHE_DIR(self) -> str | None:
+        return self._optional_str("CACHE_DIR")
 
 
 conf = ZipappSettings()

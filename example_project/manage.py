@@ -12,8 +12,11 @@ def main() -> None:
     # in a fresh checkout. The archive never runs this file: it demands a real SECRET_KEY
     # and keeps its data in the service's state directory.
     os.environ.setdefault("SECRET_KEY", "development-only-secret-key-never-used-by-the-archive")
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("STATE_DIR", str(Path(__file__).resolve().parent / "var"))
+    if sys.argv[1:2] != ["buildpyz"]:
+        # buildpyz checks the settings as the archive runs them: DEBUG off, the data
+        # outside the project.
+        os.environ.setdefault("DEBUG", "true")
+        os.environ.setdefault("STATE_DIR", str(Path(__file__).resolve().parent / "var"))
     from example.conf import config
 
     config.django_manage(sys.argv)

@@ -1,7 +1,7 @@
-"""Build example projects into archives and run them as a deployed site would run.
+"""Building and running real archives from the tests: one helper for each step.
 
-Shared by the end-to-end tests: an archive runs as a separate process with its own
-SHIV_ROOT, without HOME, and `serve` is spoken to over HTTP on 127.0.0.1.
+A project is built with its own `manage.py buildpyz` in a subprocess; the archive runs as
+a separate process with its own SHIV_ROOT and STATE_DIRECTORY, without HOME.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -29,13 +30,6 @@ class Built:
     archive: Path
     build_output: str
     work: Path
-
-
-@dataclass
-class Server:
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path
 
 
 def copy_example(destination: Path) -> Path:
@@ -78,15 +72,21 @@ def site_env(built: Built, **extra: str) -> dict[str, str]:
     return environment
 
 
-def build_in(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
+# Kept between test runs, as a developer's is: its entries are keyed on what pip resolves.
+DEPENDENCY_CACHE = Path(tempfile.gettempdir(), f"django-zipapp-test-dependencies-{os.getuid()}")
+
+
+def build_in(
+    project: Path, *options: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would."""
     return subprocess.run(
-        [sys.executable, "manage.py", "buildpyz", *options],
+        [sys.executable, "manage.py", "buildpyz", "--cache-dir", str(DEPENDENCY_CACHE), *options],
         cwd=project,
         capture_output=True,
         text=True,
         timeout=900,
-        env=build_env(project.parent),
+        env={**build_env(project.parent), **(env or {})},
     )
 
 
@@ -104,12 +104,19 @@ def build_env(work: Path) -> dict[str, str]:
     return {**environment, "PYTHONWARNINGS": "error"}
 
 
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
 @contextmanager
 def running_server(
     archive: Path, environment: dict[str, str], log: Path, workers: int = 2
 ) -> Iterator[Server]:
     """`archive serve` on a free port, answering; stopped with SIGTERM afterwards."""
-    port = free_port()
+    port = _free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
             [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
@@ -120,8 +127,8 @@ def running_server(
         )
     running = Server(f"http://127.0.0.1:{port}", process, log)
     try:
-        wait_for(running)
-        wait_for_workers(running, workers)
+        _wait_for(running)
+        _wait_for_workers(running, workers)
         yield running
     finally:
         if process.poll() is None:
@@ -133,14 +140,14 @@ def running_server(
                 process.wait()
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
 
 
-def wait_for(server: Server, timeout: float = 60) -> None:
+def _wait_for(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -148,14 +155,14 @@ def wait_for(server: Server, timeout: float = 60) -> None:
                 f"serve exited with {server.process.returncode}:\n{server.log.read_text()}"
             )
         try:
-            http_get(server.base + "/")
+            get(server.base + "/")
             return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.05)
     raise AssertionError(f"{server.base} did not answer within {timeout} s")
 
 
-def wait_for_workers(server: Server, workers: int, timeout: float = 60) -> None:
+def _wait_for_workers(server: Server, workers: int, timeout: float = 60) -> None:
     """Every worker has booted: a SIGTERM that reaches a worker still forking is lost
     (it runs the master's inherited handler), and gunicorn then waits its whole
     graceful timeout before it kills that worker."""
@@ -167,7 +174,7 @@ def wait_for_workers(server: Server, workers: int, timeout: float = 60) -> None:
     time.sleep(0.5)  # from that log line to the worker's own signal handlers
 
 
-def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, dict(response.headers), response.read()

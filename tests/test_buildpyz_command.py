@@ -16,6 +16,7 @@ from django.test import override_settings
 
 from django_zipapp import builder
 from django_zipapp.builder import BuildError, BuildResult
+from django_zipapp.management.commands.buildpyz import Command
 
 
 @pytest.fixture
@@ -142,3 +143,44 @@ def test_warnings_are_shown_and_do_not_stop_the_build(calls: list[dict[str, Any]
 def _file(path: Path) -> Path:
     path.write_text("Django\n")
     return path
+
+
+def test_layout_options_beat_settings(calls: list[dict[str, Any]]) -> None:
+    with override_settings(ZIPAPP_INCLUDE=["data"], ZIPAPP_BUILD_COMMANDS=["compress"]):
+        run()
+        run("--include", "content", "--include", "NEWS.md", "--build-command", "compilemessages")
+    assert [(c["includes"], c["build_commands"]) for c in calls] == [
+        (["data"], ["compress"]),
+        (["content", "NEWS.md"], ["compilemessages"]),
+    ]
+
+
+def test_the_settings_it_runs_with_need_no_second_run(calls: list[dict[str, Any]]) -> None:
+    run("--settings-module", "tests.settings")
+    assert len(calls) == 1
+
+
+@override_settings(ZIPAPP_SETTINGS_MODULE="mysite.settings.production")
+def test_other_settings_from_call_command_say_how_to_build(calls: list[dict[str, Any]]) -> None:
+    with pytest.raises(CommandError) as caught:
+        run()
+    assert str(caught.value) == (
+        "buildpyz builds under the settings the archive runs with, "
+        "'mysite.settings.production', but runs under 'tests.settings'. Run it as "
+        "`python manage.py buildpyz --settings mysite.settings.production`."
+    )
+    assert calls == []
+
+
+@pytest.mark.parametrize("module", ["mysite.settings.production", "tests.no_such_settings"])
+def test_missing_settings_module_is_named(calls: list[dict[str, Any]], module: str) -> None:
+    command = Command(stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError) as caught:
+        # --traceback: Django raises the CommandError instead of printing it and exiting.
+        command.run_from_argv(["manage.py", "buildpyz", "--settings-module", module, "--traceback"])
+    assert str(caught.value) == (
+        f"The settings module {module!r} (--settings-module or ZIPAPP_SETTINGS_MODULE) cannot "
+        "be found. Give the dotted path of the settings module the archive runs with, such as "
+        "'mysite.settings.production'."
+    )
+    assert calls == []

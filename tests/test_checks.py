@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from django_zipapp.checks import check_settings
+from django_zipapp.checks import check_archive_settings, check_settings
 
 
 def static_backend(backend: str) -> override_settings:
@@ -95,4 +96,147 @@ def test_a_running_archive_skips_them(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setitem(sys.modules, BOOT_MODULE, types.ModuleType(BOOT_MODULE))
     with override_settings(ZIPAPP_REQUIREMENTS="/build/machine/requirements.txt"):
+        assert ids() == []
+
+
+def archive_ids() -> list[str | None]:
+    return [message.id for message in check_archive_settings()]
+
+
+def sqlite_at(name: object) -> override_settings:
+    return override_settings(
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": name}}
+    )
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_archive_settings_pass_by_default() -> None:
+    assert archive_ids() == []
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_startproject_database_inside_the_project(tmp_path: Path) -> None:
+    with override_settings(BASE_DIR=tmp_path), sqlite_at(tmp_path / "db.sqlite3"):
+        (message,) = check_archive_settings()
+    assert message.id == "django_zipapp.E005"
+    assert message.msg.startswith(
+        f"DATABASES['default']['NAME'] is {str(tmp_path / 'db.sqlite3')!r}, inside the "
+        "project directory that is packed into the archive"
+    )
+    assert (message.hint or "").startswith("Set DATABASES['default']['NAME'] to a path outside")
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+@pytest.mark.parametrize("name", [":memory:", "file:memdb?mode=memory&cache=shared", "db.sqlite3"])
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_databases_that_are_not_files_of_the_project(tmp_path: Path, name: str) -> None:
+    with override_settings(BASE_DIR=tmp_path), sqlite_at(name):
+        assert archive_ids() == []
+    with override_settings(BASE_DIR=tmp_path / "project"), sqlite_at(tmp_path / "db.sqlite3"):
+        assert archive_ids() == []
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_media_root_inside_the_project(tmp_path: Path) -> None:
+    with override_settings(BASE_DIR=tmp_path, MEDIA_ROOT=str(tmp_path / "media")):
+        (message,) = check_archive_settings()
+    assert message.id == "django_zipapp.E006"
+    assert message.msg.startswith(f"MEDIA_ROOT is {str(tmp_path / 'media')!r}, inside")
+    assert (message.hint or "").startswith("Set MEDIA_ROOT to a directory outside the project")
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_other_writable_paths_inside_the_project(tmp_path: Path) -> None:
+    logging = {"version": 1, "handlers": {"file": {"filename": tmp_path / "logs" / "site.log"}}}
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": tmp_path / "cache",
+        }
+    }
+    with override_settings(
+        BASE_DIR=tmp_path,
+        LOGGING=logging,
+        CACHES=caches,
+        SESSION_FILE_PATH=str(tmp_path / "sessions"),
+        FILE_UPLOAD_TEMP_DIR="/tmp",
+    ):
+        messages = check_archive_settings()
+    assert [m.id for m in messages] == ["django_zipapp.E007"] * 3
+    assert [m.msg.split(" is ")[0] for m in messages] == [
+        "SESSION_FILE_PATH",
+        "CACHES['default']['LOCATION']",
+        "LOGGING['handlers']['file']['filename']",
+    ]
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_relative_template_and_static_dirs() -> None:
+    templates = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": ["tpl"]}]
+    with override_settings(TEMPLATES=templates, STATICFILES_DIRS=[("vendor", "assets")]):
+        messages = check_archive_settings()
+    assert [m.id for m in messages] == ["django_zipapp.E008"] * 2
+    assert messages[0].msg == (
+        "TEMPLATES['DIRS'] contains the relative path 'tpl', which is read from the "
+        "directory the site is started in, not from the archive."
+    )
+    assert messages[1].hint == "Build the path from BASE_DIR, for example BASE_DIR / 'assets'."
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_staticfiles_must_be_installed() -> None:
+    with override_settings(STATIC_URL=None):
+        assert archive_ids() == ["django_zipapp.E009"]
+
+
+def test_literal_secret_key_in_the_settings() -> None:
+    # tests/settings.py holds SECRET_KEY = "tests-only" and lives in the project directory.
+    with override_settings(SECRET_KEY="tests-only", BASE_DIR=Path(__file__).parent.parent):
+        (message,) = check_archive_settings()
+    assert message.id == "django_zipapp.W002"
+    assert message.msg.startswith("SECRET_KEY is written literally in 'tests/settings.py'")
+    with override_settings(SECRET_KEY="from-the-environment-" * 3):
+        assert archive_ids() == []
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_debug_on() -> None:
+    with override_settings(DEBUG=True):
+        (message,) = check_archive_settings()
+    assert message.id == "django_zipapp.W003"
+    assert message.msg.startswith("DEBUG is on in the settings the archive runs with")
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_archive_checks_run_with_check_deploy_only(tmp_path: Path) -> None:
+    with override_settings(BASE_DIR=tmp_path), sqlite_at(tmp_path / "db.sqlite3"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+        with pytest.raises(SystemCheckError) as caught:
+            call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+    assert "django_zipapp.E005" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ZIPAPP_INCLUDE", "data"),
+        ("ZIPAPP_INCLUDE", ["data", 3]),
+        ("ZIPAPP_BUILD_COMMANDS", [[]]),
+        ("ZIPAPP_BUILD_COMMANDS", [""]),
+    ],
+)
+def test_list_settings(name: str, value: object) -> None:
+    with override_settings(**{name: value}):
+        messages = check_settings()
+    assert [m.id for m in messages] == ["django_zipapp.E010"]
+    assert messages[0].msg == f"{name} must be a list of strings, not {value!r}."
+
+
+def test_list_settings_valid() -> None:
+    with override_settings(
+        ZIPAPP_INCLUDE=["data", Path("NEWS.md")],
+        ZIPAPP_BUILD_COMMANDS=["compress", ["compilemessages", "--ignore", "venv"]],
+    ):
         assert ids() == []

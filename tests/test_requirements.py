@@ -15,7 +15,10 @@ from django_zipapp.builder.requirements import (
 def test_requirements_txt_is_found(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("Django\n")
     assert find_requirements(tmp_path, None) == Requirements(
-        tmp_path / "requirements.txt", ("-r", str(tmp_path / "requirements.txt"))
+        tmp_path / "requirements.txt",
+        ("-r", str(tmp_path / "requirements.txt")),
+        "Django\n",
+        (tmp_path / "requirements.txt",),
     )
 
 
@@ -45,6 +48,7 @@ def test_pyproject_without_project_table_is_not_a_source(tmp_path: Path) -> None
 
 def test_explicit_file(tmp_path: Path) -> None:
     (tmp_path / "prod.txt").write_text("-r base.txt\n")
+    (tmp_path / "base.txt").write_text("Django\n")
     found = find_requirements(Path("/elsewhere"), str(tmp_path / "prod.txt"))
     assert found.pip_args == ("-r", str(tmp_path / "prod.txt"))
 
@@ -78,3 +82,46 @@ def test_runtime_requirements_are_our_own_dependencies() -> None:
     ours = {Requirement(r).name.lower() for r in importlib.metadata.requires("django-zipapp") or []}
     needed = {Requirement(r).name.lower() for r in RUNTIME_REQUIREMENTS}
     assert needed <= ours
+
+
+def test_includes_and_local_paths_are_relative_to_their_file(tmp_path: Path) -> None:
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "libs" / "helper").mkdir(parents=True)
+    (tmp_path / "requirements" / "base.txt").write_text(
+        "Django>=5.2  # the framework\n-e ../libs/helper\n"
+        "../libs/helper[extra] ; python_version>'3'\n"
+    )
+    (tmp_path / "requirements" / "constraints.txt").write_text("Django<7\n")
+    (tmp_path / "requirements.txt").write_text(
+        "-r requirements/base.txt\n-c requirements/constraints.txt\nwhitenoise \\\n  >=6.6\n"
+    )
+    found = find_requirements(tmp_path, None)
+    helper = tmp_path / "libs" / "helper"
+    assert found.flattened == (
+        f"Django>=5.2\n{helper}\n{helper}[extra] ; python_version>'3'\n"
+        f"-c {tmp_path / 'requirements' / 'constraints.txt'}\nwhitenoise   >=6.6\n"
+    )
+    assert found.files == (tmp_path / "requirements.txt", tmp_path / "requirements" / "base.txt")
+    assert found.install_args(tmp_path) == ["-r", str(tmp_path / "requirements.txt")]
+
+
+def test_missing_include_names_the_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("Django\n\n-r base.txt\n")
+    with pytest.raises(BuildError) as caught:
+        find_requirements(tmp_path, None)
+    assert str(caught.value) == (
+        f"requirements.txt, line 3, names 'base.txt', which does not exist as "
+        f"{str(tmp_path / 'base.txt')!r}. Paths in a requirements file are taken from the "
+        "file's own folder; fix the path and build again."
+    )
+
+
+def test_include_cycle(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("-r base.txt\n")
+    (tmp_path / "base.txt").write_text("--requirement=requirements.txt\n")
+    with pytest.raises(BuildError) as caught:
+        find_requirements(tmp_path, None)
+    assert str(caught.value) == (
+        "The requirements files include each other in a cycle: "
+        "requirements.txt -> base.txt -> requirements.txt."
+    )

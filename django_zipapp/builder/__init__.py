@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
 import shutil
-import sys
-import sysconfig
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +23,20 @@ import django_zipapp
 from django_zipapp.conf import default_shebang
 
 from ..runtime.static import STATIC_INDEX_NAME
+from .commands import parse_command, run_build_commands
+from .dependencies import default_cache_dir, normalize_modes, stage_dependencies
 from .errors import BuildError
-from .files import copy_file, copy_self, copy_tree
-from .pip import pip_install
+from .files import Rules, copy_file, copy_self, copy_tree, is_shippable
+from .listing import list_contents, project_rules
+from .pip import Resolution, can_report
 from .project import Project, find_project
+from .provenance import git_state, has_native_code, project_version, source_date
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
+from .target import Target, make_target
 
-__all__ = ["BuildError", "BuildResult", "build_pyz"]
+__all__ = ["BuildError", "BuildResult", "build_pyz", "default_cache_dir", "list_build"]
 
 BUILD_INFO_FORMAT = 1
 
@@ -61,6 +62,15 @@ def build_pyz(
     config_object: str | None = None,
     report: Callable[[str], None] = _quiet,
     pip_echo: Callable[[str], None] | None = None,
+    # The project's layout and build steps.
+    includes: Sequence[str] = (),
+    build_commands: Sequence[str | Sequence[str]] = (),
+    # Targets, exclusions and the dependency cache.
+    platforms: Sequence[str] = (),
+    python_version: str | None = None,
+    exclude: Sequence[str] = (),
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
 ) -> BuildResult:
     output = output.resolve()
     if output.is_dir():
@@ -68,38 +78,69 @@ def build_pyz(
     if not output.parent.is_dir():
         raise BuildError(f"The output's directory {str(output.parent)!r} does not exist.")
     with _settings_errors_as_build_errors():
-        project = find_project(settings, config_object)
+        project = find_project(settings, config_object, includes)
         found = find_requirements(project.root, requirements)
         static_storage_class()
+        target = make_target(platforms, python_version)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
-        built_at = _build_time()
+        built_at = source_date(project.root)
+        # Without pip's resolution report there is no key that cannot go stale.
+        cache = (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
+        cache = cache if can_report() else None
         with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
-            site_packages = Path(staging, "site-packages")
-            _install_dependencies(site_packages, found, report, pip_echo)
-            _copy_project(project, site_packages, output, report)
-            _collect_static(project, site_packages, built_at, report)
-            report(f"Writing {output.name}")
-            build_id = write_archive(
-                site_packages,
-                output,
-                shebang=shebang or default_shebang(),
-                compressed=compressed,
-                built_at=built_at,
-                build_info=_build_info(project, found, site_packages, built_at),
-            )
+            pip_args = [*found.install_args(Path(staging)), *RUNTIME_REQUIREMENTS]
+            resolution = _resolve(found, pip_args, target) if cache is not None else None
+            try:
+                site_packages = Path(staging, "site-packages")
+                # pip resolves the dependencies meanwhile.
+                _collect_static(project, site_packages, built_at, report)
+                _run_build_commands(project, site_packages, built_at, build_commands, report)
+                _copy_project(project, site_packages, output, exclude, report)
+                dependencies = _install_dependencies(
+                    Path(staging), found, pip_args, target, cache, resolution, report, pip_echo
+                )
+                resolution = None
+                _check_names(project, site_packages, dependencies, report)
+                _add_self(site_packages, dependencies, report)
+                normalize_modes(site_packages)
+                report(f"Writing {output.name}")
+                build_id = write_archive(
+                    [dependencies, site_packages],
+                    output,
+                    shebang=shebang or default_shebang(target.python),
+                    compressed=compressed,
+                    built_at=built_at,
+                    build_info=_build_info(
+                        project, found, target, [dependencies, site_packages], built_at
+                    ),
+                )
+            finally:
+                if resolution is not None:
+                    resolution.cancel()
         return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
 
 
-def _build_time() -> int:
-    value = os.environ.get("SOURCE_DATE_EPOCH")
-    if value is None:
-        return int(time.time())
-    if not value.isdigit() or int(value) < 315532800:  # zip timestamps start in 1980
-        raise BuildError(
-            f"SOURCE_DATE_EPOCH must be a Unix timestamp from 1980 on, not {value!r}. "
-            "Set it to the commit's time (git log -1 --format=%ct) or unset it."
-        )
-    return int(value)
+def list_build(
+    *,
+    output: Path,
+    write: Callable[[str], None],
+    requirements: str | None = None,
+    config_object: str | None = None,
+    includes: Sequence[str] = (),
+    platforms: Sequence[str] = (),
+    python_version: str | None = None,
+    exclude: Sequence[str] = (),
+) -> None:
+    """Write what build_pyz would put into the archive, and what it would leave out."""
+    with _settings_errors_as_build_errors():
+        project = find_project(settings, config_object, includes)
+        found = find_requirements(project.root, requirements)
+        target = make_target(platforms, python_version)
+        list_contents(project, found, target, output=output.resolve(), exclude=exclude, write=write)
+
+
+def _resolve(found: Requirements, pip_args: list[str], target: Target) -> Resolution:
+    return Resolution(pip_args, cwd=found.source.parent, target_args=target.pip_args())
 
 
 @contextmanager
@@ -111,22 +152,48 @@ def _settings_errors_as_build_errors() -> Iterator[None]:
 
 
 def _install_dependencies(
-    site_packages: Path,
+    staging: Path,
     found: Requirements,
+    pip_args: list[str],
+    target: Target,
+    cache: Path | None,
+    resolution: Resolution | None,
     report: Callable[[str], None],
     pip_echo: Callable[[str], None] | None,
-) -> None:
+) -> Path:
     report(f"Installing dependencies from {found.source.name} with pip")
-    pip_install(
-        site_packages,
-        [*found.pip_args, *RUNTIME_REQUIREMENTS],
+    return stage_dependencies(
+        staging / "dependencies",
+        pip_args,
         cwd=found.source.parent,
+        target=target,
+        cache_dir=cache,
+        resolution=resolution,
+        report=report,
         echo=pip_echo,
     )
-    # Console scripts carry the build machine's interpreter path; the archive has its own
-    # entry point and never runs them.
-    shutil.rmtree(site_packages / "bin", ignore_errors=True)
-    pip_version = copy_self(site_packages)
+
+
+def _check_names(
+    project: Project, site_packages: Path, dependencies: Path, report: Callable[[str], None]
+) -> None:
+    optional = {*project.unimported_packages, *(str(name) for name in project.data_files)}
+    for path in sorted(site_packages.iterdir()):
+        if not (dependencies / path.name).exists():
+            continue
+        if path.name in optional:
+            # Neither imported nor named by the settings: the dependency's module wins.
+            report(f"Note: left out {path.name!r}: a dependency installs a module so named")
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            continue
+        raise BuildError(
+            f"The project's {path.name!r} has the same name as one installed by a "
+            "dependency, so one would hide the other in the archive. Rename it."
+        )
+
+
+def _add_self(site_packages: Path, dependencies: Path, report: Callable[[str], None]) -> None:
+    pip_version = copy_self(site_packages, installed=dependencies)
     if pip_version is not None and pip_version != django_zipapp.__version__:
         report(
             f"Note: the requirements install django-zipapp {pip_version}; this build runs "
@@ -135,29 +202,46 @@ def _install_dependencies(
 
 
 def _copy_project(
-    project: Project, site_packages: Path, output: Path, report: Callable[[str], None]
+    project: Project,
+    site_packages: Path,
+    output: Path,
+    exclude: Sequence[str],
+    report: Callable[[str], None],
 ) -> None:
-    skip = [output, project.root / project.static_root]
-    if getattr(settings, "MEDIA_ROOT", None):
-        skip.append(Path(settings.MEDIA_ROOT))
+    rules = project_rules(project, output, exclude)
     count = 0
-    for name in project.packages:
+    for name in (*project.packages, *project.unimported_packages):
         source = project.root / name
         target = site_packages / name
-        if target.exists() or target.with_suffix(".py").exists():
-            raise BuildError(
-                f"The project's package {name!r} has the same name as one installed by a "
-                "dependency, so one would hide the other in the archive. Rename the package."
-            )
         if source.is_dir():
-            count += copy_tree(source, target, skip=skip)
+            count += copy_tree(source, target, rules=rules)
         else:
             copy_file(source.with_suffix(".py"), target.with_suffix(".py"))
             count += 1
-    for directory in project.data_dirs:
-        count += copy_tree(project.root / directory, site_packages / directory, skip=skip)
-    names = ", ".join(project.packages)
+    count += _copy_layout(project, site_packages, rules)
+    names = ", ".join((*project.packages, *project.unimported_packages))
     report(f"Copied {count} project files ({names}; {len(project.data_dirs)} data directories)")
+
+
+def _copy_layout(project: Project, site_packages: Path, rules: Rules) -> int:
+    """Data beside the code, where BASE_DIR finds it: the archive's site-packages is BASE_DIR."""
+    count = 0
+    for directory in project.data_dirs:
+        count += copy_tree(project.root / directory, site_packages / directory, rules=rules)
+    for name in project.data_files:
+        source, target = project.root / name, site_packages / name
+        if is_shippable(source, rules):
+            copy_file(source, target)
+            count += 1
+    for path in project.includes:
+        source, target = project.root / path, site_packages / path
+        if source.is_dir():
+            count += copy_tree(source, target, rules=rules)
+        else:  # named on purpose: copied even when the rules would leave it out
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copy_file(source, target)
+            count += 1
+    return count
 
 
 def _collect_static(
@@ -171,12 +255,31 @@ def _collect_static(
     report(f"Collected {count} static files into {project.static_root} ({served} files to serve)")
 
 
+def _run_build_commands(
+    project: Project,
+    site_packages: Path,
+    built_at: int,
+    commands: Sequence[str | Sequence[str]],
+    report: Callable[[str], None],
+) -> None:
+    if not commands:
+        return
+    names = ", ".join(parse_command(command)[0] for command in commands)
+    report(f"Running {len(commands)} build command(s): {names}")
+    target = site_packages / project.static_root
+    written = run_build_commands(commands, target, cwd=project.root)
+    # The static files they wrote (compress's CACHE/) are served like collected ones.
+    write_static_index(site_packages / STATIC_INDEX_NAME, static_index(target, built_at))
+    if written:
+        report(f"Build commands wrote {written} static files")
+
+
 def _build_info(
-    project: Project, found: Requirements, site_packages: Path, built_at: int
+    project: Project, found: Requirements, target: Target, sources: list[Path], built_at: int
 ) -> dict[str, Any]:
     distributions = {
         dist.metadata["Name"]: dist.version
-        for dist in importlib.metadata.distributions(path=[str(site_packages)])
+        for dist in importlib.metadata.distributions(path=[str(path) for path in sources])
     }
     return {
         "format": BUILD_INFO_FORMAT,
@@ -184,9 +287,10 @@ def _build_info(
         "settings_module": project.settings_module,
         "config_object": project.config_object,
         "static": {"root": project.static_root.as_posix(), "url": settings.STATIC_URL},
-        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "implementation": sys.implementation.name,
-        "platform": sysconfig.get_platform(),
+        "version": project_version(project.root),
+        "git": git_state(project.root),
+        **target.describe(),
+        "native": any(has_native_code(path) for path in sources),
         "built_at": built_at,
         "django_zipapp": django_zipapp.__version__,
         "requirements": found.source.name,

@@ -7,28 +7,67 @@ import importlib.metadata
 import os
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import django_zipapp
 
-SKIPPED_DIRS = frozenset(
-    {
-        "__pycache__", ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv",
-        ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules", ".idea", ".vscode",
-    }
-)  # fmt: skip
-SKIPPED_FILES = (
-    "*.py[co]", ".env", ".env.*", "*.env", "*.sqlite", "*.sqlite3", "*.db",
-    "*.sqlite3-journal", "*.db-journal", "*-wal", "*-shm", ".DS_Store", "*.pyz", "*~",
-)  # fmt: skip
+# Each name or pattern with the reason `buildpyz --list` gives for leaving it out.
+SKIPPED_DIRS = {
+    "__pycache__": "bytecode cache",
+    ".git": "version control", ".hg": "version control", ".svn": "version control",
+    ".tox": "test environments", ".nox": "test environments",
+    ".venv": "virtualenv", "venv": "virtualenv",
+    ".mypy_cache": "tool cache", ".pytest_cache": "tool cache", ".ruff_cache": "tool cache",
+    "node_modules": "JavaScript packages", ".idea": "editor settings",
+    ".vscode": "editor settings",
+}  # fmt: skip
+SKIPPED_FILES = {
+    "*.py[co]": "bytecode",
+    ".env": "private environment file", ".env.*": "private environment file",
+    "*.env": "private environment file",
+    "local_settings.py": "local settings", "settings_local.py": "local settings",
+    "*.pem": "private key or certificate", "*.key": "private key",
+    "*.sqlite": "database", "*.sqlite3": "database", "*.db": "database",
+    "*.sqlite3-journal": "database journal", "*.db-journal": "database journal",
+    "*-wal": "database journal", "*-shm": "database journal",
+    ".DS_Store": "editor or system leftover", "*~": "editor or system leftover",
+    "*.pyz": "archive",
+}  # fmt: skip
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
+# Called with each path left out and the reason, by `buildpyz --list`.
+OnSkip = Callable[[Path, str], None]
 
-def copy_tree(source: Path, target: Path, *, skip: Iterable[Path] = ()) -> int:
+
+@dataclass(frozen=True)
+class Rules:
+    """What a walk leaves out besides the built-in names: paths, and --exclude patterns."""
+
+    skip: Mapping[Path, str] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    root: Path | None = None  # what --exclude patterns with a "/" are relative to
+
+    def resolved(self) -> Rules:
+        skip = {path.resolve(): reason for path, reason in self.skip.items()}
+        return Rules(skip, self.exclude, self.root.resolve() if self.root else None)
+
+
+def copy_tree(
+    source: Path,
+    target: Path,
+    *,
+    skip: Iterable[Path] | Mapping[Path, str] = (),
+    rules: Rules | None = None,
+    on_skip: OnSkip | None = None,
+) -> int:
     """Copy source to target without private or generated files; return the file count."""
+    if rules is None:
+        reasons = skip if isinstance(skip, Mapping) else dict.fromkeys(skip, "left out")
+        rules = Rules(reasons)
     count = 0
-    for path in walk_shippable(source, skip=tuple(p.resolve() for p in skip)):
+    for path in walk_shippable(source, rules=rules, on_skip=on_skip):
         destination = target / path.relative_to(source)
         destination.parent.mkdir(parents=True, exist_ok=True)
         copy_file(path, destination)
@@ -36,29 +75,72 @@ def copy_tree(source: Path, target: Path, *, skip: Iterable[Path] = ()) -> int:
     return count
 
 
-def walk_shippable(source: Path, *, skip: tuple[Path, ...] = ()) -> Iterator[Path]:
+def walk_shippable(
+    source: Path, *, rules: Rules = Rules(), on_skip: OnSkip | None = None
+) -> Iterator[Path]:
+    rules = rules.resolved()
     # Sorted, so that every build walks the same files in the same order.
     for directory, dirnames, filenames in os.walk(source):
         here = Path(directory)
-        dirnames[:] = sorted(name for name in dirnames if _keep_dir(here / name, skip))
+        kept = []
+        for name in sorted(dirnames):
+            reason = _dir_reason(here / name, rules)
+            if reason is None:
+                kept.append(name)
+            elif on_skip is not None:
+                on_skip(here / name, reason)
+        dirnames[:] = kept
         for name in sorted(filenames):
             path = here / name
-            if _keep_file(path, skip):
+            reason = _file_reason(path, rules)
+            if reason is None:
                 yield path
+            elif on_skip is not None:
+                on_skip(path, reason)
 
 
-def _keep_dir(path: Path, skip: tuple[Path, ...]) -> bool:
-    if path.name in SKIPPED_DIRS or (path / "pyvenv.cfg").exists():
-        return False
-    return path.resolve() not in skip
+def skip_reason(path: Path, rules: Rules = Rules()) -> str | None:
+    """Why a single file is left out by the rules walk_shippable applies, or None."""
+    return _file_reason(path, rules.resolved())
 
 
-def _keep_file(path: Path, skip: tuple[Path, ...]) -> bool:
-    if any(fnmatch.fnmatch(path.name, pattern) for pattern in SKIPPED_FILES):
-        return False
-    if path.resolve() in skip or not path.is_file():
-        return False
-    return not is_sqlite_database(path)
+def is_shippable(path: Path, rules: Rules = Rules()) -> bool:
+    return skip_reason(path, rules) is None
+
+
+def _dir_reason(path: Path, rules: Rules) -> str | None:
+    if path.name in SKIPPED_DIRS:
+        return SKIPPED_DIRS[path.name]
+    if (path / "pyvenv.cfg").exists():
+        return "virtualenv"
+    if path.name == "build" and ((path / "lib").is_dir() or any(path.glob("bdist.*"))):
+        # setuptools' leftovers: files deleted from the sources live on in here.
+        return "setuptools build folder"
+    return rules.skip.get(path.resolve()) or _excluded(path, rules)
+
+
+def _file_reason(path: Path, rules: Rules) -> str | None:
+    for pattern, builtin in SKIPPED_FILES.items():
+        if fnmatch.fnmatch(path.name, pattern):
+            return builtin
+    reason = rules.skip.get(path.resolve()) or _excluded(path, rules)
+    if reason is not None:
+        return reason
+    if not path.is_file():
+        return "not a regular file"
+    return "database" if is_sqlite_database(path) else None
+
+
+def _excluded(path: Path, rules: Rules) -> str | None:
+    relative = path.name
+    if rules.root is not None and path.resolve().is_relative_to(rules.root):
+        relative = path.resolve().relative_to(rules.root).as_posix()
+    for pattern in rules.exclude:
+        # Like .gitignore: a pattern without a slash matches a name at any depth.
+        subject = relative if "/" in pattern.strip("/") else path.name
+        if fnmatch.fnmatch(subject, pattern.strip("/")):
+            return f"excluded by {pattern!r}"
+    return None
 
 
 def is_sqlite_database(path: Path) -> bool:
@@ -76,14 +158,15 @@ def copy_file(source: Path, destination: Path) -> None:
     destination.chmod(0o755 if executable else 0o644)
 
 
-def copy_self(site_packages: Path) -> str | None:
+def copy_self(site_packages: Path, *, installed: Path | None = None) -> str | None:
     """Put the running django_zipapp into the archive, unless pip already installed one.
 
+    installed is where pip installed the dependencies, when not into site_packages.
     Returns the version pip installed, when it did, so the caller can say it differs.
     """
-    installed = list(site_packages.glob("django_zipapp-*.dist-info"))
-    if installed:
-        return _version_of(installed[0])
+    by_pip = list((installed or site_packages).glob("django_zipapp-*.dist-info"))
+    if by_pip:
+        return _version_of(by_pip[0])
     package = Path(django_zipapp.__file__).parent
     copy_tree(package, site_packages / "django_zipapp")
     dist_info = site_packages / f"django_zipapp-{django_zipapp.__version__}.dist-info"

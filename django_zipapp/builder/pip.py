@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import BuildError
 
@@ -19,19 +22,72 @@ def pip_install(
     *,
     cwd: Path,
     echo: Callable[[str], None] | None = None,
+    target_args: Sequence[str] = (),
 ) -> None:
     """Install requirements into target, as pip --target does, or raise BuildError."""
-    command = [
-        sys.executable, "-m", "pip", "install",
-        "--target", str(target),
-        "--no-compile",  # bytecode is written at run time, for the interpreter that runs it
-        "--disable-pip-version-check",
-        "--no-input",
-        *requirements,
-    ]  # fmt: skip
+    _run_pip(["--target", str(target), *target_args, *requirements], cwd, echo)
+
+
+class Resolution:
+    """A `pip install --dry-run --report` running in the background.
+
+    Resolving mostly waits on the package index, so the build copies the project and
+    collects static files meanwhile.
+    """
+
+    def __init__(self, requirements: Sequence[str], *, cwd: Path, target_args: Sequence[str]):
+        self._folder = tempfile.TemporaryDirectory(prefix="buildpyz-resolve-")
+        self._report = Path(self._folder.name, "report.json")
+        # --target makes pip ignore what the running environment has installed.
+        arguments = ["--dry-run", "--report", str(self._report), "--quiet"]
+        arguments += ["--target", str(Path(self._folder.name, "unused")), *target_args]
+        self._done = False
+        self._process = subprocess.Popen(
+            _pip_command([*arguments, *requirements]),
+            cwd=cwd,
+            env=_pip_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def result(self) -> list[dict[str, Any]]:
+        """pip's report of every distribution it would install."""
+        self._done = True
+        try:
+            output, _ = self._process.communicate()
+            _raise_for(self._process.returncode, output.splitlines())
+            report = json.loads(self._report.read_text(encoding="utf-8"))
+            return list(report["install"])
+        finally:
+            self._folder.cleanup()
+
+    def cancel(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._process.kill()
+        self._process.communicate()
+        self._folder.cleanup()
+
+
+def pip_version() -> str:
+    from importlib.metadata import version
+
+    return version("pip")
+
+
+def can_report() -> bool:
+    """Whether this pip writes `install --dry-run --report` (pip 22.2 and later)."""
+    major, minor, *_ = (int(part) if part.isdigit() else 0 for part in pip_version().split("."))
+    return (major, minor) >= (22, 2)
+
+
+def _run_pip(arguments: list[str], cwd: Path, echo: Callable[[str], None] | None) -> None:
     output: list[str] = []
     with subprocess.Popen(
-        command,
+        _pip_command(arguments),
         cwd=cwd,
         env=_pip_environment(),
         stdin=subprocess.DEVNULL,
@@ -44,18 +100,33 @@ def pip_install(
             output.append(line.rstrip())
             if echo is not None:
                 echo(line.rstrip())
-    if process.returncode != 0:
-        # pip's own ERROR lines say what failed; without them, its last words.
-        errors = [
-            line
-            for line in output
-            if line.startswith("ERROR:") and not line.startswith("ERROR: Ignored the following")
-        ]
-        said = "\n".join(errors or output[-TAIL_LINES:])
-        raise BuildError(
-            f"pip could not install the dependencies (exit status {process.returncode}). "
-            f"Fix the requirement it names and build again. pip said:\n{said}"
-        )
+    _raise_for(process.returncode, output)
+
+
+def _pip_command(arguments: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "pip", "install",
+        "--no-compile",  # bytecode is written at run time, for the interpreter that runs it
+        "--disable-pip-version-check",
+        "--no-input",
+        *arguments,
+    ]  # fmt: skip
+
+
+def _raise_for(returncode: int, output: list[str]) -> None:
+    if returncode == 0:
+        return
+    # pip's own ERROR lines say what failed; without them, its last words.
+    errors = [
+        line
+        for line in output
+        if line.startswith("ERROR:") and not line.startswith("ERROR: Ignored the following")
+    ]
+    said = "\n".join(errors or output[-TAIL_LINES:])
+    raise BuildError(
+        f"pip could not install the dependencies (exit status {returncode}). "
+        f"Fix the requirement it names and build again. pip said:\n{said}"
+    )
 
 
 def _pip_environment() -> dict[str, str]:

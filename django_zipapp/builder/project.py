@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -23,20 +24,31 @@ class Project:
     data_dirs: tuple[PurePosixPath, ...]
     static_root: PurePosixPath
     config_object: str | None
+    # Packages found only as folders: a dependency's package of the same name wins.
+    unimported_packages: tuple[str, ...] = ()
+    # Files at the project root and --include'd paths, relative to the root.
+    data_files: tuple[PurePosixPath, ...] = ()
+    includes: tuple[PurePosixPath, ...] = ()
 
 
-def find_project(settings: Any, config_object: str | None = None) -> Project:
+def find_project(
+    settings: Any, config_object: str | None = None, includes: Sequence[str] = ()
+) -> Project:
     """Describe the project from its configured settings, after django.setup()."""
     settings_module = settings.SETTINGS_MODULE
     root = project_root(settings)
+    packages = project_packages(root, settings)
     return Project(
         root=root,
         name=settings_module.split(".")[0],
         settings_module=settings_module,
-        packages=project_packages(root, settings),
+        packages=packages,
         data_dirs=data_dirs(root, settings),
         static_root=static_root(root, settings),
         config_object=config_object or find_config_object(settings_module, root),
+        unimported_packages=package_folders(root, exclude=packages),
+        data_files=root_files(root),
+        includes=tuple(included_path(root, path) for path in includes),
     )
 
 
@@ -60,7 +72,49 @@ def project_packages(root: Path, settings: Any) -> tuple[str, ...]:
         value = getattr(settings, setting, None)
         if value:
             names.add(_top_level(value))
+    names.update(_top_level(app) for app in settings.INSTALLED_APPS)
     return tuple(sorted(name for name in names if _lives_in(root, name)))
+
+
+def package_folders(root: Path, *, exclude: Sequence[str]) -> tuple[str, ...]:
+    """Top-level packages under the root that nothing imported while Django set up.
+
+    A view may import a package of the project lazily, inside a function; it must be in
+    the archive all the same.
+    """
+    found = (
+        path.name
+        for path in root.iterdir()
+        if path.name.isidentifier() and (path / "__init__.py").is_file()
+    )
+    return tuple(sorted(name for name in found if name not in exclude and _lives_in(root, name)))
+
+
+def root_files(root: Path) -> tuple[PurePosixPath, ...]:
+    """The files next to manage.py, read at run time through BASE_DIR as in the source."""
+    return tuple(
+        PurePosixPath(path.name)
+        for path in sorted(root.iterdir())
+        if path.is_file() and not path.name.startswith(".")
+    )
+
+
+def included_path(root: Path, path: str) -> PurePosixPath:
+    """An --include'd file or folder, relative to the project root."""
+    candidate = (root / path).resolve()
+    if not candidate.exists():
+        raise BuildError(
+            f"The included path {path!r} does not exist in the project directory "
+            f"{str(root)!r}. Give a file or folder relative to it in --include or "
+            "ZIPAPP_INCLUDE."
+        )
+    if not candidate.is_relative_to(root) or candidate == root:
+        raise BuildError(
+            f"The included path {path!r} is not inside the project directory {str(root)!r}, "
+            "so the archive could not place it where BASE_DIR finds it. Move it into the "
+            "project, or include a folder inside it."
+        )
+    return PurePosixPath(candidate.relative_to(root).as_posix())
 
 
 def _top_level(dotted: str) -> str:
@@ -83,6 +137,12 @@ def data_dirs(root: Path, settings: Any) -> tuple[PurePosixPath, ...]:
     named.extend(("LOCALE_PATHS", path) for path in settings.LOCALE_PATHS)
     named.extend(("FIXTURE_DIRS", path) for path in settings.FIXTURE_DIRS)
     found = {_relative_dir(root, setting, path) for setting, path in named}
+    # Static sources too, for a view that reads one through BASE_DIR; those outside the
+    # project are collected all the same.
+    for entry in getattr(settings, "STATICFILES_DIRS", ()):
+        path = entry[1] if isinstance(entry, (tuple, list)) else entry
+        if Path(path).is_absolute() and Path(path).resolve().is_relative_to(root):
+            found.add(_relative_dir(root, "STATICFILES_DIRS", path))
     return tuple(sorted(path for path in found if path is not None))
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
+from .includes import flatten_requirements
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +31,43 @@ DISCOVERED = ("requirements.txt", "pyproject.toml")
 class Requirements:
     source: Path
     pip_args: tuple[str, ...]
+    # A requirements file with its -r includes inlined and local paths made absolute,
+    # each relative to the file that names it (pip takes local paths from its cwd).
+    flattened: str | None = None
+    files: tuple[Path, ...] = ()
+
+    def install_args(self, directory: Path) -> list[str]:
+        """The arguments for pip install, writing the flattened file into directory.
+
+        Local folders are installed from clean copies made there: pip builds a project in
+        its own tree, where setuptools leaves a build/ folder that keeps files deleted from
+        the sources since and would put them into a later archive.
+        """
+        if self.flattened is None:
+            return list(self.pip_args)
+        lines = [
+            _from_copy(line, directory / "local" / str(number))
+            for number, line in enumerate(self.flattened.splitlines())
+        ]
+        path = directory / "requirements.txt"
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return ["-r", str(path)]
+
+
+def _from_copy(line: str, copy: Path) -> str:
+    # A local folder is the only line that starts with an absolute path (includes.py).
+    if not line.startswith("/"):
+        return line
+    folder = re.split(r"[\s\[;]", line, maxsplit=1)[0]
+    if not Path(folder).is_dir():
+        return line
+    copy = copy / Path(folder).name
+    shutil.copytree(folder, copy, symlinks=True, ignore=_LOCAL_LEFTOVERS)
+    return f"{copy}{line[len(folder) :]}"
+
+
+# What a local project's own earlier builds leave in its tree.
+_LOCAL_LEFTOVERS = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".tox", ".venv")
 
 
 def find_requirements(root: Path, explicit: str | None) -> Requirements:
@@ -61,8 +101,8 @@ def read_requirements(path: Path) -> Requirements:
                 "requirements file with --requirements."
             )
         return Requirements(path, tuple(str(item) for item in dependencies))
-    # pip reads -r/-c includes and local paths relative to the file; it runs from its folder.
-    return Requirements(path, ("-r", str(path)))
+    lines, files = flatten_requirements(path)
+    return Requirements(path, ("-r", str(path)), "".join(f"{line}\n" for line in lines), files)
 
 
 def _project_table(path: Path) -> dict[str, object] | None:

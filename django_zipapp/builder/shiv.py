@@ -19,10 +19,11 @@ from shiv.constants import BUILD_AT_TIMESTAMP_FORMAT
 
 from ..boot import BOOT_MODULE, BUILD_INFO_NAME, ENTRY_POINT
 from .errors import BuildError
+from .launcher import launcher_line, record_size, replace_first_line
 
 
 def write_archive(
-    site_packages: Path,
+    sources: list[Path],
     output: Path,
     *,
     shebang: str,
@@ -38,14 +39,20 @@ def write_archive(
         # Python writes bytecode next to the extracted sources on first import; compiling
         # everything up front would only slow the first start.
         compile_pyc=False,
-        reproducible="SOURCE_DATE_EPOCH" in os.environ,
+        # Timestamps come from built_at, which is SOURCE_DATE_EPOCH or the commit's time.
+        reproducible=True,
     )
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     try:
-        _create(site_packages, partial, shebang, compressed, env)
+        _create(sources, partial, shebang, compressed, env)
         assert env.build_id is not None  # create_archive sets it from the contents
         build_info["build_id"] = env.build_id
+        launcher = launcher_line(shebang, BOOT_MODULE)
+        if launcher is not None:
+            replace_first_line(partial, launcher)
+        # Appending rewrites the zip's directory, with offsets that allow for the launcher.
         _append_boot(partial, build_info, built_at, compressed)
+        record_size(partial)
         # A rename replaces the old file in one step: a server still reading the old
         # archive keeps its inode, and a failed build leaves the old archive untouched.
         os.replace(partial, output)
@@ -55,11 +62,12 @@ def write_archive(
 
 
 def _create(
-    site_packages: Path, target: Path, shebang: str, compressed: bool, env: Environment
+    sources: list[Path], target: Path, shebang: str, compressed: bool, env: Environment
 ) -> None:
     try:
+        # Each source's files go in sorted; the sources in the order given.
         create_archive(
-            [site_packages],
+            sources,
             target=target,
             interpreter=shebang,
             main=f"{BOOT_MODULE}:main",

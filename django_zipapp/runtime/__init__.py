@@ -39,6 +39,7 @@ options:
 # ``run(archive: Archive, argv: list[str]) -> int``.
 ARCHIVE_COMMANDS = {
     "serve": "django_zipapp.runtime.serve",
+    "info": "django_zipapp.runtime.info",
 }
 
 

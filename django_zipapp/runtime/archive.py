@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_config
+from .databases import refuse_databases_inside
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,4 @@ class Archive:
 
         settings.STATIC_ROOT = str(self.site_packages / self.build["static"]["root"])
         settings.STATICFILES_DIRS = []
+        refuse_databases_inside(self.site_packages.parent.parent)

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -7,7 +11,11 @@ from typing import Any
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from django_zipapp.checks import ARCHIVE_TAG, settings_module
 from django_zipapp.conf import DEFAULT_OUTPUT, conf, default_shebang
+
+# Set for the build run again under another settings module: it must not loop.
+REBUILT_UNDER = "DJANGO_ZIPAPP_BUILD_SETTINGS"
 
 
 class Command(BaseCommand):
@@ -55,12 +63,98 @@ class Command(BaseCommand):
             action="store_false",
             help="store entries uncompressed: a larger file, a faster first start",
         )
+        self._add_layout_arguments(parser)
+        self._add_target_arguments(parser)
+
+    def _add_layout_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--settings-module",
+            metavar="MODULE",
+            help="the settings module the archive runs with, and the build runs under "
+            "(ZIPAPP_SETTINGS_MODULE; default: the one this command runs with)",
+        )
+        parser.add_argument(
+            "--include",
+            action="append",
+            metavar="PATH",
+            help="a file or folder of the project to pack as well, relative to BASE_DIR; "
+            "repeatable (ZIPAPP_INCLUDE)",
+        )
+        parser.add_argument(
+            "--build-command",
+            action="append",
+            metavar="COMMAND",
+            help="a management command to run during the build, its static output packed in, "
+            "e.g. 'compress'; repeatable (ZIPAPP_BUILD_COMMANDS)",
+        )
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        self._argv = argv  # to run the build again under another settings module
+        super().run_from_argv(argv)
+
+    def _add_target_arguments(self, parser: CommandParser) -> None:
+        # Targets, exclusions, the dependency cache and --list.
+        parser.add_argument(
+            "--platform",
+            dest="platforms",
+            action="append",
+            metavar="TAG",
+            help="build for this wheel platform tag, such as manylinux2014_aarch64, with "
+            "binary wheels only; repeat for several (ZIPAPP_PLATFORMS; default: this machine)",
+        )
+        parser.add_argument(
+            "--python-version",
+            metavar="X.Y",
+            help="build for this CPython version, with binary wheels only "
+            "(ZIPAPP_PYTHON_VERSION; default: the Python running this build)",
+        )
+        parser.add_argument(
+            "--exclude",
+            action="append",
+            metavar="PATTERN",
+            help="leave out project files matching this pattern, besides those of "
+            "ZIPAPP_EXCLUDE; repeat for several",
+        )
+        parser.add_argument(
+            "--cache-dir",
+            metavar="DIR",
+            help="where installed dependencies are kept for later builds (ZIPAPP_CACHE_DIR; "
+            "default $XDG_CACHE_HOME/django-zipapp-build, else ~/.cache/django-zipapp-build)",
+        )
+        parser.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="install the dependencies afresh and keep nothing for later builds",
+        )
+        parser.add_argument(
+            "--list",
+            "--dry-run",
+            dest="list",
+            action="store_true",
+            help="show what would go into the archive and why anything is left out; build nothing",
+        )
+
+    def _target_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        cache_dir = options["cache_dir"] or conf.CACHE_DIR
+        return {
+            "platforms": options["platforms"] or conf.PLATFORMS,
+            "python_version": options["python_version"] or conf.PYTHON_VERSION,
+            "exclude": [*conf.EXCLUDE, *(options["exclude"] or [])],
+            "cache_dir": None if cache_dir is None else Path(cache_dir),
+            "use_cache": not options["no_cache"],
+        }
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         builder = _import_builder()
+        target = options["settings_module"] or conf.SETTINGS_MODULE
+        if target and target != settings_module():
+            return self._build_under(target)
         self._run_checks()
         compress = options["compress"]
+        if options["list"]:
+            self._list(builder, options)
+            return
         try:
             result = builder.build_pyz(
                 output=Path(options["output"] or conf.OUTPUT),
@@ -70,6 +164,9 @@ class Command(BaseCommand):
                 config_object=options["config_object"] or conf.CONFIG_OBJECT,
                 report=self._step,
                 pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
+                includes=options["include"] or conf.INCLUDE,
+                build_commands=options["build_command"] or conf.BUILD_COMMANDS,
+                **self._target_options(options),
             )
         except builder.BuildError as exc:
             raise CommandError(str(exc)) from None
@@ -78,14 +175,63 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Built {result.path} ({size}, sha256 {result.sha256})")
         )
 
+    def _build_under(self, target: str) -> None:
+        """Build again in a new process under the production settings.
+
+        Django's settings cannot be swapped once loaded, and the build must see the
+        settings the archive runs with: its static storage, INSTALLED_APPS, checks.
+        """
+        argv = getattr(self, "_argv", None)
+        if argv is None or os.environ.get(REBUILT_UNDER) == target:
+            raise CommandError(
+                f"buildpyz builds under the settings the archive runs with, {target!r}, but "
+                f"runs under {settings_module()!r}. Run it as `python manage.py "
+                f"buildpyz --settings {target}`."
+            )
+        if not _importable(target):
+            raise CommandError(
+                f"The settings module {target!r} (--settings-module or "
+                "ZIPAPP_SETTINGS_MODULE) cannot be found. Give the dotted path of the "
+                "settings module the archive runs with, such as 'mysite.settings.production'."
+            )
+        self._step(f"Building under the settings module {target!r}")
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": target, REBUILT_UNDER: target}
+        # `python -m django` must stay -m: run as a file, django/ would shadow the stdlib.
+        program = ["-m", "django"] if argv[0].endswith("__main__.py") else [argv[0]]
+        command = [sys.executable, *program, *argv[1:], "--settings", target]
+        self.stdout.flush()  # this process's lines first, then the build's
+        status = subprocess.run(command, env=environment, check=False).returncode
+        if status:
+            sys.exit(status)  # the build under target has said what failed
+
+    def _list(self, builder: ModuleType, options: dict[str, Any]) -> None:
+        target = self._target_options(options)
+        try:
+            builder.list_build(
+                output=Path(options["output"] or conf.OUTPUT),
+                write=self.stdout.write,
+                requirements=options["requirements"] or conf.REQUIREMENTS,
+                config_object=options["config_object"] or conf.CONFIG_OBJECT,
+                includes=options["include"] or conf.INCLUDE,
+                platforms=target["platforms"],
+                python_version=target["python_version"],
+                exclude=target["exclude"],
+            )
+        except builder.BuildError as exc:
+            raise CommandError(str(exc)) from None
+
     def _step(self, message: str) -> None:
         if self.verbosity >= 1:
             self.stdout.write(f"- {message}")
 
     def _run_checks(self) -> None:
+        found = [
+            *checks.run_checks(include_deployment_checks=False),
+            *checks.run_checks(tags=[ARCHIVE_TAG], include_deployment_checks=True),
+        ]
         messages = [
             message
-            for message in checks.run_checks(include_deployment_checks=False)
+            for message in found
             if message.level >= checks.WARNING and not message.is_silenced()
         ]
         for message in messages:
@@ -98,6 +244,13 @@ class Command(BaseCommand):
                 f"The system checks found {len(errors)} error(s), so no archive was built. "
                 f"{listing}"
             )
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package that is missing, or an empty name
+        return False
 
 
 def _describe(message: checks.CheckMessage) -> str:

@@ -1,0 +1,112 @@
+"""`buildpyz --list`: what a build would put into the archive, and what it leaves out."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+import django_zipapp
+
+from .files import Rules, skip_reason, walk_shippable
+from .pip import Resolution
+from .project import Project
+from .requirements import RUNTIME_REQUIREMENTS, Requirements
+from .target import Target
+
+
+def project_rules(project: Project, output: Path, exclude: Sequence[str]) -> Rules:
+    skip = {
+        output: "the archive being written",
+        project.root / project.static_root: "STATIC_ROOT, collected afresh at build time",
+    }
+    if getattr(settings, "MEDIA_ROOT", None):
+        skip[Path(settings.MEDIA_ROOT)] = "MEDIA_ROOT, uploads"
+    return Rules(skip, tuple(exclude), project.root)
+
+
+def list_contents(
+    project: Project,
+    found: Requirements,
+    target: Target,
+    *,
+    output: Path,
+    exclude: Sequence[str],
+    write: Callable[[str], None],
+) -> None:
+    _list_dependencies(found, target, write)
+    _list_project(project, project_rules(project, output, exclude), write)
+    _list_static(write)
+    write(
+        "Written by the build: django_zipapp.json (the build record), _django_zipapp_boot.py, "
+        "shiv's _bootstrap/ and environment.json, and the static index _zipapp/static.json."
+    )
+
+
+def _list_dependencies(found: Requirements, target: Target, write: Callable[[str], None]) -> None:
+    described = target.describe()
+    write(
+        f"Dependencies from {found.source.name}, as pip resolves them for "
+        f"{described['implementation']} {described['python']} on {described['platform']}:"
+    )
+    with tempfile.TemporaryDirectory(prefix="buildpyz-list-") as staging:
+        pip_args = [*found.install_args(Path(staging)), *RUNTIME_REQUIREMENTS]
+        resolved = Resolution(pip_args, cwd=found.source.parent, target_args=target.pip_args())
+        items = sorted(resolved.result(), key=_name)
+    for item in items:
+        write(f"  + {item['metadata']['name']} {item['metadata']['version']}")
+    if not any(_name(item) in ("django-zipapp", "django_zipapp") for item in items):
+        write(f"  + django-zipapp {django_zipapp.__version__} (the copy running this build)")
+
+
+def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) -> None:
+    write(f"Project files from {project.root}:")
+    roots = [
+        *project.packages,
+        *project.unimported_packages,
+        *(str(path) for path in (*project.data_dirs, *project.data_files, *project.includes)),
+    ]
+
+    def skipped(path: Path, reason: str) -> None:
+        folder = "/" if path.is_dir() else ""
+        write(f"  - {_relative(path, project.root)}{folder}  ({reason})")
+
+    for name in roots:
+        source = project.root / name
+        if source.is_file():
+            reason = skip_reason(source, rules)
+            write(f"  + {name}" if reason is None else f"  - {name}  ({reason})")
+            continue
+        if not source.is_dir():
+            write(f"  + {name}.py")
+            continue
+        for path in walk_shippable(source, rules=rules, on_skip=skipped):
+            write(f"  + {_relative(path, project.root)}")
+    shipped = {*roots[: len(project.packages) + len(project.unimported_packages)]}
+    shipped |= {p.parts[0] for p in (*project.data_dirs, *project.data_files, *project.includes)}
+    for path in sorted(project.root.iterdir()):
+        if path.name not in shipped and not (path.suffix == ".py" and path.stem in shipped):
+            folder = "/" if path.is_dir() else ""
+            reason = "not a package the site imports, nor a data directory the settings name"
+            write(f"  - {path.name}{folder}  ({reason})")
+
+
+def _list_static(write: Callable[[str], None]) -> None:
+    from django.contrib.staticfiles.finders import get_finders
+
+    write("Static files that collectstatic gathers (compressed and indexed in the archive):")
+    # collectstatic's own default ignore patterns.
+    found = {path for finder in get_finders() for path, _ in finder.list(["CVS", ".*", "*~"])}
+    for path in sorted(found):
+        write(f"  + {path}")
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _name(item: dict[str, Any]) -> str:
+    return str(item["metadata"]["name"]).lower()

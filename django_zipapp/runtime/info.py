@@ -1,0 +1,67 @@
+"""`./site.pyz info [--json]`: what the archive was built from, and for what.
+
+It reads only the build record (``django_zipapp.json`` in the archive), so it needs no
+configuration: it answers on a host where the site could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from .archive import Archive
+
+
+def run(archive: Archive, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"{archive.prog} info",
+        description="Show what this archive was built from, and for which Python and platform.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the build record as JSON")
+    options = parser.parse_args(argv)
+    if options.json:
+        print(json.dumps(archive.build, indent=2, sort_keys=True))
+    else:
+        print("\n".join(describe(archive.build)))
+    return 0
+
+
+def describe(build: dict[str, Any]) -> list[str]:
+    distributions = build.get("distributions", {})
+    lines = [
+        f"project        {build.get('project')} {build.get('version') or '(no version declared)'}",
+        f"build id       {build.get('build_id')}",
+        f"built at       {_utc(build.get('built_at'))}",
+        f"git commit     {_git(build.get('git'))}",
+        f"built for      {_target(build)}",
+        f"settings       {build.get('settings_module')}",
+        f"configuration  {build.get('config_object') or '(none)'}",
+        f"django-zipapp  {build.get('django_zipapp')}",
+        f"distributions  {len(distributions)}, from {build.get('requirements')}:",
+    ]
+    lines += [f"  {name} {version}" for name, version in distributions.items()]
+    return lines
+
+
+def _utc(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "(not recorded)"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def _git(git: dict[str, Any] | None) -> str:
+    if not git:
+        return "(not recorded)"
+    if git.get("commit") is None:
+        return f"(none: {git.get('note')})"
+    state = "with uncommitted changes" if git.get("dirty") else "clean"
+    return f"{git['commit']} ({state})"
+
+
+def _target(build: dict[str, Any]) -> str:
+    native = "with compiled extensions" if build.get("native") else "pure Python"
+    return (
+        f"{build.get('implementation')} {build.get('python')} on {build.get('platform')} ({native})"
+    )

@@ -1,0 +1,1 @@
+HELLO = "Hello from a local dependency"

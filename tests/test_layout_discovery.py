@@ -1,0 +1,110 @@
+"""What of a project's tree goes into the archive, and build commands' failures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path, PurePosixPath
+
+import pytest
+from django.test import override_settings
+
+from django_zipapp.builder.commands import parse_command, run_build_commands
+from django_zipapp.builder.errors import BuildError
+from django_zipapp.builder.project import (
+    data_dirs,
+    included_path,
+    package_folders,
+    root_files,
+)
+from django_zipapp.conf import conf
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for name in ("pages/__init__.py", "facts/__init__.py", "2fa/__init__.py", "static/x.css"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    for name in ("manage.py", "CHANGELOG.md", ".env", "notes.txt"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "content").mkdir()
+    return tmp_path
+
+
+def test_folders_with_an_init_are_packages_even_when_nothing_imported_them(tree: Path) -> None:
+    assert package_folders(tree, exclude=["pages"]) == ("facts",)
+
+
+def test_files_next_to_manage_py(tree: Path) -> None:
+    # Hidden files stay out here; the copy leaves out .env and databases by its own rules.
+    assert root_files(tree) == tuple(
+        PurePosixPath(name) for name in ("CHANGELOG.md", "manage.py", "notes.txt")
+    )
+
+
+def test_included_paths(tree: Path) -> None:
+    assert included_path(tree, "content") == PurePosixPath("content")
+    assert included_path(tree, str(tree / "static" / "x.css")) == PurePosixPath("static/x.css")
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("missing", "The included path 'missing' does not exist in the project directory"),
+        ("..", "The included path '..' is not inside the project directory"),
+        (".", "The included path '.' is not inside the project directory"),
+    ],
+)
+def test_included_paths_refused(tree: Path, path: str, message: str) -> None:
+    with pytest.raises(BuildError) as caught:
+        included_path(tree, path)
+    assert str(caught.value).startswith(message)
+
+
+def test_static_sources_inside_the_project_are_data(tree: Path, tmp_path: Path) -> None:
+    outside = tmp_path.parent / "frontend-dist"
+    with override_settings(STATICFILES_DIRS=[("vendor", tree / "static"), outside]):
+        from django.conf import settings
+
+        assert data_dirs(tree, settings) == (PurePosixPath("static"),)
+
+
+def test_build_command_words() -> None:
+    assert parse_command("compilemessages --ignore 'node modules'") == [
+        "compilemessages",
+        "--ignore",
+        "node modules",
+    ]
+    assert parse_command(["compress", "--force"]) == ["compress", "--force"]
+    with pytest.raises(BuildError):
+        parse_command("  ")
+
+
+def test_a_failing_build_command_ends_the_build(tmp_path: Path) -> None:
+    with pytest.raises(BuildError) as caught:
+        run_build_commands(["no_such_command --quick"], tmp_path, cwd=tmp_path)
+    assert str(caught.value) == (
+        "The build command 'no_such_command --quick' failed (CommandError: Unknown command: "
+        "'no_such_command'). Fix it or remove it from ZIPAPP_BUILD_COMMANDS / --build-command, "
+        "and build again."
+    )
+
+
+def test_list_settings_default_empty() -> None:
+    assert (conf.INCLUDE, conf.BUILD_COMMANDS, conf.SETTINGS_MODULE) == ([], [], None)
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="needs GNU gettext's msgfmt")
+def test_a_failing_command_shows_what_it_printed(tmp_path: Path) -> None:
+    po = tmp_path / "locale" / "de" / "LC_MESSAGES" / "django.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('msgid "Welcome"\nmsgstr "Willkommen\n')  # an unterminated string
+    with override_settings(LOCALE_PATHS=[tmp_path / "locale"]), pytest.raises(BuildError) as caught:
+        run_build_commands(["compilemessages"], tmp_path / "static", cwd=tmp_path)
+    message = str(caught.value)
+    assert message.startswith(
+        "The build command 'compilemessages' failed (CommandError: compilemessages generated "
+        "one or more errors.). Fix it or remove it from ZIPAPP_BUILD_COMMANDS / "
+        "--build-command, and build again. It wrote:\nprocessing file django.po in "
+    )
+    assert "end-of-line within string" in message  # msgfmt's own words
+    assert Path.cwd() != tmp_path  # back where the build started

@@ -1,0 +1,157 @@
+"""Projects not shaped like startproject, each built once, deployed and served.
+
+tests/projects/layered: a settings package (base/dev/production, manage.py on dev) with
+ZIPAPP_SETTINGS_MODULE, root templates/ and static/, top-level apps, a lazily imported
+package, files read through BASE_DIR, fixtures, compilemessages as a build command, and
+`-r` requirements with a dependency from a local path.
+tests/projects/compressed: django-compressor's offline `compress` as a build command.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from .archives import Built, build_in, get, run_archive, running_server, site_env
+
+pytestmark = pytest.mark.e2e
+
+PROJECTS = Path(__file__).resolve().parent / "projects"
+# Production settings read SECRET_KEY from the host; the build runs without one.
+BUILD_ENV = {"SECRET_KEY": ""}
+
+
+def build_project(factory: pytest.TempPathFactory, shape: str) -> Built:
+    work = factory.mktemp(shape)
+    project = work / "project"
+    shutil.copytree(PROJECTS / shape, project, ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "build").mkdir()
+    result = build_in(project, "-o", str(work / "build" / "site.pyz"), env=BUILD_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Deployed alone into another folder, and run from yet another working directory.
+    (work / "srv").mkdir()
+    shutil.copy2(work / "build" / "site.pyz", work / "srv" / "site.pyz")
+    (work / "state").mkdir()  # systemd's StateDirectory= creates it
+    return Built(work / "srv" / "site.pyz", result.stdout, work)
+
+
+@pytest.fixture(scope="module")
+def layered(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    built = build_project(tmp_path_factory, "layered")
+    migrate = run_archive(built, "migrate", "--noinput", cwd=Path("/"))
+    assert migrate.returncode == 0, migrate.stderr
+    return built
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    built = build_project(tmp_path_factory, "compressed")
+    migrate = run_archive(built, "migrate", "--noinput", cwd=Path("/"))
+    assert migrate.returncode == 0, migrate.stderr
+    return built
+
+
+def test_settings_package_builds_under_production(layered: Built) -> None:
+    lines = layered.build_output.splitlines()
+    assert lines[0] == "- Building under the settings module 'layered.settings.production'"
+    assert lines[1].endswith("(settings layered.settings.production)")
+    assert "- Installing dependencies from production.txt with pip" in lines
+    assert "- Running 1 build command(s): compilemessages" in lines
+    with zipfile.ZipFile(layered.archive) as archive:
+        names = set(archive.namelist())
+        info = json.loads(archive.read("django_zipapp.json"))
+    assert info["settings_module"] == "layered.settings.production"
+    assert {
+        "site-packages/facts/reader.py",  # imported lazily by a view
+        "site-packages/pages/views.py",
+        "site-packages/templates/pages/home.html",
+        "site-packages/static/css/site.css",
+        "site-packages/data/facts.json",  # ZIPAPP_INCLUDE
+        "site-packages/CHANGELOG.txt",  # next to manage.py
+        "site-packages/fixtures/people.json",
+        "site-packages/layered/settings/production.py",
+        "site-packages/locale/de/LC_MESSAGES/django.mo",  # written by compilemessages
+        "site-packages/greeting/__init__.py",  # -e ../libs/greeting, from base.txt
+    } <= names
+    assert [n for n in names if n.startswith("site-packages/libs/")] == []
+    assert "site-packages/gunicorn/__init__.py" in names  # from -r base.txt's sibling
+
+
+def test_settings_package_serves_its_pages(layered: Built, tmp_path: Path) -> None:
+    environment = site_env(layered)
+    with running_server(layered.archive, environment, tmp_path / "serve.log", workers=1) as server:
+        status, _, body = get(server.base + "/")
+        assert status == 200
+        assert b"<h1>Layered home</h1>" in body
+        css = re.search(rb'href="(/static/css/site\.[0-9a-f]{12}\.css)"', body)
+        assert css is not None, body
+        assert get(server.base + css[1].decode())[0] == 200
+        assert get(server.base + "/changelog/")[2] == b"1.0: first release of the layered site\n"
+        assert get(server.base + "/facts/")[2] == b"Honey never spoils."
+        greeting = get(server.base + "/greeting/")[2]
+        assert greeting == b"Hello from a local dependency. Willkommen!"
+
+
+def test_fixtures_load_from_the_archive(layered: Built) -> None:
+    loaded = run_archive(layered, "loaddata", "people", cwd=Path("/"))
+    assert (loaded.returncode, loaded.stderr) == (0, "")
+    assert loaded.stdout == "Installed 1 object(s) from 1 fixture(s)\n"
+
+
+def test_offline_compression_is_packed_and_served(compressed: Built, tmp_path: Path) -> None:
+    assert "- Running 1 build command(s): compress" in compressed.build_output.splitlines()
+    with zipfile.ZipFile(compressed.archive) as archive:
+        cached = [n for n in archive.namelist() if "/staticfiles/CACHE/css/" in n]
+    assert any(name.endswith((".css.gz", ".css.br")) for name in cached), cached
+    environment = site_env(compressed)
+    with running_server(compressed.archive, environment, tmp_path / "log", workers=1) as server:
+        status, _, body = get(server.base + "/")
+        assert status == 200
+        assert b"<h1>Compressed home</h1>" in body
+        link = re.search(rb'href="(/static/CACHE/css/[^"]+\.css)"', body)
+        assert link is not None, body
+        status, _, css = get(server.base + link[1].decode())
+        assert status == 200
+        assert b"#abcdef" in css
+        assert b"margin:0" in css.replace(b" ", b"")
+
+
+def test_a_database_inside_the_extraction_is_refused(layered: Built) -> None:
+    (extraction,) = (layered.work / "cache").glob("site.pyz_*")
+    inside = extraction / "site-packages"
+    result = run_archive(layered, "migrate", env=site_env(layered, STATE_DIRECTORY=str(inside)))
+    assert result.returncode == 78
+    assert result.stderr == (
+        f"error: DATABASES['default']['NAME'] is {str(inside / 'db.sqlite3')!r}, inside "
+        f"{str(layered.work / 'cache')!r}, the folder this archive unpacks itself into, which "
+        "a new deploy or a prune of old builds removes: the data would be lost. Set "
+        "DATABASES['default']['NAME'] in the settings to a path the server keeps (systemd's "
+        "STATE_DIRECTORY, for example), outside the archive's extraction folder.\n"
+    )
+    assert not (inside / "db.sqlite3").exists()
+
+
+def test_data_survives_a_rebuild_a_new_deploy_and_a_prune(layered: Built) -> None:
+    create = "from django.contrib.auth.models import Group; Group.objects.create(name='kept')"
+    assert run_archive(layered, "shell", "-c", create, cwd=Path("/")).returncode == 0
+    old = sorted((layered.work / "cache").glob("site.pyz_*"))
+    # Rebuild from changed sources, and deploy over the archive in service.
+    home = layered.work / "project" / "templates" / "pages" / "home.html"
+    home.write_text(home.read_text().replace("Layered home", "Layered home, rebuilt"))
+    rebuilt = layered.work / "build" / "site.pyz"
+    assert build_in(layered.work / "project", "-o", str(rebuilt), env=BUILD_ENV).returncode == 0
+    shutil.copy2(rebuilt, layered.archive)
+    # Prune the old builds' extraction folders.
+    for folder in old:
+        shutil.rmtree(folder)
+    query = "from django.contrib.auth.models import Group; print(Group.objects.get(name='kept'))"
+    result = run_archive(layered, "shell", "-v", "0", "-c", query, cwd=Path("/"))
+    assert (result.returncode, result.stdout) == (0, "kept\n"), result.stderr
+    new = sorted((layered.work / "cache").glob("site.pyz_*"))
+    assert len(new) == 1 and new[0] not in old
+    assert (layered.work / "state" / "db.sqlite3").is_file()
