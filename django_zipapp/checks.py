@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .boot import BOOT_MODULE
-from .conf import staticfiles_storage_config
+from .conf import project_setting, staticfiles_storage_config
 
 OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # The tag of the checks that judge the settings an archive runs with: buildpyz runs
@@ -222,7 +222,7 @@ def _check_media_root(root: Path) -> list[CheckMessage]:
 
 def _writable_paths() -> list[tuple[str, Any]]:
     named = [
-        (name, getattr(settings, name, None))
+        (name, project_setting(name))
         for name in ("FILE_UPLOAD_TEMP_DIR", "SESSION_FILE_PATH", "EMAIL_FILE_PATH")
     ]
     for alias, cache in settings.CACHES.items():

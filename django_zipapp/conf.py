@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any, cast
 
 from django.conf import settings
@@ -15,6 +16,19 @@ def default_shebang(python: str | None = None) -> str:
     # The interpreter the dependencies were installed for: with a plain `python3` the
     # archive would start under whatever version a server calls python3.
     return f"/usr/bin/env python{python or f'{sys.version_info.major}.{sys.version_info.minor}'}"
+
+
+def project_setting(name: str, default: Any = None) -> Any:
+    """A project setting's value, read to check it rather than to use it.
+
+    Django warns when a deprecated setting is read (EMAIL_* from Django 6.1 on); looking
+    at every path a project configures must not turn into that warning, an error under
+    -W error.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return getattr(settings, name, default)
 
 
 def staticfiles_storage_config() -> dict[str, Any]:

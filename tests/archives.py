@@ -7,6 +7,7 @@ a separate process with its own SHIV_ROOT and STATE_DIRECTORY, without HOME.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -37,6 +38,16 @@ class Built:
     archive: Path
     build_output: str
     work: Path
+
+
+def copy_example(destination: Path) -> Path:
+    """A copy of example_project without what a developer's checkout may have generated."""
+    shutil.copytree(
+        EXAMPLE,
+        destination,
+        ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz"),
+    )
+    return destination
 
 
 def run_archive(
@@ -146,6 +157,7 @@ def running_server(
     running = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         wait_for(running)
+        _wait_for_workers(running, workers)
         yield running
     finally:
         if process.poll() is None:
@@ -180,6 +192,18 @@ def wait_for(server: Server, timeout: float = 60) -> None:
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.05)
     raise AssertionError(f"{server.base} did not answer within {timeout} s")
+
+
+def _wait_for_workers(server: Server, workers: int, timeout: float = 60) -> None:
+    """Every worker has booted: a SIGTERM that reaches a worker still forking is lost
+    (it runs the master's inherited handler), and gunicorn then waits its whole
+    graceful timeout before it kills that worker."""
+    deadline = time.monotonic() + timeout
+    while server.log.read_text().count("Booting worker with pid") < workers:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not all {workers} workers booted:\n{server.log.read_text()}")
+        time.sleep(0.05)
+    time.sleep(0.5)  # from that log line to the worker's own signal handlers
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

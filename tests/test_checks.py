@@ -148,7 +148,9 @@ def test_media_root_inside_the_project(tmp_path: Path) -> None:
 
 @override_settings(SECRET_KEY="from-the-environment-" * 3)
 def test_other_writable_paths_inside_the_project(tmp_path: Path) -> None:
-    logging = {"version": 1, "handlers": {"file": {"filename": tmp_path / "logs" / "site.log"}}}
+    file_handler = {"class": "logging.FileHandler", "filename": tmp_path / "logs" / "site.log"}
+    # delay: the handler opens nothing (Django configures LOGGING when it changes).
+    logging = {"version": 1, "handlers": {"file": {**file_handler, "delay": True}}}
     caches = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 from django_zipapp.conf import ZipappSettings
 from django_zipapp.config import ZipappConfig
 from django_zipapp.management.commands.buildpyz import Command
-from django_zipapp.runtime import config_command, systemd
+from django_zipapp.runtime import ARCHIVE_COMMANDS, config_command, systemd
 from django_zipapp.runtime.serve import build_parser
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -75,3 +75,14 @@ def test_every_config_command_option(docs: str) -> None:
     options = option_strings(config_command.build_parser("site.pyz")) - {"--help"}
     assert options == {"--sample", "--check", "--show"}
     assert [option for option in sorted(options) if f".. option:: {option}" not in docs] == []
+
+
+def test_every_runtime_command(docs: str) -> None:
+    assert "serve" in ARCHIVE_COMMANDS
+    assert [name for name in ARCHIVE_COMMANDS if f"``{name}" not in docs] == []
+
+
+def test_every_config_field(docs: str) -> None:
+    fields = list(ZipappConfig.model_fields)
+    assert "SERVE_BIND" in fields
+    assert [field for field in fields if f"``{field}``" not in docs] == []

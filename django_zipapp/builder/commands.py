@@ -15,6 +15,8 @@ from django.core.management import call_command
 from django.test.utils import override_settings
 from whitenoise.compress import Compressor
 
+from django_zipapp.conf import project_setting
+
 from .errors import BuildError
 
 
@@ -98,7 +100,7 @@ def _static_root_at(target: Path) -> Iterator[None]:
 
 def _setting(name: str) -> object:
     try:
-        return getattr(settings, name, None)
+        return project_setting(name)
     except ImproperlyConfigured:  # an empty SECRET_KEY, which the host provides at run time
         return None
 
