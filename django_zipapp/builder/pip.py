@@ -42,15 +42,7 @@ class Resolution:
         arguments = ["--dry-run", "--report", str(self._report), "--quiet"]
         arguments += ["--target", str(Path(self._folder.name, "unused")), *target_args]
         self._done = False
-        self._process = subprocess.Popen(
-            _pip_command([*arguments, *requirements]),
-            cwd=cwd,
-            env=_pip_environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        self._process = _start_pip([*arguments, *requirements], cwd)
 
     def result(self) -> list[dict[str, Any]]:
         """pip's report of every distribution it would install."""
@@ -84,9 +76,8 @@ def can_report() -> bool:
     return (major, minor) >= (22, 2)
 
 
-def _run_pip(arguments: list[str], cwd: Path, echo: Callable[[str], None] | None) -> None:
-    output: list[str] = []
-    with subprocess.Popen(
+def _start_pip(arguments: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         _pip_command(arguments),
         cwd=cwd,
         env=_pip_environment(),
@@ -94,7 +85,12 @@ def _run_pip(arguments: list[str], cwd: Path, echo: Callable[[str], None] | None
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    ) as process:
+    )
+
+
+def _run_pip(arguments: list[str], cwd: Path, echo: Callable[[str], None] | None) -> None:
+    output: list[str] = []
+    with _start_pip(arguments, cwd) as process:
         assert process.stdout is not None
         for line in process.stdout:
             output.append(line.rstrip())
