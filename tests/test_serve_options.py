@@ -5,6 +5,8 @@ The server is configured, not started: test_e2e.py starts real ones.
 
 from __future__ import annotations
 
+import queue
+import signal
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +18,8 @@ from django_zipapp.runtime.serve import (
     command_line_options,
     default_workers,
     gunicorn_options,
+    keep_the_masters_signal_queue,
+    replay_signals_received_while_booting,
 )
 
 
@@ -140,3 +144,20 @@ def test_unknown_worker_class_is_a_usage_error(capsys: pytest.CaptureFixture[str
         build_parser("site.pyz").parse_args(["--worker-class", "gevent"])
     assert caught.value.code == 2
     assert "argument --worker-class: invalid choice: 'gevent'" in capsys.readouterr().err
+
+
+def test_a_stop_signal_received_while_a_worker_boots_is_replayed() -> None:
+    # What gunicorn's inherited master handler does with a SIGTERM before the worker
+    # installs its own: it queues it in the worker's copy of the master's queue.
+    copied_master = SimpleNamespace(SIG_QUEUE=queue.SimpleQueue())
+    worker = SimpleNamespace()
+    keep_the_masters_signal_queue(copied_master, worker)
+    copied_master.SIG_QUEUE.put_nowait(signal.SIGHUP)  # not a stop: left alone
+    copied_master.SIG_QUEUE.put_nowait(signal.SIGTERM)
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: received.append(number))
+    try:
+        replay_signals_received_while_booting(worker)  # the worker's own handler is in place
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == [signal.SIGTERM]

@@ -185,7 +185,25 @@ def gunicorn_options(config: object | None, proc_name: str) -> dict[str, Any]:
         "control_socket_disable": True,
         "when_ready": take_over_from_old_master,
         "pre_exec": hand_over_systemd_sockets,
+        "post_fork": keep_the_masters_signal_queue,
+        "post_worker_init": replay_signals_received_while_booting,
     }
+
+
+def keep_the_masters_signal_queue(arbiter: Any, worker: Any) -> None:
+    # Until the worker installs its own handlers, a signal reaching it runs the master's
+    # handler inherited through fork, which only queues it in this copy of the master:
+    # a SIGTERM from systemd in that moment would be lost, and the stop would wait for
+    # gunicorn's graceful timeout before killing the worker.
+    worker.signals_while_booting = arbiter.SIG_QUEUE
+
+
+def replay_signals_received_while_booting(worker: Any) -> None:
+    pending = getattr(worker, "signals_while_booting", None)
+    while pending is not None and not pending.empty():
+        received = pending.get_nowait()
+        if received in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            os.kill(os.getpid(), received)  # to the worker's own handlers, now in place
 
 
 def hand_over_systemd_sockets(arbiter: Any) -> None:
