@@ -7,6 +7,7 @@ spoken to over HTTP on 127.0.0.1 (the session's archive is built in tests/confte
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -70,14 +71,33 @@ def test_archive_holds_the_site_and_nothing_private(built: Built) -> None:
     assert {hashed_css[0] + ".gz", hashed_css[0] + ".br"} <= set(names)
     private = [
         name for name in names
-        if re.search(r"(^|/)(\.env[^/]*|__pycache__|\.git|bin)(/|$)|\.pyc$|\.sqlite3$", name)
+        if re.search(r"(^|/)(\.env[^/]*|__pycache__|\.git|bin)(/|$)|\.sqlite3$", name)
         or name.endswith("example/cache.bin")
+        or (name.endswith(".pyc") and name.startswith("site-packages/"))
     ]  # fmt: skip
     assert private == []
     assert info["settings_module"] == "example.settings"
     assert info["config_object"] == "example.conf:config"
     assert info["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert "Django" in info["distributions"]
+
+
+def test_the_modules_every_start_imports_from_the_archive_are_compiled(built: Built) -> None:
+    # zipimport cannot write bytecode: without these, each start compiles them again.
+    with zipfile.ZipFile(built.archive) as archive:
+        compiled = sorted(name for name in archive.namelist() if name.endswith(".pyc"))
+        sources = {name[:-1]: archive.read(name[:-1]) for name in compiled}
+        headers = {name: archive.read(name)[:16] for name in compiled}
+    assert "_django_zipapp_boot.pyc" in compiled
+    assert "__main__.pyc" in compiled
+    assert "_bootstrap/__init__.pyc" in compiled
+    assert all("/" not in name or name.startswith("_bootstrap/") for name in compiled)
+    for name, header in headers.items():
+        # This interpreter's bytecode, hash-based and unchecked (PEP 552), of the very
+        # source beside it.
+        assert header[:4] == importlib.util.MAGIC_NUMBER, name
+        assert int.from_bytes(header[4:8], "little") == 0b01, name
+        assert header[8:] == importlib.util.source_hash(sources[name[:-1]]), name
 
 
 def test_shebang_names_the_build_python(built: Built) -> None:
@@ -150,6 +170,15 @@ def test_runs_what_it_carries_not_what_the_interpreter_has(built: Built) -> None
     assert zipapp_file.startswith(cache)
     assert shiv_spec == "None"
     assert archive_on_path == "False"  # nothing is imported from the zip once it is unpacked
+
+
+def test_a_management_command_runs_with_the_garbage_collector_on(built: Built) -> None:
+    # The boot module turns it off for the start; a long command (a data migration, a
+    # worker) must not pile up cyclic garbage for its whole run.
+    code = "import gc; print(gc.isenabled(), gc.get_freeze_count())"
+    result = run_archive(built, "shell", "--verbosity", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "True 0\n"
 
 
 def test_buildpyz_inside_the_archive_explains_itself(built: Built) -> None:

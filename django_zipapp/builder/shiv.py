@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import marshal
 import os
+import sys
 import time
 import zipapp
 import zipfile
@@ -88,11 +91,48 @@ def _append_boot(
     date_time = time.gmtime(built_at)[:6]
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
     with zipfile.ZipFile(archive, "a") as zf:
-        for name, data in (
+        members = [
             (f"{BOOT_MODULE}.py", boot_source),
             (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),
-        ):
+        ]
+        if _runs_on_this_interpreter(build_info):
+            members += _startup_bytecode(zf, boot_source)
+        for name, data in members:
             info = zipfile.ZipInfo(name, date_time=date_time)
             info.compress_type = compression
             info.external_attr = 0o644 << 16
             zf.writestr(info, data)
+
+
+def _runs_on_this_interpreter(build_info: dict[str, Any]) -> bool:
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return (build_info.get("implementation"), build_info.get("python")) == (
+        sys.implementation.name,
+        running,
+    )
+
+
+def _startup_bytecode(zf: zipfile.ZipFile, boot_source: bytes) -> list[tuple[str, bytes]]:
+    """Bytecode for the modules every start imports from the archive itself.
+
+    zipimport cannot write bytecode, so without it they are compiled from source at every
+    start: the boot module, shiv's bootstrap and __main__. zipimport prefers a .pyc
+    beside the .py; these are unchecked hash-based ones (PEP 552): the archive never
+    changes, and an interpreter of another version ignores them and compiles the source.
+    """
+    sources = {f"{BOOT_MODULE}.py": boot_source}
+    for name in zf.namelist():
+        if name == "__main__.py" or (name.startswith("_bootstrap/") and name.endswith(".py")):
+            sources[name] = zf.read(name)
+    return [(name + "c", _unchecked_pyc(source, name)) for name, source in sorted(sources.items())]
+
+
+def _unchecked_pyc(source: bytes, name: str) -> bytes:
+    code = compile(source, name, "exec", dont_inherit=True)
+    flags = 0b01  # hash-based, source not checked
+    return (
+        importlib.util.MAGIC_NUMBER
+        + flags.to_bytes(4, "little")
+        + importlib.util.source_hash(source)
+        + marshal.dumps(code)
+    )
