@@ -9,6 +9,7 @@ the project is importable until shiv's bootstrap has extracted ``site-packages``
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ import zipimport
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,6 +35,7 @@ EXIT_BOOT_ERROR = 1
 # without it was never finished. Running processes hold a shared lock on it.
 COMPLETE_MARKER = ".django-zipapp-complete"
 SITE_PACKAGES = "site-packages"
+SHIV_ENVIRONMENT = "environment.json"  # shiv's build metadata, beside this module
 
 # Handed from main() to run(): shiv's bootstrap calls run() once it has extracted
 # site-packages, and offers no other way to pass values along.
@@ -44,6 +47,12 @@ class BootError(Exception):
 
 
 def main() -> None:
+    # No cyclic garbage collection while the site starts: the imports and the setup create
+    # tens of thousands of long-lived objects, and the collector would walk them about
+    # 170 times (a sixth of a warm start). Python's documented recipe for servers that
+    # fork: disable early, gc.freeze() before forking, enable again. The runtime turns it
+    # back on: at once for a management command, once the site is loaded for serve.
+    gc.disable()
     try:
         _prepare(Path(sys.argv[0]))
     except BootError as exc:
@@ -51,6 +60,10 @@ def main() -> None:
     sys.path[:] = isolated_path(sys.path, sys.argv[0], os.environ.get("PYTHONPATH", ""))
     import _bootstrap  # type: ignore[import-not-found]  # shiv's, beside this file
 
+    # shiv's bootstrap opens the archive with zipfile, parsing its directory (thousands of
+    # entries) a third time, only to read environment.json, which _prepare has read,
+    # and the archive's name. Anything else it asks for comes from a real ZipFile.
+    _bootstrap.current_zipfile = partial(_already_read, sys.argv[0], _state.pop("members"))
     _bootstrap.bootstrap()
 
 
@@ -77,9 +90,42 @@ def _forget_directory(archive: str) -> None:
             files.clear()
 
 
+@contextmanager
+def _already_read(filename: str, members: dict[str, bytes]) -> Iterator[_ReadArchive]:
+    archive = _ReadArchive(filename, members)
+    try:
+        yield archive
+    finally:
+        archive.close()
+
+
+class _ReadArchive:
+    """The members of the archive already read, and a ZipFile opened only when needed."""
+
+    def __init__(self, filename: str, members: dict[str, bytes]) -> None:
+        self.filename = filename
+        self.members = members
+        self.opened: zipfile.ZipFile | None = None
+
+    def read(self, name: str) -> bytes:
+        return self.members[name] if name in self.members else self._zipfile().read(name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._zipfile(), name)
+
+    def _zipfile(self) -> zipfile.ZipFile:
+        if self.opened is None:
+            self.opened = zipfile.ZipFile(self.filename)
+        return self.opened
+
+    def close(self) -> None:
+        if self.opened is not None:
+            self.opened.close()
+
+
 def _prepare(archive_path: Path) -> None:
     try:
-        members, sizes = _read_archive(archive_path, BUILD_INFO_NAME, "environment.json")
+        members, sizes = _read_archive(archive_path, BUILD_INFO_NAME, SHIV_ENVIRONMENT)
         build, environment = (json.loads(member) for member in members)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BootError(
@@ -92,10 +138,8 @@ def _prepare(archive_path: Path) -> None:
     # it and so share the same extraction.
     os.environ["SHIV_ROOT"] = str(root)
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
-    if not is_intact(extraction, sizes):
-        # Before anything is unpacked: a damaged archive leaves nothing behind.
-        check_intact(archive_path)
     _state["in_use"] = extract_once(archive_path, extraction, sizes)
+    _state["members"] = dict(zip((BUILD_INFO_NAME, SHIV_ENVIRONMENT), members, strict=True))
     _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
 
@@ -323,12 +367,15 @@ def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) ->
     # SHIV_FORCE_EXTRACT would make shiv's bootstrap extract again, without any of this.
     force = bool(os.environ.pop("SHIV_FORCE_EXTRACT", ""))
     try:
-        for _ in range(3):
+        for attempt in range(3):
             held = hold_extraction(extraction)
             if held is not None and not force and is_intact(extraction, sizes):
                 return held
             if held is not None:
                 os.close(held)
+            if attempt == 0:
+                # Before anything is unpacked: a damaged archive leaves nothing behind.
+                check_intact(archive_path)
             with locked(build_lock(extraction)):
                 # Another process may have extracted it while this one waited.
                 if force or not is_intact(extraction, sizes):

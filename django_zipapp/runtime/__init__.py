@@ -5,6 +5,7 @@ Nothing here imports the builder, shiv or pip: they are not in the archive.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from importlib import import_module
@@ -57,6 +58,8 @@ def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
         print(HELP.format(prog=prog, project=build.get("project", "")), end="")
         return 0
     archive = Archive(build, site_packages, prog, config_file)
+    if args[0] != "serve":
+        gc.enable()  # off while the archive boots; serve turns it on once the site is loaded
     try:
         if args[0] in ARCHIVE_COMMANDS:
             command = import_module(ARCHIVE_COMMANDS[args[0]])

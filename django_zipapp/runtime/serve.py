@@ -296,6 +296,9 @@ def wsgi_application(archive: Archive) -> Any:
     )
     # Everything loaded so far lives as long as the process. Frozen, the garbage collector
     # no longer walks it on every full collection (a pause in the middle of a request),
-    # nor writes to its pages, which the workers then keep sharing with the master.
+    # nor writes to its pages, which the workers then keep sharing with the master. The
+    # collector was off since the archive booted (see the boot module): no collection has
+    # left freed holes in those pages either.
     gc.freeze()
+    gc.enable()
     return static
