@@ -117,11 +117,23 @@ class Row:
     zipapp: list[float]
     baseline: list[float] | None = None
     baseline_is: str = ""
+    # Sample i of each side was measured in the same round, back to back: the ratio is
+    # the median of the rounds' ratios, so that a slow patch of a shared machine, which
+    # weighs on both sides of one round alike, moves it less than a ratio of medians.
+    paired: bool = False
 
     def ratio(self) -> float | None:
         # No ratio to a baseline that did nothing (a sync worker held by slow clients).
         if not self.baseline or not statistics.median(self.baseline):
             return None
+        if self.paired and len(self.zipapp) == len(self.baseline):
+            rounds = [
+                mine / theirs
+                for mine, theirs in zip(self.zipapp, self.baseline, strict=True)
+                if theirs and mine == mine and theirs == theirs  # neither zero nor NaN
+            ]
+            if rounds:
+                return statistics.median(rounds)
         return statistics.median(self.zipapp) / statistics.median(self.baseline)
 
 
@@ -584,8 +596,13 @@ def measure_starts(ws: Workspace, runs: int, samples: Samples) -> None:
     serve_archive(ws, "archive warm-up start", warm_root)
     serve_venv(ws, "virtualenv warm-up start")
     for index in range(1, runs + 1):
-        samples.warm.append(serve_archive(ws, f"archive warm start {index}", warm_root))
-        samples.venv.append(serve_venv(ws, f"virtualenv start {index}"))
+        # Every other round the virtualenv first: neither side always follows the other.
+        if index % 2:
+            samples.warm.append(serve_archive(ws, f"archive warm start {index}", warm_root))
+            samples.venv.append(serve_venv(ws, f"virtualenv start {index}"))
+        else:
+            samples.venv.append(serve_venv(ws, f"virtualenv start {index}"))
+            samples.warm.append(serve_archive(ws, f"archive warm start {index}", warm_root))
         seconds, size = serve_cold(ws, index)
         samples.cold.append(seconds)
         samples.unpacked.append(size / MB)
@@ -740,7 +757,9 @@ def measure_load(
             for name, what, url, _ in targets:
                 load.wrk(url, WARM_UP_SECONDS, ws.log(f"warm-up {name} {what} {kind}"))
             for index in range(1, runs + 1):
-                load_round(ws, kind, targets, seconds, samples, servers["archive"][0])
+                # Every other round backwards: no side always runs first, or last.
+                ordered = targets if index % 2 else targets[::-1]
+                load_round(ws, kind, ordered, seconds, samples, servers["archive"][0])
                 note(f"{kind}: round {index}/{runs} done")
             if kind == WORKER_CLASSES[0]:
                 samples.add("rss/archive", load.peak_rss_mb(servers["archive"][1]))
@@ -772,8 +791,8 @@ def table(samples: Samples) -> list[Row]:
     installed = "what `pip install -r requirements.txt` adds to a new virtualenv's site-packages"
     shiv = "shiv by hand: collectstatic, copy the project, `shiv -r requirements.txt`"
     return [
-        Row("build, clean (s)", samples.clean_builds, samples.shiv_builds, shiv),
-        Row("rebuild, warm cache (s)", samples.rebuilds, samples.shiv_builds, shiv),
+        Row("build, clean (s)", samples.clean_builds, samples.shiv_builds, shiv, paired=True),
+        Row("rebuild, warm cache (s)", samples.rebuilds, samples.shiv_builds, shiv, paired=True),
         Row("archive size (MB)", [samples.archive], [samples.shiv_archive], shiv),
         Row("unpacked by a cold start (MB)", samples.unpacked, samples.installed, installed),
         Row(
@@ -781,12 +800,14 @@ def table(samples: Samples) -> list[Row]:
             samples.warm,
             samples.venv,
             f"`gunicorn example.wsgi:application --workers {WORKERS}` from the virtualenv",
+            paired=True,
         ),
         Row(
             "start to first 200, cold (s)",
             samples.cold,
             samples.warm,
             "the archive's warm start (its extraction already there)",
+            paired=True,
         ),
         *load_rows(samples),
     ]
@@ -813,6 +834,7 @@ def load_rows(samples: Samples) -> list[Row]:
                     mine,
                     got.get(f"static rps/{key}/{kind}"),
                     what,
+                    paired=True,
                 )
             )
         rows.append(
@@ -821,6 +843,7 @@ def load_rows(samples: Samples) -> list[Row]:
                 got.get(f"static p99/archive/{kind}", []),
                 got.get(f"static p99/middleware/{kind}"),
                 middleware,
+                paired=True,
             )
         )
         rows.append(
@@ -829,6 +852,7 @@ def load_rows(samples: Samples) -> list[Row]:
                 got.get(f"static cpu/archive/{kind}", []),
                 got.get(f"static cpu/floor/{kind}"),
                 "the floor's CPU time per request (master and workers), same run",
+                paired=True,
             )
         )
         rows.append(
@@ -837,6 +861,7 @@ def load_rows(samples: Samples) -> list[Row]:
                 got.get(f"dynamic cpu/archive/{kind}", []),
                 got.get(f"dynamic cpu/middleware/{kind}"),
                 f"{middleware}, `/`",
+                paired=True,
             )
         )
         rows.append(
@@ -845,6 +870,7 @@ def load_rows(samples: Samples) -> list[Row]:
                 got.get(f"dynamic rps/archive/{kind}", []),
                 got.get(f"dynamic rps/middleware/{kind}"),
                 f"{middleware}, `/`",
+                paired=True,
             )
         )
     rows += [
@@ -937,9 +963,11 @@ def render(rows: list[Row], info: dict[str, Any], runs: int) -> str:
         lines.append(f"| {row.measure} | {cell(row.zipapp)} | {cell(row.baseline)} | {shown} |")
     lines += [
         "",
-        f"Median of {runs} runs, (min-max) when they differ. ratio = django-zipapp median / "
-        "baseline median, both measured in this run: below 1, django-zipapp is smaller or "
-        "faster.",
+        f"Median of {runs} runs, (min-max) when they differ, both sides measured in this "
+        "run. ratio: the median of the runs' django-zipapp / baseline where each run "
+        "measured both back to back (the order alternating from run to run), else "
+        "django-zipapp median / baseline median. For requests per second above 1 is "
+        "faster; for every other row, below 1 is smaller or faster.",
         "",
         "Baselines:",
         *(f"- {row.measure}: {row.baseline_is}" for row in rows if row.baseline_is),
