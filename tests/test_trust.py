@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 import platform
 import stat
 import subprocess
@@ -18,6 +19,7 @@ from django_zipapp.builder.dependencies import cache_key, tidy_installed
 from django_zipapp.builder.errors import BuildError
 from django_zipapp.builder.files import Rules, copy_tree
 from django_zipapp.builder.launcher import launcher_line, record_size, replace_first_line
+from django_zipapp.builder.shiv import _startup_bytecode
 from django_zipapp.builder.target import Target, make_target, normalize_machine
 
 RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -240,3 +242,20 @@ def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
         "Point --cache-dir or ZIPAPP_CACHE_DIR at a writable directory, or build with "
         "--no-cache."
     )
+
+
+def test_startup_bytecode_leaves_out_a_module_with_a_frozenset_constant(tmp_path: Path) -> None:
+    # A frozenset constant is marshalled in its strings' hash order, which differs from
+    # one build process to the next: the archive would no longer be reproducible.
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("__main__.py", "import _django_zipapp_boot\n")
+        zf.writestr("_bootstrap/__init__.py", "def f(x):\n    return x in {'a', 'b', 'c'}\n")
+        zf.writestr("_bootstrap/other.py", "VALUES = ('a', 'b')\n")
+    with zipfile.ZipFile(archive) as zf:
+        compiled = dict(_startup_bytecode(zf, b"print('boot')\n"))
+    assert set(compiled) == {"_bootstrap/other.pyc", "_django_zipapp_boot.pyc", "__main__.pyc"}
+    code = marshal.loads(compiled["_bootstrap/other.pyc"][16:])
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    assert namespace["VALUES"] == ("a", "b")

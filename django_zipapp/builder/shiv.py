@@ -8,6 +8,7 @@ import marshal
 import os
 import sys
 import time
+import types
 import zipapp
 import zipfile
 from datetime import datetime, timezone
@@ -124,11 +125,26 @@ def _startup_bytecode(zf: zipfile.ZipFile, boot_source: bytes) -> list[tuple[str
     for name in zf.namelist():
         if name == "__main__.py" or (name.startswith("_bootstrap/") and name.endswith(".py")):
             sources[name] = zf.read(name)
-    return [(name + "c", _unchecked_pyc(source, name)) for name, source in sorted(sources.items())]
+    compiled = []
+    for name, source in sorted(sources.items()):
+        code = compile(source, name, "exec", dont_inherit=True)
+        if not _has_frozenset(code):
+            compiled.append((name + "c", _unchecked_pyc(source, code)))
+    return compiled
 
 
-def _unchecked_pyc(source: bytes, name: str) -> bytes:
-    code = compile(source, name, "exec", dont_inherit=True)
+def _has_frozenset(code: types.CodeType) -> bool:
+    # marshal writes a frozenset constant (``x in {"a", "b"}``) in the order of its
+    # strings' hashes, which change from one build process to the next: such a module
+    # stays source only, so that two builds of the same sources stay byte for byte equal.
+    return any(
+        isinstance(constant, frozenset)
+        or (isinstance(constant, types.CodeType) and _has_frozenset(constant))
+        for constant in code.co_consts
+    )
+
+
+def _unchecked_pyc(source: bytes, code: types.CodeType) -> bytes:
     flags = 0b01  # hash-based, source not checked
     return (
         importlib.util.MAGIC_NUMBER
