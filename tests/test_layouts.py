@@ -115,10 +115,12 @@ def test_offline_compression_is_packed_and_served(compressed: Built, tmp_path: P
         assert b"<h1>Compressed home</h1>" in body
         link = re.search(rb'href="(/static/CACHE/css/[^"]+\.css)"', body)
         assert link is not None, body
-        status, _, css = get(server.base + link[1].decode())
+        status, headers, css = get(server.base + link[1].decode())
         assert status == 200
         assert b"#abcdef" in css
         assert b"margin:0" in css.replace(b" ", b"")
+        # No manifest lists it, but its name is its content's hash: cached for good.
+        assert headers["Cache-Control"] == "max-age=315360000, public, immutable"
 
 
 def test_a_database_inside_the_extraction_is_refused(layered: Built) -> None:

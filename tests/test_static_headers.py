@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -124,6 +125,21 @@ def test_index_skips_compressed_siblings_and_the_manifest(static_root: Path) -> 
     assert sorted(index["files"]) == ["css/site.0123456789ab.css", "css/site.css"]
     assert index["files"]["css/site.0123456789ab.css"]["immutable"] is True
     assert index["files"]["css/site.css"]["immutable"] is False
+
+
+def test_a_name_that_carries_its_contents_hash_is_immutable(static_root: Path) -> None:
+    # No manifest lists them: django-compressor's offline output (SHA-256), a build
+    # command's hashed file (MD5), and a name that only looks hashed.
+    body = b"p { margin: 0 }\n"
+    sha256, md5 = hashlib.sha256(body).hexdigest()[:12], hashlib.md5(body).hexdigest()[:12]
+    (static_root / "CACHE/css").mkdir(parents=True)
+    (static_root / f"CACHE/css/output.{sha256}.css").write_bytes(body)
+    (static_root / f"css/vendor.{md5}.css").write_bytes(body)
+    (static_root / "css/fake.0123456789ab.css").write_bytes(body)
+    files = static_index(static_root, BUILT_AT)["files"]
+    assert files[f"CACHE/css/output.{sha256}.css"]["immutable"] is True
+    assert files[f"css/vendor.{md5}.css"]["immutable"] is True
+    assert files["css/fake.0123456789ab.css"]["immutable"] is False
 
 
 def test_a_site_without_static_files(tmp_path: Path) -> None:

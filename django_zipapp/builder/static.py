@@ -6,6 +6,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -117,9 +118,33 @@ def static_index(root: Path, built_at: int) -> dict[str, Any]:
         # the compressed siblings are served only as encodings of their originals.
         if name == MANIFEST_NAME or _is_compressed_sibling(path):
             continue
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
-        files[name] = {"etag": f'"{digest}"', "immutable": name in hashed}
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:32]
+        immutable = name in hashed or _named_after_its_content(name, data)
+        files[name] = {"etag": f'"{digest}"', "immutable": immutable}
     return {"built_at": built_at, "files": files}
+
+
+# A hash of 12 hex digits between dots: "site.3f2a1b9c0d4e.css", "output.a615e901a635.css".
+_NAME_HASH = re.compile(r"\.([0-9a-f]{12})\.")
+
+
+def _named_after_its_content(name: str, data: bytes) -> bool:
+    """A name that carries its content's hash, though no manifest lists it.
+
+    django-compressor's offline files (``CACHE/css/output.<sha-256>.css``) and a build
+    command's other hashed output: a changed content means a new name, so the file can
+    be cached for good. The hash must match the bytes (MD5 as Django's manifest
+    storage, or SHA-256 as django-compressor), not merely look like one.
+    """
+    found = _NAME_HASH.findall(name.rsplit("/", 1)[-1])
+    if not found:
+        return False
+    digests = {
+        hashlib.md5(data, usedforsecurity=False).hexdigest()[:12],
+        hashlib.sha256(data).hexdigest()[:12],
+    }
+    return any(part in digests for part in found)
 
 
 def write_static_index(path: Path, index: dict[str, Any]) -> None:
