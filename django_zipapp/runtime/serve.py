@@ -27,8 +27,9 @@ WORKER_CLASSES = ("gthread", "sync")
 # no proxy in front) holds a whole worker until it has sent its request and read the
 # answer. gthread keeps idle keep-alive connections in a poller and serves requests on
 # a few threads, so slow or idle clients do not block the others. Measured with
-# bench/run.py (docs/benchmarks.rst): static files about twice the sync worker's
-# requests per second under keep-alive, dynamic pages on a par.
+# bench/run.py (docs/benchmarks.rst): static files about 1.2 times the sync worker's
+# requests per second under keep-alive, dynamic pages on a par, and two half-sent
+# requests stop sync entirely but not gthread.
 DEFAULT_WORKER_CLASS = "gthread"
 # Threads per gthread worker unless configured: enough to overlap slow clients and
 # database waits, few enough that the GIL is not fought over.
