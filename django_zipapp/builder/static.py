@@ -119,9 +119,9 @@ def static_index(root: Path, built_at: int) -> dict[str, Any]:
         if name == MANIFEST_NAME or _is_compressed_sibling(path):
             continue
         data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()[:32]
-        immutable = name in hashed or _named_after_its_content(name, data)
-        files[name] = {"etag": f'"{digest}"', "immutable": immutable}
+        sha256 = hashlib.sha256(data).hexdigest()
+        immutable = name in hashed or _named_after_its_content(name, data, sha256)
+        files[name] = {"etag": f'"{sha256[:32]}"', "immutable": immutable}
     return {"built_at": built_at, "files": files}
 
 
@@ -129,7 +129,7 @@ def static_index(root: Path, built_at: int) -> dict[str, Any]:
 _NAME_HASH = re.compile(r"\.([0-9a-f]{12})\.")
 
 
-def _named_after_its_content(name: str, data: bytes) -> bool:
+def _named_after_its_content(name: str, data: bytes, sha256: str) -> bool:
     """A name that carries its content's hash, though no manifest lists it.
 
     django-compressor's offline files (``CACHE/css/output.<sha-256>.css``) and a build
@@ -140,10 +140,7 @@ def _named_after_its_content(name: str, data: bytes) -> bool:
     found = _NAME_HASH.findall(name.rsplit("/", 1)[-1])
     if not found:
         return False
-    digests = {
-        hashlib.md5(data, usedforsecurity=False).hexdigest()[:12],
-        hashlib.sha256(data).hexdigest()[:12],
-    }
+    digests = {hashlib.md5(data, usedforsecurity=False).hexdigest()[:12], sha256[:12]}
     return any(part in digests for part in found)
 
 
