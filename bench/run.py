@@ -819,60 +819,48 @@ def load_rows(samples: Samples) -> list[Row]:
         return []
     css = "the 22 KB hashed admin CSS"
     middleware = "whitenoise's middleware in the virtualenv, same gunicorn settings"
+    floor = "a bare WSGI function returning the same bytes"
+
+    def against(measure: str, figure: str, kind: str, baseline: str, what: str) -> Row:
+        # The archive's figure next to a baseline's, both measured in each round.
+        return Row(
+            measure,
+            got.get(f"{figure}/archive/{kind}", []),
+            got.get(f"{figure}/{baseline}/{kind}"),
+            what,
+            paired=True,
+        )
+
     rows = []
     for kind in WORKER_CLASSES:
-        mine = got.get(f"static rps/archive/{kind}", [])
         baselines = [
             ("whitenoise middleware", "middleware", middleware),
-            ("bare WSGI floor", "floor", "a bare WSGI function returning the same bytes"),
+            ("bare WSGI floor", "floor", floor),
             *([("nginx", "nginx", "nginx, 2 workers, sendfile")] if kind == "gthread" else []),
         ]
-        for label, key, what in baselines:
-            rows.append(
-                Row(
-                    f"static req/s, {kind}, vs {label}",
-                    mine,
-                    got.get(f"static rps/{key}/{kind}"),
-                    what,
-                    paired=True,
-                )
-            )
-        rows.append(
-            Row(
+        rows += [
+            against(f"static req/s, {kind}, vs {label}", "static rps", kind, key, what)
+            for label, key, what in baselines
+        ]
+        rows += [
+            against(
                 f"static p99 (ms), {kind}, vs whitenoise middleware",
-                got.get(f"static p99/archive/{kind}", []),
-                got.get(f"static p99/middleware/{kind}"),
-                middleware,
-                paired=True,
-            )
-        )
-        rows.append(
-            Row(
+                "static p99", kind, "middleware", middleware,
+            ),
+            against(
                 f"static CPU per request (µs), {kind}, vs bare WSGI floor",
-                got.get(f"static cpu/archive/{kind}", []),
-                got.get(f"static cpu/floor/{kind}"),
+                "static cpu", kind, "floor",
                 "the floor's CPU time per request (master and workers), same run",
-                paired=True,
-            )
-        )
-        rows.append(
-            Row(
+            ),
+            against(
                 f"dynamic page CPU per request (µs), {kind}",
-                got.get(f"dynamic cpu/archive/{kind}", []),
-                got.get(f"dynamic cpu/middleware/{kind}"),
-                f"{middleware}, `/`",
-                paired=True,
-            )
-        )
-        rows.append(
-            Row(
+                "dynamic cpu", kind, "middleware", f"{middleware}, `/`",
+            ),
+            against(
                 f"dynamic page req/s, {kind}",
-                got.get(f"dynamic rps/archive/{kind}", []),
-                got.get(f"dynamic rps/middleware/{kind}"),
-                f"{middleware}, `/`",
-                paired=True,
-            )
-        )
+                "dynamic rps", kind, "middleware", f"{middleware}, `/`",
+            ),
+        ]  # fmt: skip
     rows += [
         Row(
             f"static req/s, {load.SLOW_CLIENTS} slow clients, gthread vs sync",
