@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .boot import BOOT_MODULE
-from .conf import project_setting, staticfiles_storage_config
+from .conf import from_base_dir, project_setting, staticfiles_storage_config
 
 OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # The tag of the checks that judge the settings an archive runs with: buildpyz runs
@@ -269,7 +270,7 @@ def _check_relative_dirs() -> list[CheckMessage]:
         Error(
             f"{setting} contains the relative path {str(path)!r}, which is read from the "
             "directory the site is started in, not from the archive.",
-            hint=f"Build the path from BASE_DIR, for example BASE_DIR / {str(path)!r}.",
+            hint=f"Build the path from BASE_DIR, for example {from_base_dir(str(path))}.",
             id="django_zipapp.E008",
         )
         for setting, path in _named_dirs()
@@ -298,9 +299,11 @@ def _check_secret_key(root: Path) -> list[CheckMessage]:
         key = settings.SECRET_KEY
     except ImproperlyConfigured:
         return []  # empty at build time: it comes from the host, as it should
-    if not isinstance(key, str) or len(key) < 8:
-        return []  # Django's own checks report a missing or short key
-    sources = [path for path in _project_module_files(root) if key in _read(path)]
+    if not isinstance(key, str) or not key:
+        return []  # Django's own checks report a missing key
+    # A string literal equal to the key, however short: a fallback such as
+    # os.environ.get("SECRET_KEY", "---") is as literal as SECRET_KEY = "...".
+    sources = [path for path in _project_module_files(root) if key in _literals(path)]
     if not sources:
         return []
     return [
@@ -334,11 +337,16 @@ def _project_module_files(root: Path) -> list[Path]:
     )
 
 
-def _read(path: Path) -> str:
+def _literals(path: Path) -> set[str]:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
 
 
 def _check_debug() -> list[CheckMessage]:
@@ -353,4 +361,31 @@ def _check_debug() -> list[CheckMessage]:
             "ZIPAPP_SETTINGS_MODULE).",
             id="django_zipapp.W003",
         )
+    ]
+
+
+def check_modules(**kwargs: Any) -> list[CheckMessage]:
+    """Two owners of one top-level module: one hides the other, here and in the archive."""
+    if BOOT_MODULE in sys.modules:
+        return []  # the build refused such an archive
+    from .collisions import find_collisions, installed_providers, project_collisions
+
+    root = project_root()
+    providers = installed_providers()
+    found = [
+        *find_collisions(providers),
+        *project_collisions(root, _project_modules(root), providers),
+    ]
+    return [
+        Error(collision.problem(), hint=collision.way_out(), id="django_zipapp.E011")
+        for collision in found
+    ]
+
+
+def _project_modules(root: Path) -> list[str]:
+    return [
+        path.stem
+        for path in root.iterdir()
+        if (path.suffix == ".py" and path.stem.isidentifier() and path.stem != "manage")
+        or (path.name.isidentifier() and (path / "__init__.py").is_file())
     ]

@@ -36,6 +36,13 @@ def staticfiles_storage_config() -> dict[str, Any]:
     return cast("dict[str, Any]", storages.backends["staticfiles"])
 
 
+def from_base_dir(path: str) -> str:
+    """BASE_DIR joined with path, written for the type BASE_DIR has in these settings."""
+    if isinstance(getattr(settings, "BASE_DIR", None), str):
+        return f"os.path.join(BASE_DIR, {path!r})"
+    return f"BASE_DIR / {path!r}"
+
+
 class ZipappSettings:
     def _get(self, name: str, default: Any) -> Any:
         return getattr(settings, f"ZIPAPP_{name}", default)

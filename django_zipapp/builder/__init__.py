@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 import django_zipapp
+from django_zipapp.collisions import find_collisions, installed_providers
 from django_zipapp.conf import default_shebang
 
 from ..runtime.static import STATIC_INDEX_NAME
@@ -100,6 +101,7 @@ def build_pyz(
                     Path(staging), found, pip_args, target, cache, resolution, report, pip_echo
                 )
                 resolution = None
+                _check_collisions(dependencies)
                 _check_names(project, site_packages, dependencies, report)
                 _add_self(site_packages, dependencies, report)
                 normalize_modes(site_packages)
@@ -190,6 +192,13 @@ def _check_names(
             f"The project's {path.name!r} has the same name as one installed by a "
             "dependency, so one would hide the other in the archive. Rename it."
         )
+
+
+def _check_collisions(dependencies: Path) -> None:
+    collisions = find_collisions(installed_providers([str(dependencies)]))
+    if collisions:
+        found = " ".join(f"{c.problem()} {c.way_out()}" for c in collisions)
+        raise BuildError(f"No archive was built: {found}")
 
 
 def _add_self(site_packages: Path, dependencies: Path, report: Callable[[str], None]) -> None:
