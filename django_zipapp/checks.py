@@ -37,6 +37,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_requirements(),
         *_check_static_storage(),
         *_check_lists(),
+        *_check_generators(),
     ]
 
 
@@ -138,6 +139,23 @@ def _check_lists() -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def _check_generators() -> list[CheckMessage]:
+    from .conf import conf
+    from .generators import missing_generators
+
+    commands = conf.BUILD_COMMANDS if _check_lists() == [] else []
+    return [
+        Error(
+            f"{generator.setting} is on but {generator.command!r} is not among "
+            f"ZIPAPP_BUILD_COMMANDS, so in the archive {generator.failure}.",
+            hint=f"Add {generator.command!r} to ZIPAPP_BUILD_COMMANDS (or build with "
+            f"--build-command {generator.command}), so that the build generates its files.",
+            id="django_zipapp.E012",
+        )
+        for generator in missing_generators(commands)
+    ]
 
 
 def _is_item(item: object) -> bool:

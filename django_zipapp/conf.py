@@ -101,5 +101,18 @@ class ZipappSettings:
     def CACHE_DIR(self) -> str | None:
         return self._optional_str("CACHE_DIR")
 
+    # The verification of the new archive.
+    @property
+    def VERIFY(self) -> bool:
+        return bool(self._get("VERIFY", True))
+
+    @property
+    def VERIFY_URLS(self) -> list[str]:
+        return [str(url) for url in self._get("VERIFY_URLS", ["/"])]
+
+    @property
+    def VERIFY_ENV(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._get("VERIFY_ENV", {}).items()}
+
 
 conf = ZipappSettings()

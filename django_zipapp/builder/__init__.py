@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
 from .target import Target, make_target
+from .verify import can_run_here, request_headers, verify_archive
 
 __all__ = ["BuildError", "BuildResult", "build_pyz", "default_cache_dir", "list_build"]
 
@@ -72,6 +74,10 @@ def build_pyz(
     exclude: Sequence[str] = (),
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    # The last step: the new archive started as production would.
+    verify: bool = True,
+    verify_urls: Sequence[str] = ("/",),
+    verify_env: Mapping[str, str] | None = None,
 ) -> BuildResult:
     output = output.resolve()
     if output.is_dir():
@@ -91,6 +97,8 @@ def build_pyz(
         with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
             pip_args = [*found.install_args(Path(staging)), *RUNTIME_REQUIREMENTS]
             resolution = _resolve(found, pip_args, target) if cache is not None else None
+            # Where a deploy script would not pick it up, until it is verified.
+            pending = output.with_name(f".{output.name}.{os.getpid()}.unverified")
             try:
                 site_packages = Path(staging, "site-packages")
                 # pip resolves the dependencies meanwhile.
@@ -108,7 +116,7 @@ def build_pyz(
                 report(f"Writing {output.name}")
                 build_id = write_archive(
                     [dependencies, site_packages],
-                    output,
+                    pending,
                     shebang=shebang or default_shebang(target.python),
                     compressed=compressed,
                     built_at=built_at,
@@ -116,9 +124,13 @@ def build_pyz(
                         project, found, target, [dependencies, site_packages], built_at
                     ),
                 )
+                if verify:
+                    _verify(pending, target, verify_urls, verify_env or {}, report)
+                os.replace(pending, output)
             finally:
                 if resolution is not None:
                     resolution.cancel()
+                pending.unlink(missing_ok=True)
         return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
 
 
@@ -199,6 +211,26 @@ def _check_collisions(dependencies: Path) -> None:
     if collisions:
         found = " ".join(f"{c.problem()} {c.way_out()}" for c in collisions)
         raise BuildError(f"No archive was built: {found}")
+
+
+def _verify(
+    archive: Path,
+    target: Target,
+    urls: Sequence[str],
+    environment: Mapping[str, str],
+    report: Callable[[str], None],
+) -> None:
+    if not can_run_here(target):
+        report(
+            f"Note: not verified: the archive is for Python {target.python} on "
+            f"{target.describe()['platform']}, which cannot run here"
+        )
+        return
+    report(f"Verifying: check --deploy, migrate, serve, then GET {', '.join(urls)}")
+    host, https = request_headers(settings)
+    verify_archive(
+        archive, urls=urls, host=host, https_header=https, environment=environment, report=report
+    )
 
 
 def _add_self(site_packages: Path, dependencies: Path, report: Callable[[str], None]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test.utils import override_settings
 
 from django_zipapp.checks import ARCHIVE_TAG, settings_module
 from django_zipapp.conf import DEFAULT_OUTPUT, conf, default_shebang
@@ -127,6 +128,13 @@ class Command(BaseCommand):
             help="install the dependencies afresh and keep nothing for later builds",
         )
         parser.add_argument(
+            "--no-verify",
+            action="store_true",
+            help="do not start the new archive to check it before writing it "
+            "(ZIPAPP_VERIFY = False); by default it runs check --deploy, migrate and serve, "
+            "and requests ZIPAPP_VERIFY_URLS",
+        )
+        parser.add_argument(
             "--list",
             "--dry-run",
             dest="list",
@@ -150,7 +158,9 @@ class Command(BaseCommand):
         target = options["settings_module"] or conf.SETTINGS_MODULE
         if target and target != settings_module():
             return self._build_under(target)
-        self._run_checks()
+        # The build commands of the command line count for the checks (E012) too.
+        with override_settings(ZIPAPP_BUILD_COMMANDS=self._build_commands(options)):
+            self._run_checks()
         compress = options["compress"]
         if options["list"]:
             self._list(builder, options)
@@ -165,7 +175,10 @@ class Command(BaseCommand):
                 report=self._step,
                 pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
                 includes=options["include"] or conf.INCLUDE,
-                build_commands=options["build_command"] or conf.BUILD_COMMANDS,
+                build_commands=self._build_commands(options),
+                verify=conf.VERIFY and not options["no_verify"],
+                verify_urls=conf.VERIFY_URLS,
+                verify_env=conf.VERIFY_ENV,
                 **self._target_options(options),
             )
         except builder.BuildError as exc:
@@ -174,6 +187,9 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Built {result.path} ({size}, sha256 {result.sha256})")
         )
+
+    def _build_commands(self, options: dict[str, Any]) -> list[str | list[str]]:
+        return options["build_command"] or conf.BUILD_COMMANDS
 
     def _build_under(self, target: str) -> None:
         """Build again in a new process under the production settings.
