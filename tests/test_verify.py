@@ -14,14 +14,14 @@ from tests.archives import Built, build_in, copy_example
 
 pytestmark = pytest.mark.e2e
 
-BROKEN_VIEW = '''
+BROKEN_VIEW = """
 
 def broken(request):
     raise ZeroDivisionError("the page listed for verification is broken")
 
 
 urlpatterns.append(path("broken/", broken))
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,6 +16,14 @@ from django.test.utils import override_settings
 from django_zipapp.checks import ARCHIVE_TAG, settings_module
 from django_zipapp.conf import DEFAULT_OUTPUT, conf, default_shebang
 
+# The lines of pip's that say what it is doing, shown at the default verbosity.
+PIP_PROGRESS = (
+    "Collecting ",
+    "Downloading ",
+    "Building wheel",
+    "Installing collected",
+    "Successfully installed",
+)
 # Set for the build run again under another settings module: it must not loop.
 REBUILT_UNDER = "DJANGO_ZIPAPP_BUILD_SETTINGS"
 
@@ -24,6 +33,7 @@ class Command(BaseCommand):
     # buildpyz runs the system checks itself, with its own failure message.
     requires_system_checks: list[str] = []
     verbosity = 1
+    _started: list[tuple[str, float]]
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -154,6 +164,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
+        self._started = []
         builder = _import_builder()
         target = options["settings_module"] or conf.SETTINGS_MODULE
         if target and target != settings_module():
@@ -173,7 +184,7 @@ class Command(BaseCommand):
                 compressed=conf.COMPRESS if compress is None else compress,
                 config_object=options["config_object"] or conf.CONFIG_OBJECT,
                 report=self._step,
-                pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
+                pip_echo=self._pip_line if options["verbosity"] >= 1 else None,
                 includes=options["include"] or conf.INCLUDE,
                 build_commands=self._build_commands(options),
                 verify=conf.VERIFY and not options["no_verify"],
@@ -183,6 +194,7 @@ class Command(BaseCommand):
             )
         except builder.BuildError as exc:
             raise CommandError(str(exc)) from None
+        self._durations()
         size = f"{result.size / 1_000_000:.1f} MB"
         self.stdout.write(
             self.style.SUCCESS(f"Built {result.path} ({size}, sha256 {result.sha256})")
@@ -237,8 +249,25 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _step(self, message: str) -> None:
+        if not message.startswith("Note:"):
+            self._started.append((message, time.monotonic()))
         if self.verbosity >= 1:
             self.stdout.write(f"- {message}")
+
+    def _pip_line(self, line: str) -> None:
+        # pip's own words, under the step that runs it; all of them from --verbosity 2.
+        if self.verbosity >= 2 or line.startswith(PIP_PROGRESS):
+            self.stdout.write(f"    {line}")
+
+    def _durations(self) -> None:
+        """Each step's time: from its start to the next one's, the last to the end."""
+        if self.verbosity < 1 or not self._started:
+            return
+        ends = [at for _, at in self._started[1:]] + [time.monotonic()]
+        total = ends[-1] - self._started[0][1]
+        self.stdout.write(f"Took {total:.1f} s:")
+        for (message, started), ended in zip(self._started, ends, strict=True):
+            self.stdout.write(f"  {ended - started:6.1f} s  {message.split(' (')[0][:70]}")
 
     def _run_checks(self) -> None:
         found = [
