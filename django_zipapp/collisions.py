@@ -11,7 +11,7 @@ import importlib.metadata
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 # Names many careless distributions ship at the top level; the build drops `tests`
 # folders, and a site never imports these.
@@ -51,7 +51,10 @@ class Collision:
 
     def problem(self) -> str:
         owners = " and ".join(p.describe(self.name) for p in self.providers)
-        return f"The top-level module {self.name!r} is provided by both {owners}, so one hides the other."
+        return (
+            f"The top-level module {self.name!r} is provided by both {owners}, so one "
+            "hides the other."
+        )
 
     def way_out(self) -> str:
         return KNOWN_WAYS_OUT.get(
@@ -65,7 +68,12 @@ def installed_providers(paths: Sequence[str] | None = None) -> dict[str, list[Pr
     """Who provides each top-level module among the distributions in paths (or sys.path)."""
     providers: dict[str, list[Provider]] = {}
     seen: set[str] = set()
-    for distribution in importlib.metadata.distributions(**_where(paths)):
+    found = (
+        importlib.metadata.distributions()
+        if paths is None
+        else importlib.metadata.distributions(path=list(paths))
+    )
+    for distribution in found:
         identity = _identity(distribution)
         if identity in seen:
             continue  # the same distribution found twice on sys.path: the first wins
@@ -148,10 +156,6 @@ def _module_name(filename: str) -> str | None:
     # spam.py, or an extension module such as spam.cpython-312-x86_64-linux-gnu.so.
     match = re.fullmatch(r"([A-Za-z_]\w*)(?:\.[\w-]+)?\.(py|so|pyd)", filename)
     return match[1] if match else None
-
-
-def _where(paths: Sequence[str] | None) -> dict[str, list[str]]:
-    return {} if paths is None else {"path": list(paths)}
 
 
 def _canonical(name: str) -> str:

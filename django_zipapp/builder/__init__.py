@@ -33,13 +33,21 @@ from .listing import list_contents, project_rules
 from .pip import Resolution, can_report
 from .project import Project, find_project
 from .provenance import git_state, has_native_code, project_version, source_date
+from .reproducible import build_twice
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
 from .target import Target, make_target
 from .verify import can_run_here, request_headers, verify_archive
 
-__all__ = ["BuildError", "BuildResult", "build_pyz", "default_cache_dir", "list_build"]
+__all__ = [
+    "BuildError",
+    "BuildResult",
+    "build_pyz",
+    "check_reproducible",
+    "default_cache_dir",
+    "list_build",
+]
 
 BUILD_INFO_FORMAT = 1
 
@@ -132,6 +140,19 @@ def build_pyz(
                     resolution.cancel()
                 pending.unlink(missing_ok=True)
         return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
+
+
+def check_reproducible(*, manage: Path, arguments: Sequence[str]) -> list[str]:
+    """Build twice in separate copies of manage.py's folder; what differs, with its cause."""
+    with _settings_errors_as_build_errors():
+        root = find_project(settings).root
+    source = manage.resolve().parent
+    if not root.is_relative_to(source):
+        raise BuildError(
+            f"--check-reproducible copies the folder of manage.py, {str(source)!r}, which "
+            f"does not hold the project directory {str(root)!r}."
+        )
+    return build_twice(source, manage.resolve(), arguments, source_date(root))
 
 
 def list_build(

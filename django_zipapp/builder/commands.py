@@ -18,6 +18,7 @@ from whitenoise.compress import Compressor
 from django_zipapp.conf import project_setting
 
 from .errors import BuildError
+from .reproducible import normalize_written
 
 
 def parse_command(command: str | Sequence[str]) -> list[str]:
@@ -42,6 +43,7 @@ def run_build_commands(
         for command in commands:
             _run(parse_command(command))
     written = sorted(_files(static_target) - before)
+    normalize_written(written)
     # gzip and brotli siblings, as for the collected files.
     compressor = Compressor(quiet=True)
     for path in written:

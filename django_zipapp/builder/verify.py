@@ -40,7 +40,7 @@ def can_run_here(target: Target) -> bool:
     """Whether this machine can start an archive built for target."""
     described = target.describe()
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return (
+    return bool(
         described["python"] == running
         and described["implementation"] == sys.implementation.name
         and described["os"] == [sys.platform]
@@ -112,7 +112,8 @@ def _run(archive: Path, env: dict[str, str], *args: str) -> str:
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
-        raise BuildError(_failed(f"`{' '.join(args)}` did not finish in {COMMAND_TIMEOUT} s", ""))
+        what = f"`{' '.join(args)}` did not finish in {COMMAND_TIMEOUT} s"
+        raise BuildError(_failed(what, "")) from None
     if result.returncode != 0:
         said = f"{result.stdout}\n{result.stderr}"
         raise BuildError(_failed(f"`{' '.join(args)}` exited with {result.returncode}", said))

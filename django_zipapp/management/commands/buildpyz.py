@@ -138,6 +138,12 @@ class Command(BaseCommand):
             help="install the dependencies afresh and keep nothing for later builds",
         )
         parser.add_argument(
+            "--check-reproducible",
+            action="store_true",
+            help="build twice, in two separate copies of the project, and name each entry "
+            "of the archives that differs, with its likely cause; write no archive",
+        )
+        parser.add_argument(
             "--no-verify",
             action="store_true",
             help="do not start the new archive to check it before writing it "
@@ -175,6 +181,9 @@ class Command(BaseCommand):
         compress = options["compress"]
         if options["list"]:
             self._list(builder, options)
+            return
+        if options["check_reproducible"]:
+            self._check_reproducible(builder)
             return
         try:
             result = builder.build_pyz(
@@ -231,6 +240,24 @@ class Command(BaseCommand):
         status = subprocess.run(command, env=environment, check=False).returncode
         if status:
             sys.exit(status)  # the build under target has said what failed
+
+    def _check_reproducible(self, builder: ModuleType) -> None:
+        argv = getattr(self, "_argv", None)
+        if argv is None or not argv[0].endswith("manage.py"):
+            raise CommandError("Run --check-reproducible as `python manage.py buildpyz`.")
+        self._step("Building twice, in two copies of the project")
+        try:
+            differences = builder.check_reproducible(
+                manage=Path(argv[0]), arguments=_build_arguments(argv[2:])
+            )
+        except builder.BuildError as exc:
+            raise CommandError(str(exc)) from None
+        if differences:
+            listing = "\n".join(f"  {line}" for line in differences)
+            raise CommandError(
+                f"Two builds of the same sources differ in {len(differences)} entries:\n{listing}"
+            )
+        self.stdout.write(self.style.SUCCESS("Two builds in separate copies are byte-identical."))
 
     def _list(self, builder: ModuleType, options: dict[str, Any]) -> None:
         target = self._target_options(options)
@@ -289,6 +316,20 @@ class Command(BaseCommand):
                 f"The system checks found {len(errors)} error(s), so no archive was built. "
                 f"{listing}"
             )
+
+
+def _build_arguments(arguments: list[str]) -> list[str]:
+    """The command line of a build for the comparison: without the output and this check."""
+    kept: list[str] = []
+    skip_next = False
+    for word in arguments:
+        if skip_next:
+            skip_next = False
+        elif word in ("-o", "--output"):
+            skip_next = True
+        elif not word.startswith(("--output=", "--check-reproducible")):
+            kept.append(word)
+    return kept
 
 
 def _importable(module: str) -> bool:
