@@ -28,8 +28,9 @@ from ..runtime.static import STATIC_INDEX_NAME
 from .commands import parse_command, run_build_commands
 from .dependencies import default_cache_dir, normalize_modes, stage_dependencies
 from .errors import BuildError
-from .files import Rules, copy_file, copy_self, copy_tree, is_shippable
+from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
 from .listing import list_contents, project_rules
+from .packing import LeftOut
 from .pip import Resolution, can_report
 from .project import Project, find_project
 from .provenance import git_state, has_native_code, project_version, source_date
@@ -271,30 +272,36 @@ def _copy_project(
     report: Callable[[str], None],
 ) -> None:
     rules = project_rules(project, output, exclude)
+    left_out = LeftOut(project.root, project.includes)
     count = 0
     for name in (*project.packages, *project.unimported_packages):
         source = project.root / name
         target = site_packages / name
         if source.is_dir():
-            count += copy_tree(source, target, rules=rules)
+            count += copy_tree(source, target, rules=rules, on_skip=left_out)
         else:
             copy_file(source.with_suffix(".py"), target.with_suffix(".py"))
             count += 1
-    count += _copy_layout(project, site_packages, rules)
+    count += _copy_layout(project, site_packages, rules, left_out)
     names = ", ".join((*project.packages, *project.unimported_packages))
     report(f"Copied {count} project files ({names}; {len(project.data_dirs)} data directories)")
+    left_out.report(report)
 
 
-def _copy_layout(project: Project, site_packages: Path, rules: Rules) -> int:
+def _copy_layout(project: Project, site_packages: Path, rules: Rules, left_out: LeftOut) -> int:
     """Data beside the code, where BASE_DIR finds it: the archive's site-packages is BASE_DIR."""
     count = 0
     for directory in project.data_dirs:
-        count += copy_tree(project.root / directory, site_packages / directory, rules=rules)
+        target = site_packages / directory
+        count += copy_tree(project.root / directory, target, rules=rules, on_skip=left_out)
     for name in project.data_files:
         source, target = project.root / name, site_packages / name
-        if is_shippable(source, rules):
+        reason = skip_reason(source, rules)
+        if reason is None:
             copy_file(source, target)
             count += 1
+        else:
+            left_out(source, reason)
     for path in project.includes:
         source, target = project.root / path, site_packages / path
         if source.is_dir():
