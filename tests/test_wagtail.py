@@ -52,9 +52,10 @@ def wagtail_site(tmp_path_factory: pytest.TempPathFactory) -> Built:
     sh(python, "-m", "pip", "install", "--quiet", "wagtail", REPO, cwd=work)
     sh(work / "venv" / "bin" / "wagtail", "start", "mysite", cwd=work)
     project = work / "mysite"
-    (project / "requirements.txt").write_text(
-        (project / "requirements.txt").read_text() + f"django-zipapp @ {REPO.as_uri()}\n"
-    )
+    # What a user does: the versions installed, pinned (the template names a Django that
+    # may need a newer Python than this one); the build adds django-zipapp itself.
+    frozen = sh(python, "-m", "pip", "freeze", "--exclude", "django-zipapp", cwd=work)
+    (project / "requirements.txt").write_text(frozen)
     with (project / "mysite" / "settings" / "production.py").open("a") as settings:
         settings.write(PRODUCTION)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
