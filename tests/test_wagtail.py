@@ -59,7 +59,7 @@ def wagtail_site(tmp_path_factory: pytest.TempPathFactory) -> Built:
     with (project / "mysite" / "settings" / "production.py").open("a") as settings:
         settings.write(PRODUCTION)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    command = [python, "manage.py", "buildpyz", "--cache-dir", DEPENDENCY_CACHE]
+    command: list[str | Path] = [python, "manage.py", "buildpyz", "--cache-dir", DEPENDENCY_CACHE]
     command += ["--settings", "mysite.settings.production", "-o", work / "site.pyz"]
     output = sh(*command, cwd=project, env={**env, "SECRET_KEY": ""})
     if TRANSCRIPT:
