@@ -37,6 +37,7 @@ def broken_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_default_build_is_verified(built: Built) -> None:
     lines = built.build_output.splitlines()
     assert "- Verifying: check --deploy, migrate, serve, then GET /" in lines
+    assert lines[-1].startswith("Built ")
 
 
 def test_a_failing_page_fails_the_build(broken_project: Path) -> None:

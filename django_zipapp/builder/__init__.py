@@ -271,6 +271,7 @@ def _copy_project(
     exclude: Sequence[str],
     report: Callable[[str], None],
 ) -> None:
+    report("Copying the project files")
     rules = project_rules(project, output, exclude)
     left_out = LeftOut(project.root, project.includes)
     count = 0
@@ -316,6 +317,7 @@ def _copy_layout(project: Project, site_packages: Path, rules: Rules, left_out: 
 def _collect_static(
     project: Project, site_packages: Path, built_at: int, report: Callable[[str], None]
 ) -> None:
+    report("Collecting static files")
     target = site_packages / project.static_root
     count = collect_static(target)
     index = static_index(target, built_at)

@@ -24,6 +24,8 @@ PIP_PROGRESS = (
     "Installing collected",
     "Successfully installed",
 )
+# Lines that say what a step did, once it is done, rather than which step starts.
+RESULTS = ("Note:", "Collected ", "Copied ", "Using the installed", "Build commands wrote")
 # Set for the build run again under another settings module: it must not loop.
 REBUILT_UNDER = "DJANGO_ZIPAPP_BUILD_SETTINGS"
 
@@ -276,7 +278,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _step(self, message: str) -> None:
-        if not message.startswith("Note:"):
+        if not message.startswith(RESULTS):
             self._started.append((message, time.monotonic()))
         if self.verbosity >= 1:
             self.stdout.write(f"- {message}")
