@@ -296,7 +296,7 @@ class Command(BaseCommand):
         total = ends[-1] - self._started[0][1]
         self.stdout.write(f"Took {total:.1f} s:")
         for (message, started), ended in zip(self._started, ends, strict=True):
-            self.stdout.write(f"  {ended - started:6.1f} s  {message.split(' (')[0][:70]}")
+            self.stdout.write(f"  {ended - started:6.1f} s  {message.split(' (')[0]}")
 
     def _run_checks(self) -> None:
         found = [
