@@ -252,7 +252,8 @@ class ZipappConfig(GoodConf):
             name
             for name, field in cls.model_fields.items()
             if name in cls.secret_fields
-            or SECRET_NAME.search(name)
+            # A switch is no secret, whatever its name (SERVE_ALLOW_INSECURE_SECRET_KEY).
+            or (SECRET_NAME.search(name) and field.annotation is not bool)
             or "Secret" in str(field.annotation)
         }
 
