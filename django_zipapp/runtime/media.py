@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from whitenoise import WhiteNoise
 from whitenoise.media_types import MediaTypes
@@ -137,11 +137,10 @@ def wrap_with_media(application: Callable[..., Any], extraction: Path) -> Callab
 
 def _default_storage_on_disk() -> bool:
     from django.core.files.storage import FileSystemStorage, storages
+    from django.utils.module_loading import import_string
 
-    backend = storages.backends.get("default", {}).get("BACKEND", "")
+    default = cast("dict[str, Any]", storages.backends.get("default", {}))
     try:
-        from django.utils.module_loading import import_string
-
-        return issubclass(import_string(backend), FileSystemStorage)
+        return issubclass(import_string(default.get("BACKEND", "")), FileSystemStorage)
     except ImportError:
         return False
