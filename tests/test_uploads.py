@@ -363,3 +363,21 @@ def test_the_projects_middleware_is_left_out_and_the_manifest_not_served(server:
     assert len(said) == 1
     assert "whitenoise.middleware.WhiteNoiseMiddleware is left out of MIDDLEWARE" in said[0]
     assert SECRET_KEY not in server.log.read_text()
+
+
+def test_setenv_writes_environment_lines_systemd_accepts(site: Site, tmp_path: Path) -> None:
+    unit = run_archive(site.built, "systemd-unit", *WIRING, "--setenv", "GREETING=hello world")
+    assert unit.returncode == 0, unit.stderr
+    assert "\nEnvironment=MEDIA_ROOT=%S/site/media\n" in unit.stdout
+    assert '\nEnvironment="GREETING=hello world"\n' in unit.stdout
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:
+        (tmp_path / "site.service").write_text(unit.stdout.split("\n", 1)[1])
+        verified = subprocess.run(
+            [analyze, "verify", "--man=no", str(tmp_path / "site.service")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert (verified.returncode, verified.stderr) == (0, ""), verified.stderr
+    refused = run_archive(site.built, "systemd-unit", "--setenv", "no equals sign")
+    assert refused.returncode == 2
+    assert "--setenv takes NAME=VALUE, not 'no equals sign'" in refused.stderr
