@@ -140,7 +140,7 @@ class ZipappConfig(GoodConf):
         default=False,
         description="Let `serve` run with DEBUG on, which it otherwise refuses.",
     )
-    SERVE_ALLOW_INSECURE_SECRET_KEY: bool = Field(
+    SERVE_WEAK_KEY_OK: bool = Field(
         default=False,
         description="Let `serve` run with a SECRET_KEY that Django's deployment check calls "
         "insecure, which it otherwise refuses.",
@@ -252,8 +252,7 @@ class ZipappConfig(GoodConf):
             name
             for name, field in cls.model_fields.items()
             if name in cls.secret_fields
-            # A switch is no secret, whatever its name (SERVE_ALLOW_INSECURE_SECRET_KEY).
-            or (SECRET_NAME.search(name) and field.annotation is not bool)
+            or SECRET_NAME.search(name)
             or "Secret" in str(field.annotation)
         }
 

@@ -44,5 +44,5 @@ def refuse_unsafe_settings(
             f"{base.SECRET_KEY_MIN_LENGTH} characters, fewer than "
             f"{base.SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones, or a "
             f"'{base.SECRET_KEY_INSECURE_PREFIX}' prefix); set a long random one, or give "
-            "serve --allow-insecure-secret-key (config SERVE_ALLOW_INSECURE_SECRET_KEY)."
+            "serve --allow-insecure-secret-key (config SERVE_WEAK_KEY_OK)."
         )

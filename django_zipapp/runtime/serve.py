@@ -160,7 +160,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--allow-insecure-secret-key",
         action="store_true",
         help="serve even with a SECRET_KEY that Django's check --deploy calls insecure "
-        "(config SERVE_ALLOW_INSECURE_SECRET_KEY)",
+        "(config SERVE_WEAK_KEY_OK)",
     )
     parser.add_argument(
         "--log-level",
@@ -283,7 +283,7 @@ def run(archive: Archive, argv: list[str]) -> int:
         settings,
         allow_debug=args.allow_debug or bool(getattr(config, "SERVE_ALLOW_DEBUG", False)),
         allow_insecure_secret_key=args.allow_insecure_secret_key
-        or bool(getattr(config, "SERVE_ALLOW_INSECURE_SECRET_KEY", False)),
+        or bool(getattr(config, "SERVE_WEAK_KEY_OK", False)),
     )
     options = gunicorn_options(config, proc_name=archive.prog)
     application = ArchiveServer(
