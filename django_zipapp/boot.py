@@ -20,7 +20,7 @@ import zipfile
 import zipimport
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,6 +35,19 @@ EXIT_BOOT_ERROR = 1
 # without it was never finished. Running processes hold a shared lock on it.
 COMPLETE_MARKER = ".django-zipapp-complete"
 SITE_PACKAGES = "site-packages"
+# Bytecode compiled at build time for the target interpreter: "bytecode/DIR/NAME.TAG.pyc"
+# in the archive (which holds no __pycache__) unpacks to
+# "site-packages/DIR/__pycache__/NAME.TAG.pyc".
+BYTECODE = "bytecode"
+# The SHA-256 of every file an extraction holds, recorded at build time, one
+# "<sha256>  <path>" line each (sha256sum's format): what lets a new build share a file
+# with an older extraction instead of unpacking it again. A copy goes into the extraction.
+HASHES_NAME = "django_zipapp.sha256"
+HASHES_RECORD = ".django-zipapp-sha256"
+# Set to "0" to unpack every file again instead of sharing it with an older extraction.
+SHARE_VARIABLE = "DJANGO_ZIPAPP_SHARE_FILES"
+# Commands that read only the build record: they never unpack anything.
+NO_EXTRACTION = frozenset({"", "-h", "--help", "info"})
 SHIV_ENVIRONMENT = "environment.json"  # shiv's build metadata, beside this module
 
 # Handed from main() to run(): shiv's bootstrap calls run() once it has extracted
@@ -47,17 +60,39 @@ class BootError(Exception):
 
 
 def main() -> None:
+    try:
+        try:
+            _main()
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`./site.pyz info | head -1`): stop quietly, as a command
+        # killed by SIGPIPE would; stdout points at /dev/null so that the interpreter's
+        # own flush at exit finds nothing to complain about.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(128 + 13) from None
+
+
+def _main() -> None:
     # No cyclic garbage collection while the site starts: the imports and the setup create
     # tens of thousands of long-lived objects, and the collector would walk them about
     # 170 times (a sixth of a warm start). Python's documented recipe for servers that
     # fork: disable early, gc.freeze() before forking, enable again. The runtime turns it
     # back on: at once for a management command, once the site is loaded for serve.
     gc.disable()
+    command = _command(sys.argv[1:])
     try:
-        _prepare(Path(sys.argv[0]))
+        _prepare(Path(sys.argv[0]), extract=command not in NO_EXTRACTION)
     except BootError as exc:
         _fail(str(exc))
     sys.path[:] = isolated_path(sys.path, sys.argv[0], os.environ.get("PYTHONPATH", ""))
+    if command in NO_EXTRACTION:
+        # The runtime is stdlib only until a command loads the site: imported from the
+        # archive itself, it answers without anything unpacked.
+        sys.path.insert(0, os.path.join(sys.argv[0], SITE_PACKAGES))
+        from django_zipapp.runtime import main as runtime_main
+
+        raise SystemExit(runtime_main(_state["build"], _state["site_packages"], sys.argv[1:]))
     import _bootstrap  # type: ignore[import-not-found]  # shiv's, beside this file
 
     # shiv's bootstrap opens the archive with zipfile, parsing its directory (thousands of
@@ -65,6 +100,19 @@ def main() -> None:
     # and the archive's name. Anything else it asks for comes from a real ZipFile.
     _bootstrap.current_zipfile = partial(_already_read, sys.argv[0], _state.pop("members"))
     _bootstrap.bootstrap()
+
+
+def _command(args: list[str]) -> str:
+    """The archive's command in its arguments, after any -C/--config FILE."""
+    index = 0
+    while index < len(args):
+        if args[index] in ("-C", "--config"):
+            index += 2
+        elif args[index].startswith(("-C", "--config=")):
+            index += 1
+        else:
+            return args[index]
+    return ""
 
 
 def run() -> int:
@@ -123,7 +171,7 @@ class _ReadArchive:
             self.opened.close()
 
 
-def _prepare(archive_path: Path) -> None:
+def _prepare(archive_path: Path, *, extract: bool = True) -> None:
     try:
         members, sizes = _read_archive(archive_path, BUILD_INFO_NAME, SHIV_ENVIRONMENT)
         build, environment = (json.loads(member) for member in members)
@@ -133,31 +181,34 @@ def _prepare(archive_path: Path) -> None:
             f"({type(exc).__name__}). Download or build it again."
         ) from None
     check_target(build, archive_path.name)
+    _state["members"] = dict(zip((BUILD_INFO_NAME, SHIV_ENVIRONMENT), members, strict=True))
+    _state["build"] = build
+    if not extract:
+        _state["site_packages"] = archive_path / SITE_PACKAGES
+        return
     root = extraction_root(os.environ, archive_path.name)
     # shiv's bootstrap reads SHIV_ROOT; children (gunicorn re-exec, subprocesses) inherit
     # it and so share the same extraction.
     os.environ["SHIV_ROOT"] = str(root)
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
     _state["in_use"] = extract_once(archive_path, extraction, sizes)
-    _state["members"] = dict(zip((BUILD_INFO_NAME, SHIV_ENVIRONMENT), members, strict=True))
-    _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
 
 
 def _read_archive(archive_path: Path, *names: str) -> tuple[list[bytes], dict[str, int]]:
-    """The named members, and the size of every file under site-packages/."""
+    """The named members, and the size of every file an extraction holds."""
     # Python has already read the archive's directory (thousands of entries) to import
     # this module; reading through its importer spares parsing it again at every start.
     loader = globals().get("__loader__")
     if isinstance(loader, zipimport.zipimporter) and os.path.samefile(loader.archive, archive_path):
         directory = getattr(zipimport, "_zip_directory_cache", {}).get(loader.archive)
         if directory is not None:
-            prefix = f"{SITE_PACKAGES}{os.sep}"
+            prefixes = (f"{SITE_PACKAGES}{os.sep}", f"{BYTECODE}{os.sep}")
             # zipimport's entries: (path, compress, data size, file size, offset, ...).
             sizes = {
-                name.replace(os.sep, "/"): entry[3]
+                extracted_name(name.replace(os.sep, "/")): entry[3]
                 for name, entry in directory.items()
-                if name.startswith(prefix) and not name.endswith(os.sep)
+                if name.startswith(prefixes) and not name.endswith(os.sep)
             }
             return [loader.get_data(name) for name in names], sizes
     with zipfile.ZipFile(archive_path) as archive:
@@ -218,20 +269,22 @@ def check_target(build: dict[str, Any], archive_name: str) -> None:
 
 
 def check_intact(archive_path: Path) -> None:
-    """Read every entry before unpacking any: a damaged one stops the start, not halfway."""
+    """Read every entry: a damaged one is named (extraction checks each as it unpacks)."""
     try:
         bad = _first_bad_entry(archive_path)
     except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        bad, reason = "", f"it cannot be read ({exc})"
-    else:
-        reason = f"its entry {bad!r} does not match its CRC-32 checksum"
-    if bad is None:
-        return
+        raise damaged(archive_path, "", f"it cannot be read ({exc})") from None
+    if bad is not None:
+        raise damaged(archive_path, bad)
+
+
+def damaged(archive_path: Path, entry: str, reason: str = "") -> BootError:
+    reason = reason or f"its entry {entry!r} does not match its CRC-32 checksum"
     size, built = archive_path.stat().st_size, _launcher_size(archive_path)
     sizes = f"{size} bytes" + (
         "" if built is None else ", as built" if built == size else f"; built with {built}"
     )
-    raise BootError(
+    return BootError(
         f"{archive_path.name} is damaged: {reason} (the file has {sizes}). Download or build "
         "it again; nothing was unpacked."
     )
@@ -353,13 +406,20 @@ def _fail(message: str) -> NoReturn:
 # by a killed start, trusts any directory that exists (a half-deleted or tampered one
 # included) and never prunes old builds. So the extraction is done here, before shiv's
 # bootstrap runs, which then finds site-packages in place and only puts it on sys.path.
-# shutil and tempfile are imported where used: only a first start needs them.
+# shutil, tempfile and concurrent.futures are imported where used: only a first start
+# needs them.
+#
+# Entry points for what else unpacks into the same cache (an interpreter shipped in the
+# archive, say): extract_once() makes an extraction exist and holds it; prune_builds()
+# removes old ones and everything inside them; hold_extraction() keeps one alive for the
+# life of a process. Anything placed inside an extraction's directory before it is
+# renamed into place (see replace_extraction) is pruned with its build.
 
 
 def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) -> int:
     """Make ``extraction`` a complete copy of the archive's site-packages, once.
 
-    ``sizes``: the archive's site-packages files and their sizes (expected_sizes()).
+    ``sizes``: the files an extraction holds and their sizes (expected_sizes()).
     Returns a descriptor that holds a shared lock on the extraction for the life of the
     process (and of the processes it forks): old builds are pruned only when nobody
     holds one.
@@ -367,20 +427,16 @@ def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) ->
     # SHIV_FORCE_EXTRACT would make shiv's bootstrap extract again, without any of this.
     force = bool(os.environ.pop("SHIV_FORCE_EXTRACT", ""))
     try:
-        for attempt in range(3):
+        for _attempt in range(3):
             held = hold_extraction(extraction)
             if held is not None and not force and is_intact(extraction, sizes):
                 return held
             if held is not None:
                 os.close(held)
-            if attempt == 0:
-                # Before anything is unpacked: a damaged archive leaves nothing behind.
-                check_intact(archive_path)
             with locked(build_lock(extraction)):
                 # Another process may have extracted it while this one waited.
                 if force or not is_intact(extraction, sizes):
-                    with zipfile.ZipFile(archive_path) as archive:
-                        replace_extraction(archive, sizes, extraction)
+                    _replace_or_clean_up(archive_path, extraction)
             force = False
     except (zipfile.BadZipFile, EOFError) as exc:  # a member that does not decompress
         raise BootError(
@@ -398,13 +454,40 @@ def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) ->
     )
 
 
+def _replace_or_clean_up(archive_path: Path, extraction: Path) -> None:
+    try:
+        replace_extraction(archive_path, extraction)
+    except _DamagedEntry as exc:
+        # Called with the build's lock held; a damaged archive leaves nothing behind.
+        if not extraction.exists():
+            build_lock(extraction).unlink(missing_ok=True)
+        raise damaged(archive_path, exc.name) from None
+
+
+class _DamagedEntry(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def extracted_name(member: str) -> str:
+    """Where a member of the archive goes in an extraction (see BYTECODE)."""
+    if not member.startswith(f"{BYTECODE}/"):
+        return member
+    folder, _, name = member[len(BYTECODE) + 1 :].rpartition("/")
+    return f"{SITE_PACKAGES}/{folder}{'/' if folder else ''}__pycache__/{name}"
+
+
 def expected_sizes(archive: zipfile.ZipFile) -> dict[str, int]:
-    prefix = f"{SITE_PACKAGES}/"
-    return {
-        info.filename: info.file_size
+    return {extracted_name(info.filename): info.file_size for info in _unpacked(archive)}
+
+
+def _unpacked(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    prefixes = (f"{SITE_PACKAGES}/", f"{BYTECODE}/")
+    return [
+        info
         for info in archive.infolist()
-        if info.filename.startswith(prefix) and not info.is_dir()
-    }
+        if info.filename.startswith(prefixes) and not info.is_dir()
+    ]
 
 
 def is_intact(extraction: Path, sizes: dict[str, int]) -> bool:
@@ -412,7 +495,7 @@ def is_intact(extraction: Path, sizes: dict[str, int]) -> bool:
 
     One stat per file, about 5 ms for a typical site: a missing, truncated or padded file
     is found before anything is imported. A file edited in place to the same size is not;
-    the cache directory is the service's own (UMask=0077).
+    the cache directory is the service's own (UMask=0077) and its files are read-only.
     """
     base = f"{extraction}{os.sep}"
     try:
@@ -435,17 +518,32 @@ def hold_extraction(extraction: Path) -> int | None:
     return descriptor
 
 
-def replace_extraction(archive: zipfile.ZipFile, sizes: dict[str, int], extraction: Path) -> None:
-    """Unpack into a temporary directory and rename it into place: never half visible."""
+def replace_extraction(archive_path: Path, extraction: Path) -> None:
+    """Unpack into a temporary directory and rename it into place: never half visible.
+
+    Files whose content an older extraction already holds (by the SHA-256 recorded at
+    build time, checked on the file itself) are shared with it, not unpacked again.
+    """
     import shutil
     import tempfile
 
     _remove_own_leftovers(extraction)
     temporary = Path(tempfile.mkdtemp(prefix=f".{extraction.name}.tmp-", dir=extraction.parent))
     try:
-        archive.extractall(temporary, sorted(sizes))
-        compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
-        marker = {"archive": archive.filename, "files": len(sizes)}
+        with zipfile.ZipFile(archive_path) as archive:
+            members = {extracted_name(info.filename): info for info in _unpacked(archive)}
+            hashes = _recorded_hashes(archive)
+            has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
+        _make_folders(temporary, members)
+        shared = share_files(temporary, hashes, _donors(extraction)) if hashes else set()
+        unpack(archive_path, temporary, [members[name] for name in members if name not in shared])
+        if not has_bytecode:  # built for another Python than the build host's
+            compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
+        if hashes:
+            (temporary / HASHES_RECORD).write_text(
+                "".join(f"{digest}  {name}\n" for name, digest in sorted(hashes.items()))
+            )
+        marker = {"archive": str(archive_path), "files": len(members), "shared": len(shared)}
         (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
     except BaseException:
         # A full disk or a damaged member: give the space back now. (A killed process
@@ -457,10 +555,164 @@ def replace_extraction(archive: zipfile.ZipFile, sizes: dict[str, int], extracti
     os.rename(temporary, extraction)
 
 
+def _recorded_hashes(archive: zipfile.ZipFile) -> dict[str, str]:
+    try:
+        text = archive.read(HASHES_NAME).decode()
+    except KeyError:  # built before hashes were recorded
+        return {}
+    return _parse_hashes(text)
+
+
+def _parse_hashes(text: str) -> dict[str, str]:
+    lines = (line.partition("  ") for line in text.splitlines())
+    return {name: digest for digest, _, name in lines}
+
+
+def _make_folders(temporary: Path, members: dict[str, zipfile.ZipInfo]) -> None:
+    for folder in sorted({os.path.dirname(name) for name in members}):
+        os.makedirs(os.path.join(temporary, folder), exist_ok=True)
+
+
+def _workers() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def unpack(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Decompress the members into target, spread over the cores, each file read-only.
+
+    zlib lets go of the interpreter's lock while it inflates: threads run in parallel.
+    Reading each member to its end checks its CRC-32.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(_workers(), 8)
+    # Every worker takes one member in N, by size: the work comes out even.
+    ordered = sorted(infos, key=lambda info: info.file_size, reverse=True)
+    chunks = [ordered[index::workers] for index in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        for done in [pool.submit(_unpack_chunk, archive_path, target, chunk) for chunk in chunks]:
+            done.result()
+
+
+def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]) -> None:
+    with zipfile.ZipFile(archive_path) as archive:
+        for info in infos:
+            path = os.path.join(target, extracted_name(info.filename))
+            # Read-only: a file may be shared with later builds (see share_files).
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+            try:
+                with archive.open(info) as source, open(descriptor, "wb", closefd=False) as out:
+                    while block := source.read(1 << 20):
+                        out.write(block)
+            except (zipfile.BadZipFile, zlib.error, EOFError):
+                raise _DamagedEntry(info.filename) from None
+            finally:
+                os.close(descriptor)
+
+
+# Sharing with older extractions. A file that an older extraction holds with the content
+# this build recorded for it is linked into the new one instead of unpacked: a reflink
+# (a copy that shares blocks until written) where the file system offers one, else a
+# hard link. Every file is created read-only; each shared file is hashed on disk before
+# it is trusted, so a file altered in an older extraction is unpacked from the archive
+# instead. Set DJANGO_ZIPAPP_SHARE_FILES=0 to unpack everything.
+
+_FICLONE = 0x40049409  # linux/fs.h
+
+
+def share_files(target: Path, hashes: dict[str, str], donors: list[Path]) -> set[str]:
+    """Link into target every file an older extraction holds with the recorded content."""
+    if os.environ.get(SHARE_VARIABLE, "1") == "0" or not donors:
+        return set()
+    sources: dict[str, str] = {}
+    for donor in donors:  # the newest first
+        for name, digest in _donor_hashes(donor).items():
+            sources.setdefault(digest, os.path.join(donor, name))
+    wanted = {name: sources[digest] for name, digest in hashes.items() if digest in sources}
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(_workers(), 8)
+    names = sorted(wanted)
+    chunks = [names[index::workers] for index in range(workers)]
+    shared: set[str] = set()
+    with ThreadPoolExecutor(workers) as pool:
+        jobs = [pool.submit(_share_chunk, target, chunk, wanted, hashes) for chunk in chunks]
+        for job in jobs:
+            shared.update(job.result())
+    return shared
+
+
+def _share_chunk(
+    target: Path, names: list[str], sources: dict[str, str], hashes: dict[str, str]
+) -> list[str]:
+    import hashlib
+
+    shared = []
+    for name in names:
+        path = os.path.join(target, name)
+        try:
+            _link(sources[name], path)
+            digest = _sha256(path, hashlib.sha256())
+        except OSError:
+            continue  # removed meanwhile, another file system: unpacked instead
+        if digest == hashes[name] and not os.stat(path).st_mode & 0o222:
+            shared.append(name)
+        else:
+            os.unlink(path)  # altered where it was: unpacked from the archive instead
+    return shared
+
+
+def _sha256(path: str, digest: Any) -> str:
+    # hashlib.file_digest is Python 3.11+; hashlib lets go of the interpreter's lock.
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return str(digest.hexdigest())
+
+
+def _link(source: str, path: str) -> None:
+    try:
+        with open(source, "rb") as src:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+            try:
+                fcntl.ioctl(descriptor, _FICLONE, src.fileno())
+            finally:
+                os.close(descriptor)
+        return
+    except OSError:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+    os.link(source, path)
+
+
+def _donors(extraction: Path) -> list[Path]:
+    """Finished extractions in the same directory that recorded their files' hashes."""
+    found = []
+    for entry in os.scandir(extraction.parent):
+        if entry.name.startswith(".") or entry.path == str(extraction):
+            continue
+        if os.path.isfile(os.path.join(entry.path, COMPLETE_MARKER)) and os.path.isfile(
+            os.path.join(entry.path, HASHES_RECORD)
+        ):
+            found.append(Path(entry.path))
+    return sorted(found, key=_finished_at, reverse=True)[:3]
+
+
+def _donor_hashes(donor: Path) -> dict[str, str]:
+    try:
+        return _parse_hashes((donor / HASHES_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def compile_bytecode(site_packages: Path, final: Path) -> None:
-    # The archive ships no bytecode. Compiled once here, every later start imports from
-    # .pyc, even when the service may not write next to the sources (or
-    # PYTHONDONTWRITEBYTECODE is set). ddir: tracebacks name the final path.
+    # Only for an archive that carries no bytecode (built for another Python than the
+    # build host's). Compiled once here, every later start imports from .pyc, even when
+    # the service may not write next to the sources (or PYTHONDONTWRITEBYTECODE is set).
+    # ddir: tracebacks name the final path.
     import compileall
 
     try:
