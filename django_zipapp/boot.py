@@ -20,7 +20,7 @@ import zipfile
 import zipimport
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
@@ -40,10 +40,9 @@ SITE_PACKAGES = "site-packages"
 # "site-packages/DIR/__pycache__/NAME.TAG.pyc".
 BYTECODE = "bytecode"
 # The SHA-256 of every file an extraction holds, recorded at build time, one
-# "<sha256>  <path>" line each (sha256sum's format): what lets a new build share a file
-# with an older extraction instead of unpacking it again. A copy goes into the extraction.
+# "<sha256>  <path>" line each (sha256sum's format): what lets a new build share what
+# an older one unpacked instead of unpacking it again (see share_entries).
 HASHES_NAME = "django_zipapp.sha256"
-HASHES_RECORD = ".django-zipapp-sha256"
 # Set to "0" to unpack every file again instead of sharing it with an older extraction.
 SHARE_VARIABLE = "DJANGO_ZIPAPP_SHARE_FILES"
 # Commands that read only the build record: they never unpack anything.
@@ -521,38 +520,43 @@ def hold_extraction(extraction: Path) -> int | None:
 def replace_extraction(archive_path: Path, extraction: Path) -> None:
     """Unpack into a temporary directory and rename it into place: never half visible.
 
-    Files whose content an older extraction already holds (by the SHA-256 recorded at
-    build time, checked on the file itself) are shared with it, not unpacked again.
+    What the shared store holds already, as recorded at build time, is linked rather
+    than unpacked again (see share_entries).
     """
     import shutil
     import tempfile
 
     _remove_own_leftovers(extraction)
     temporary = Path(tempfile.mkdtemp(prefix=f".{extraction.name}.tmp-", dir=extraction.parent))
-    try:
-        with zipfile.ZipFile(archive_path) as archive:
-            members = {extracted_name(info.filename): info for info in _unpacked(archive)}
-            hashes = _recorded_hashes(archive)
-            has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
-        _make_folders(temporary, members)
-        shared = share_files(temporary, hashes, _donors(extraction)) if hashes else set()
-        unpack(archive_path, temporary, [members[name] for name in members if name not in shared])
-        if not has_bytecode:  # built for another Python than the build host's
-            compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
-        if hashes:
-            (temporary / HASHES_RECORD).write_text(
-                "".join(f"{digest}  {name}\n" for name, digest in sorted(hashes.items()))
-            )
-        marker = {"archive": str(archive_path), "files": len(members), "shared": len(shared)}
-        (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
-    except BaseException:
-        # A full disk or a damaged member: give the space back now. (A killed process
-        # cannot; the next extraction removes what it left.)
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    if os.path.lexists(extraction):
-        discard(extraction)
-    os.rename(temporary, extraction)
+    # Shared while this extraction links to the store: pruning the store waits for it.
+    with locked(store_lock(extraction.parent), shared=True):
+        try:
+            _fill(archive_path, temporary, extraction)
+        except BaseException:
+            # A full disk or a damaged member: give the space back now. (A killed process
+            # cannot; the next extraction removes what it left.)
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        if os.path.lexists(extraction):
+            discard(extraction)
+        os.rename(temporary, extraction)
+
+
+def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
+    with zipfile.ZipFile(archive_path) as archive:
+        members = {extracted_name(info.filename): info for info in _unpacked(archive)}
+        hashes = _recorded_hashes(archive)
+        has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
+    os.makedirs(temporary / SITE_PACKAGES)
+    # Without bytecode in the archive, compiling it here would write into the store.
+    shared = share_entries(archive_path, temporary, members, hashes) if has_bytecode else set()
+    rest = {name: info for name, info in members.items() if name not in shared}
+    _make_folders(temporary, rest)
+    unpack(archive_path, temporary, list(rest.values()))
+    if not has_bytecode:  # built for another Python than the build host's
+        compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
+    marker = {"archive": str(archive_path), "files": len(members), "shared": len(shared)}
+    (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
 
 
 def _recorded_hashes(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -601,7 +605,7 @@ def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]
     with zipfile.ZipFile(archive_path) as archive:
         for info in infos:
             path = os.path.join(target, extracted_name(info.filename))
-            # Read-only: a file may be shared with later builds (see share_files).
+            # Read-only: a file may be shared with later builds (see share_entries).
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
             try:
                 with archive.open(info) as source, open(descriptor, "wb", closefd=False) as out:
@@ -613,56 +617,112 @@ def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]
                 os.close(descriptor)
 
 
-# Sharing with older extractions. A file that an older extraction holds with the content
-# this build recorded for it is linked into the new one instead of unpacked: a reflink
-# (a copy that shares blocks until written) where the file system offers one, else a
-# hard link. Every file is created read-only; each shared file is hashed on disk before
-# it is trusted, so a file altered in an older extraction is unpacked from the archive
-# instead. Set DJANGO_ZIPAPP_SHARE_FILES=0 to unpack everything.
+# Sharing between builds. Each top-level entry of site-packages (a package, a module, a
+# .dist-info, the collected static files) is unpacked once into the shared store,
+# SHIV_ROOT/.shared/<key>/<entry>, where the key is the SHA-256 of the hashes the build
+# recorded for the entry's files. An extraction's site-packages holds a symbolic link to
+# it: a new build whose dependencies did not change unpacks only what changed, and the
+# builds kept on disk take little more room than one. Files are read-only. A store entry
+# is checked against the recorded hashes, file by file, before a new build links to it;
+# one that does not match is left to whoever uses it, and the build unpacks its own copy.
+# Pruning removes an entry once no extraction links to it (see prune_store).
+# Set DJANGO_ZIPAPP_SHARE_FILES=0 to unpack every build on its own.
 
-_FICLONE = 0x40049409  # linux/fs.h
+STORE = ".shared"
 
 
-def share_files(target: Path, hashes: dict[str, str], donors: list[Path]) -> set[str]:
-    """Link into target every file an older extraction holds with the recorded content."""
-    if os.environ.get(SHARE_VARIABLE, "1") == "0" or not donors:
+def share_entries(
+    archive_path: Path, temporary: Path, members: dict[str, zipfile.ZipInfo], hashes: dict[str, str]
+) -> set[str]:
+    """Link every top-level entry of site-packages to the store; the names linked."""
+    if os.environ.get(SHARE_VARIABLE, "1") == "0" or not hashes:
         return set()
-    sources: dict[str, str] = {}
-    for donor in donors:  # the newest first
-        for name, digest in _donor_hashes(donor).items():
-            sources.setdefault(digest, os.path.join(donor, name))
-    wanted = {name: sources[digest] for name, digest in hashes.items() if digest in sources}
-    from concurrent.futures import ThreadPoolExecutor
+    store = temporary.parent / STORE
+    store.mkdir(exist_ok=True)
+    entries: dict[str, list[str]] = {}
+    for name in members:
+        top = name.split("/", 2)[1]
+        entries.setdefault(top, []).append(name)
+    keys = {top: _entry_key(names, hashes) for top, names in entries.items()}
+    if any(key is None for key in keys.values()):
+        return set()  # a file without a recorded hash: nothing to check a store entry with
+    missing = [
+        top for top, key in keys.items() if not (store / str(key) / COMPLETE_MARKER).exists()
+    ]
+    for top in missing:
+        _add_to_store(archive_path, store, str(keys[top]), [members[n] for n in entries[top]])
+    found = [top for top in keys if top not in missing]
+    checked = _check_entries(store, found, keys, entries, hashes)
+    trusted = set(missing) | {top for top, good in zip(found, checked, strict=True) if good}
+    for top in sorted(trusted):
+        os.symlink(
+            os.path.join("..", "..", STORE, str(keys[top]), top),
+            temporary / SITE_PACKAGES / top,
+        )
+    return {name for top in trusted for name in entries[top]}
 
-    workers = min(_workers(), 8)
-    names = sorted(wanted)
-    chunks = [names[index::workers] for index in range(workers)]
-    shared: set[str] = set()
-    with ThreadPoolExecutor(workers) as pool:
-        jobs = [pool.submit(_share_chunk, target, chunk, wanted, hashes) for chunk in chunks]
-        for job in jobs:
-            shared.update(job.result())
-    return shared
 
-
-def _share_chunk(
-    target: Path, names: list[str], sources: dict[str, str], hashes: dict[str, str]
-) -> list[str]:
+def _entry_key(names: list[str], hashes: dict[str, str]) -> str | None:
     import hashlib
 
-    shared = []
-    for name in names:
-        path = os.path.join(target, name)
-        try:
-            _link(sources[name], path)
-            digest = _sha256(path, hashlib.sha256())
-        except OSError:
-            continue  # removed meanwhile, another file system: unpacked instead
-        if digest == hashes[name] and not os.stat(path).st_mode & 0o222:
-            shared.append(name)
-        else:
-            os.unlink(path)  # altered where it was: unpacked from the archive instead
-    return shared
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        if name not in hashes:
+            return None
+        digest.update(f"{hashes[name]}  {name}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _add_to_store(archive_path: Path, store: Path, key: str, infos: list[zipfile.ZipInfo]) -> None:
+    import shutil
+    import tempfile
+
+    temporary = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=store))
+    try:
+        _make_folders(temporary, {extracted_name(info.filename): info for info in infos})
+        unpack(archive_path, temporary, infos)
+        (temporary / COMPLETE_MARKER).write_text("")
+        # The entry's own folder: SITE_PACKAGES/<entry> becomes <key>/<entry>.
+        os.rename(temporary / SITE_PACKAGES, temporary / "site")
+        for entry in os.listdir(temporary / "site"):
+            os.rename(temporary / "site" / entry, temporary / entry)
+        os.rmdir(temporary / "site")
+        os.rename(temporary, store / key)
+    except OSError:
+        if not (store / key / COMPLETE_MARKER).exists():
+            raise
+        # Another start added the same entry meanwhile: it is checked like any other.
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _check_entries(
+    store: Path,
+    tops: list[str],
+    keys: dict[str, str | None],
+    entries: dict[str, list[str]],
+    hashes: dict[str, str],
+) -> list[bool]:
+    """Whether each store entry holds exactly the recorded content, read-only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def check(top: str) -> bool:
+        import hashlib
+
+        base = store / str(keys[top])
+        for name in entries[top]:
+            path = os.path.join(base, name.split("/", 1)[1])
+            try:
+                if os.stat(path).st_mode & 0o222:
+                    return False
+                if _sha256(path, hashlib.sha256()) != hashes[name]:
+                    return False
+            except OSError:
+                return False
+        return True
+
+    with ThreadPoolExecutor(min(_workers(), 8)) as pool:
+        return list(pool.map(check, tops))
 
 
 def _sha256(path: str, digest: Any) -> str:
@@ -673,39 +733,35 @@ def _sha256(path: str, digest: Any) -> str:
     return str(digest.hexdigest())
 
 
-def _link(source: str, path: str) -> None:
-    try:
-        with open(source, "rb") as src:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-            try:
-                fcntl.ioctl(descriptor, _FICLONE, src.fileno())
-            finally:
-                os.close(descriptor)
+def prune_store(root: Path) -> None:
+    """Remove the store entries that no extraction links to.
+
+    Runs only when no extraction is under way (they hold the store's lock, shared):
+    an entry being linked into a new build is never taken for unused.
+    """
+    import shutil
+
+    store = root / STORE
+    if not store.is_dir():
         return
-    except OSError:
-        with suppress(FileNotFoundError):
-            os.unlink(path)
-    os.link(source, path)
+    with locked(store_lock(root), blocking=False) as acquired:
+        if not acquired:
+            return
+        used: set[str] = set()
+        for entry in os.scandir(root):
+            folder = os.path.join(entry.path, SITE_PACKAGES)
+            if entry.name == STORE or not os.path.isdir(folder):
+                continue
+            for link in os.scandir(folder):
+                if link.is_symlink():
+                    used.add(os.readlink(link.path).split(os.sep)[-2])
+        for entry in os.scandir(store):
+            if entry.name not in used:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def _donors(extraction: Path) -> list[Path]:
-    """Finished extractions in the same directory that recorded their files' hashes."""
-    found = []
-    for entry in os.scandir(extraction.parent):
-        if entry.name.startswith(".") or entry.path == str(extraction):
-            continue
-        if os.path.isfile(os.path.join(entry.path, COMPLETE_MARKER)) and os.path.isfile(
-            os.path.join(entry.path, HASHES_RECORD)
-        ):
-            found.append(Path(entry.path))
-    return sorted(found, key=_finished_at, reverse=True)[:3]
-
-
-def _donor_hashes(donor: Path) -> dict[str, str]:
-    try:
-        return _parse_hashes((donor / HASHES_RECORD).read_text())
-    except (OSError, ValueError):
-        return {}
+def store_lock(root: Path) -> Path:
+    return root / f"{STORE}.lock"
 
 
 def compile_bytecode(site_packages: Path, final: Path) -> None:
@@ -770,12 +826,13 @@ def build_lock(extraction: Path) -> Path:
 
 
 @contextmanager
-def locked(path: Path, *, blocking: bool = True) -> Iterator[bool]:
-    """An exclusive lock on ``path``; with ``blocking=False`` yields False when taken."""
+def locked(path: Path, *, blocking: bool = True, shared: bool = False) -> Iterator[bool]:
+    """An exclusive (or shared) lock on ``path``; ``blocking=False``: False when taken."""
+    kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     while True:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            fcntl.flock(descriptor, kind | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(descriptor)
             yield False
@@ -818,6 +875,7 @@ def prune_builds(extraction: Path, keep: int) -> list[Path]:
     )
     removed = [path for path in others[max(keep - 1, 0) :] if _remove_unused(path)]
     remove_leftovers(root, name)
+    prune_store(root)
     return removed
 
 

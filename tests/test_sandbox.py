@@ -161,7 +161,10 @@ def test_concurrent_first_starts_extract_once(built: Built, tmp_path: Path) -> N
     watcher = ExtractionWatcher(tmp_path / "cache")
     starts = [
         subprocess.Popen(
-            [str(site.archive)], env=site_env(site), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [str(site.archive), "prepare"],
+            env=site_env(site),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(16)
     ]
@@ -170,7 +173,7 @@ def test_concurrent_first_starts_extract_once(built: Built, tmp_path: Path) -> N
     for code, out, err in results:
         assert out is not None and err is not None
         assert (code, err.read()) == (0, b"")
-        assert out.read().startswith(b"usage: site.pyz")
+        assert out.read().startswith(b"Ready: ")
         out.close()
         err.close()
     assert len(temporary) == 1  # one extraction, which the 15 others waited for
@@ -187,7 +190,7 @@ def test_a_first_start_killed_anywhere_is_repaired(built: Built, tmp_path: Path)
     interrupted = 0
     for delay in (0.05, 0.4, 1.0, 2.0, 3.5):
         start = subprocess.Popen(
-            [str(site.archive)], env=site_env(site), start_new_session=True,
+            [str(site.archive), "prepare"], env=site_env(site), start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(delay)
