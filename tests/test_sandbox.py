@@ -239,6 +239,10 @@ def test_old_builds_are_pruned_unless_in_use(built: Built, rebuilt: Built, tmp_p
     assert run_archive(site, "check", env=environment).returncode == 0
     (new,) = extractions(tmp_path / "cache")
     assert new != old
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f".{new.name}.lock", new.name]
+    names = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert names == [".shared", ".shared.lock", f".{new.name}.lock", new.name]
+    # The shared store keeps only what the kept build links to.
+    linked = {os.readlink(p).split("/")[-2] for p in (new / "site-packages").iterdir()}
+    assert {p.name for p in (tmp_path / "cache" / ".shared").iterdir()} == linked
     marker = json.loads((new / MARKER).read_text())
     assert marker["files"] > 1000
