@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -38,13 +39,48 @@ for source, cfile, dfile in json.load(sys.stdin):
 """
 
 
-def compile_sources(sources: list[Path], output: Path) -> None:
-    """Compile every .py of sources into output, laid out as BYTECODE in the archive."""
+def compile_sources(sources: list[Path], output: Path, cache: Path | None = None) -> None:
+    """Compile every .py of sources into output, laid out as BYTECODE in the archive.
+
+    ``cache``: a folder of .pyc files by the SHA-256 of their source and name, kept
+    between builds: a rebuild compiles only what changed.
+    """
     tag = sys.implementation.cache_tag
-    jobs = [
-        (str(path), str(output / relative.parent / f"{path.stem}.{tag}.pyc"), relative.as_posix())
-        for relative, path in _python_files(sources)
-    ]
+    jobs = []
+    cached: list[tuple[Path, Path]] = []
+    for relative, path in _python_files(sources):
+        cfile = output / relative.parent / f"{path.stem}.{tag}.pyc"
+        key = None if cache is None else cache / tag / _cache_key(path, relative.as_posix())
+        if key is not None and key.is_file():
+            cfile.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(key, cfile)
+            continue
+        jobs.append((str(path), str(cfile), relative.as_posix()))
+        if key is not None:
+            cached.append((cfile, key))
+    _compile(jobs)
+    for cfile, key in cached:
+        if cfile.is_file():
+            _keep(cfile, key)
+
+
+def _cache_key(path: Path, name: str) -> str:
+    # The exact interpreter too: a patch release may compile the same source otherwise.
+    digest = hashlib.sha256(f"{sys.version}\0{name}\0".encode() + path.read_bytes())
+    return f"{digest.hexdigest()}.pyc"
+
+
+def _keep(cfile: Path, key: Path) -> None:
+    try:
+        key.parent.mkdir(parents=True, exist_ok=True)
+        temporary = key.with_name(f".{key.name}.{os.getpid()}")
+        shutil.copyfile(cfile, temporary)
+        os.replace(temporary, key)
+    except OSError:
+        pass  # a cache that cannot be written only makes the next build slower
+
+
+def _compile(jobs: list[tuple[str, str, str]]) -> None:
     for folder in sorted({os.path.dirname(cfile) for _, cfile, _ in jobs}):
         os.makedirs(folder, exist_ok=True)
     workers = max(min(os.cpu_count() or 1, 8), 1)

@@ -36,8 +36,12 @@ def write_archive(
     compressed: bool,
     built_at: int,
     build_info: dict[str, Any],
+    cache_dir: Path | None = None,
 ) -> str:
-    """Write the archive to output atomically and return its build id."""
+    """Write the archive to output atomically and return its build id.
+
+    ``cache_dir``: where compiled bytecode is kept between builds (None: nowhere).
+    """
     env = Environment(
         built_at=datetime.fromtimestamp(built_at, timezone.utc).strftime(BUILD_AT_TIMESTAMP_FORMAT),
         shiv_version=shiv_version,
@@ -56,7 +60,7 @@ def write_archive(
         if launcher is not None:
             replace_first_line(partial, launcher)
         # Appending rewrites the zip's directory, with offsets that allow for the launcher.
-        _append_boot(partial, build_info, built_at, compressed, sources)
+        _append_boot(partial, build_info, built_at, compressed, sources, cache_dir)
         record_size(partial)
         # A rename replaces the old file in one step: a server still reading the old
         # archive keeps its inode, and a failed build leaves the old archive untouched.
@@ -92,6 +96,7 @@ def _append_boot(
     built_at: int,
     compressed: bool,
     sources: list[Path],
+    cache_dir: Path | None,
 ) -> None:
     boot_source = files("django_zipapp").joinpath("boot.py").read_bytes()
     date_time = time.gmtime(built_at)[:6]
@@ -104,7 +109,8 @@ def _append_boot(
         # compiles it.
         bytecode = Path(folder) if _runs_on_this_interpreter(build_info) else None
         if bytecode is not None:
-            compile_sources(sources, bytecode)
+            cache = None if cache_dir is None else cache_dir / "bytecode"
+            compile_sources(sources, bytecode, cache)
             build_info["bytecode"] = sys.implementation.cache_tag
         append_members(zf, sources, bytecode, built_at=built_at, compression=compression)
         members = [
