@@ -460,7 +460,19 @@ def _replace_or_clean_up(archive_path: Path, extraction: Path) -> None:
         # Called with the build's lock held; a damaged archive leaves nothing behind.
         if not extraction.exists():
             build_lock(extraction).unlink(missing_ok=True)
+        _forget_unused_store(extraction.parent)
         raise damaged(archive_path, exc.name) from None
+
+
+def _forget_unused_store(root: Path) -> None:
+    prune_store(root)
+    with locked(store_lock(root), blocking=False) as acquired:
+        if acquired:
+            try:
+                (root / STORE).rmdir()
+            except OSError:
+                return  # not empty: other builds link to it
+            store_lock(root).unlink(missing_ok=True)
 
 
 class _DamagedEntry(Exception):

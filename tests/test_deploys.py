@@ -145,6 +145,7 @@ def test_a_preparation_killed_anywhere_leaves_the_serving_build_alone(
 ) -> None:
     old_site = deploy(built, tmp_path)
     environment = site_env(old_site, KEEP_BUILDS="1")
+    assert run_archive(old_site, "migrate", "--noinput").returncode == 0
     cache = tmp_path / "cache"
     with running_server(old_site.archive, environment, tmp_path / "serve.log", workers=1) as srv:
         old = Path(str(next(p for p in cache.iterdir() if p.name.startswith("site.pyz_"))))
@@ -170,7 +171,9 @@ def test_a_preparation_killed_anywhere_leaves_the_serving_build_alone(
 
 @pytest.mark.e2e
 def test_pruning_while_a_linked_build_runs(built: Built, rebuilt: Built, tmp_path: Path) -> None:
-    old = extraction_of(deploy(built, tmp_path))
+    old_site = deploy(built, tmp_path)
+    assert run_archive(old_site, "migrate", "--noinput").returncode == 0
+    old = extraction_of(old_site)
     site = deploy(rebuilt, tmp_path)
     environment = site_env(site, KEEP_BUILDS="1")
     store = tmp_path / "cache" / ".shared"
