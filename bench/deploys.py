@@ -36,12 +36,12 @@ INSTALLED_APPS = [*INSTALLED_APPS, "django_zipapp"]
 SECRET_KEY = _os.environ["SECRET_KEY"]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 DATABASES["default"]["NAME"] = _os.path.join(_os.environ["STATE_DIR"], "wagtail.sqlite3")
+MEDIA_ROOT = _os.path.join(_os.environ["STATE_DIR"], "media")
 """
 
 
-def measure(ws: Any, runs: int, sites: list[str]) -> list[Any]:
-    import run as bench  # bench/run.py, beside this module
-
+def measure(ws: Any, runs: int, sites: list[str], bench: Any) -> list[Any]:
+    """The rows for each site; bench: run.py, whose helpers this module uses."""
     rows: list[Any] = []
     for site in sites:
         rows += Site(bench, ws, site).measure(runs)

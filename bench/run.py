@@ -1069,7 +1069,7 @@ def benchmark(
         measure_starts(ws, runs, samples)
         measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
     rows = [] if args.only_deploys else table(samples)
-    rows += deploys.measure(ws, runs, args.deploys)
+    rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON
         for key, values in samples.load.items()
