@@ -43,6 +43,10 @@ BYTECODE = "bytecode"
 # "<sha256>  <path>" line each (sha256sum's format): what lets a new build share what
 # an older one unpacked instead of unpacking it again (see share_entries).
 HASHES_NAME = "django_zipapp.sha256"
+# The top-level entries of site-packages that dependencies installed, one a line: only
+# those are shared. The project's own stay in each build's folder, where settings that
+# compute BASE_DIR from Path(__file__).resolve() find their templates and static files.
+SHAREABLE_NAME = "django_zipapp.shareable"
 # Set to "0" to unpack every file again instead of sharing it with an older extraction.
 SHARE_VARIABLE = "DJANGO_ZIPAPP_SHARE_FILES"
 # Commands that read only the build record: they never unpack anything.
@@ -558,10 +562,15 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
     with zipfile.ZipFile(archive_path) as archive:
         members = {extracted_name(info.filename): info for info in _unpacked(archive)}
         hashes = _recorded_hashes(archive)
+        shareable = set(_member_text(archive, SHAREABLE_NAME).splitlines())
         has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
     os.makedirs(temporary / SITE_PACKAGES)
     # Without bytecode in the archive, compiling it here would write into the store.
-    shared = share_entries(archive_path, temporary, members, hashes) if has_bytecode else set()
+    shared = (
+        share_entries(archive_path, temporary, members, hashes, shareable)
+        if has_bytecode
+        else set()
+    )
     rest = {name: info for name, info in members.items() if name not in shared}
     _make_folders(temporary, rest)
     unpack(archive_path, temporary, list(rest.values()))
@@ -572,11 +581,14 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
 
 
 def _recorded_hashes(archive: zipfile.ZipFile) -> dict[str, str]:
+    return _parse_hashes(_member_text(archive, HASHES_NAME))
+
+
+def _member_text(archive: zipfile.ZipFile, name: str) -> str:
     try:
-        text = archive.read(HASHES_NAME).decode()
-    except KeyError:  # built before hashes were recorded
-        return {}
-    return _parse_hashes(text)
+        return archive.read(name).decode()
+    except KeyError:  # built before it was recorded
+        return ""
 
 
 def _parse_hashes(text: str) -> dict[str, str]:
@@ -644,17 +656,22 @@ STORE = ".shared"
 
 
 def share_entries(
-    archive_path: Path, temporary: Path, members: dict[str, zipfile.ZipInfo], hashes: dict[str, str]
+    archive_path: Path,
+    temporary: Path,
+    members: dict[str, zipfile.ZipInfo],
+    hashes: dict[str, str],
+    shareable: set[str],
 ) -> set[str]:
-    """Link every top-level entry of site-packages to the store; the names linked."""
-    if os.environ.get(SHARE_VARIABLE, "1") == "0" or not hashes:
+    """Link the dependencies' top-level entries to the store; the files linked."""
+    if os.environ.get(SHARE_VARIABLE, "1") == "0" or not hashes or not shareable:
         return set()
     store = temporary.parent / STORE
     store.mkdir(exist_ok=True)
     entries: dict[str, list[str]] = {}
     for name in members:
         top = name.split("/", 2)[1]
-        entries.setdefault(top, []).append(name)
+        if top in shareable:
+            entries.setdefault(top, []).append(name)
     keys = {top: _entry_key(names, hashes) for top, names in entries.items()}
     if any(key is None for key in keys.values()):
         return set()  # a file without a recorded hash: nothing to check a store entry with

@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..boot import BYTECODE, HASHES_NAME, SITE_PACKAGES
+from ..boot import BYTECODE, HASHES_NAME, SHAREABLE_NAME, SITE_PACKAGES
 from .errors import BuildError
 
 # Run by each compiling process: (source, bytecode, name in tracebacks) triples on stdin.
@@ -136,6 +136,19 @@ def hashes(sources: list[Path], bytecode: Path | None) -> bytes:
     return "".join(lines).encode()
 
 
+def shareable(sources: list[Path]) -> bytes:
+    """The top-level entries that dependencies installed (sources[0]), one a line.
+
+    The project's own (sources[1:]) are never shared between builds: its settings may
+    compute BASE_DIR from Path(__file__).resolve(), which must land in the build's own
+    folder. A name that both provide is not shared either.
+    """
+    dependencies = {path.name for path in sources[0].iterdir()} if sources else set()
+    project = {path.name for source in sources[1:] for path in source.iterdir()}
+    names = sorted(dependencies - project - {"__pycache__"})
+    return "".join(f"{name}\n" for name in names).encode()
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as file:
@@ -154,7 +167,10 @@ def append_members(
 ) -> None:
     """Append the bytecode and the hashes to the archive, in a fixed order and date."""
     date_time = time.gmtime(built_at)[:6]
-    members: list[tuple[str, bytes | Path]] = [(HASHES_NAME, hashes(sources, bytecode))]
+    members: list[tuple[str, bytes | Path]] = [
+        (HASHES_NAME, hashes(sources, bytecode)),
+        (SHAREABLE_NAME, shareable(sources)),
+    ]
     members += archive_members(sources, bytecode)
     for name, data in members:
         info = zipfile.ZipInfo(name, date_time=date_time)
