@@ -641,8 +641,8 @@ def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]
                 os.close(descriptor)
 
 
-# Sharing between builds. Each top-level entry of site-packages (a package, a module, a
-# .dist-info, the collected static files) is unpacked once into the shared store,
+# Sharing between builds. Each top-level entry of site-packages that a dependency
+# installed (a package, a module, a .dist-info) is unpacked once into the shared store,
 # SHIV_ROOT/.shared/<key>/<entry>, where the key is the SHA-256 of the hashes the build
 # recorded for the entry's files. An extraction's site-packages holds a symbolic link to
 # it: a new build whose dependencies did not change unpacks only what changed, and the

@@ -100,14 +100,15 @@ def test_a_new_build_links_what_did_not_change(
     assert new != old
     marker = json.loads((new / MARKER).read_text())
     assert marker["shared"] == marker["files"] > 1000
-    same = [
-        entry.name
+    linked = {
+        entry.name: os.readlink(entry)
         for entry in (new / "site-packages").iterdir()
-        if os.readlink(entry) == os.readlink(old / "site-packages" / entry.name)
-    ]
-    # Django and every other dependency are the old build's; the changed app is new.
-    assert "django" in same
-    assert "notes" not in same
+        if entry.is_symlink()
+    }
+    # Django and every other dependency are the old build's; the project is its own.
+    assert linked["django"] == os.readlink(old / "site-packages" / "django")
+    assert not {"notes", "example", "templates", "staticfiles"} & set(linked)
+    assert all(os.readlink(old / "site-packages" / name) == to for name, to in linked.items())
     assert_as_recorded(new, site.archive)
     assert_as_recorded(old, built.archive)
     # No bytecode is written at a start: it came with the archive.
@@ -179,14 +180,16 @@ def test_pruning_while_a_linked_build_runs(built: Built, rebuilt: Built, tmp_pat
     store = tmp_path / "cache" / ".shared"
     before = {p.name for p in store.iterdir()}
     with running_server(site.archive, environment, tmp_path / "serve.log", workers=1) as srv:
-        # The new build's own start pruned the old one, and the store entries only the
-        # old one used: what the new one links to stays.
+        # The new build's own start pruned the old one, with which it shared every
+        # dependency: what the new one links to stays.
         assert not old.exists()
         new = Path(
             str(next(p for p in (tmp_path / "cache").iterdir() if p.name.startswith("site")))
         )
         after = {p.name for p in store.iterdir()}
-        assert after < before
+        assert after == before
+        links = [p for p in (new / "site-packages").iterdir() if p.is_symlink()]
+        assert {os.readlink(p).split("/")[-2] for p in links} == after
         assert_as_recorded(new, site.archive)
         status, _, body = get(srv.base + "/")
         assert (status, b"Notes, rebuilt" in body) == (200, True)
