@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from django_zipapp.boot import _command, extracted_name
 from django_zipapp.runtime import ARCHIVE_COMMANDS, HELP
 from tests.archives import Built, get, run_archive, running_server, site_env
 
@@ -26,6 +27,32 @@ MARKER = ".django-zipapp-complete"
 def test_the_usage_text_lists_every_command_of_the_archive() -> None:
     for name in ARCHIVE_COMMANDS:
         assert f"\n  {name} " in HELP, name
+
+
+def test_bytecode_unpacks_into_pycache() -> None:
+    assert extracted_name("site-packages/django/__init__.py") == "site-packages/django/__init__.py"
+    assert (
+        extracted_name("bytecode/django/db/models.cpython-311.pyc")
+        == "site-packages/django/db/__pycache__/models.cpython-311.pyc"
+    )
+    assert (
+        extracted_name("bytecode/six.cpython-311.pyc")
+        == "site-packages/__pycache__/six.cpython-311.pyc"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        ([], ""),
+        (["info", "--json"], "info"),
+        (["-C", "conf.yaml", "info"], "info"),
+        (["--config=conf.yaml", "--help"], "--help"),
+        (["-Cconf.yaml", "serve"], "serve"),
+    ],
+)
+def test_the_command_is_found_after_the_config_option(args: list[str], command: str) -> None:
+    assert _command(args) == command
 
 
 def deploy(built: Built, tmp_path: Path) -> Built:
