@@ -176,7 +176,9 @@ class _ReadArchive:
 
 def _prepare(archive_path: Path, *, extract: bool = True) -> None:
     try:
-        members, sizes = _read_archive(archive_path, BUILD_INFO_NAME, SHIV_ENVIRONMENT)
+        members, sizes = _read_archive(
+            archive_path, BUILD_INFO_NAME, SHIV_ENVIRONMENT, sizes=extract
+        )
         build, environment = (json.loads(member) for member in members)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BootError(
@@ -198,22 +200,26 @@ def _prepare(archive_path: Path, *, extract: bool = True) -> None:
     _state["site_packages"] = extraction / "site-packages"
 
 
-def _read_archive(archive_path: Path, *names: str) -> tuple[list[bytes], dict[str, int]]:
-    """The named members, and the size of every file an extraction holds."""
+def _read_archive(
+    archive_path: Path, *names: str, sizes: bool = True
+) -> tuple[list[bytes], dict[str, int]]:
+    """The named members, and (``sizes``) the size of every file an extraction holds."""
     # Python has already read the archive's directory (thousands of entries) to import
     # this module; reading through its importer spares parsing it again at every start.
     loader = globals().get("__loader__")
     if isinstance(loader, zipimport.zipimporter) and os.path.samefile(loader.archive, archive_path):
         directory = getattr(zipimport, "_zip_directory_cache", {}).get(loader.archive)
+        if directory is not None and not sizes:
+            return [loader.get_data(name) for name in names], {}
         if directory is not None:
             prefixes = (f"{SITE_PACKAGES}{os.sep}", f"{BYTECODE}{os.sep}")
             # zipimport's entries: (path, compress, data size, file size, offset, ...).
-            sizes = {
+            found = {
                 extracted_name(name.replace(os.sep, "/")): entry[3]
                 for name, entry in directory.items()
                 if name.startswith(prefixes) and not name.endswith(os.sep)
             }
-            return [loader.get_data(name) for name in names], sizes
+            return [loader.get_data(name) for name in names], found
     with zipfile.ZipFile(archive_path) as archive:
         return [archive.read(name) for name in names], expected_sizes(archive)
 
