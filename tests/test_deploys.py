@@ -126,7 +126,8 @@ def test_a_new_build_links_what_did_not_change(
     new = extraction_of(site)
     assert new != old
     marker = json.loads((new / MARKER).read_text())
-    assert marker["shared"] == marker["files"] > 1000
+    # Every file but the project's own.
+    assert 1000 < marker["shared"] < marker["files"] < marker["shared"] + 200
     linked = {
         entry.name: os.readlink(entry)
         for entry in (new / "site-packages").iterdir()
