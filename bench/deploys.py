@@ -81,6 +81,17 @@ class Site:
         self.bench.run(
             "wagtail start", [venv / "bin" / "wagtail", "start", "mysite", project], ws=self.ws
         )
+        # `wagtail start` may ask for a Django newer than this Python runs: pin the one
+        # that pip installed beside Wagtail here.
+        django = self.bench.output_of(
+            [self.python, "-c", "import django; print(django.__version__)"], self.ws.env
+        )
+        requirements = project / "requirements.txt"
+        lines = requirements.read_text().splitlines()
+        lines = [
+            f"Django=={django}" if line.lower().startswith("django") else line for line in lines
+        ]
+        requirements.write_text("\n".join(lines) + "\n")
         with (project / "mysite" / "settings" / "production.py").open("a") as settings:
             settings.write(WAGTAIL_PRODUCTION)
         manage = (project / "manage.py").read_text()
