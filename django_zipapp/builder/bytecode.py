@@ -137,15 +137,18 @@ def hashes(sources: list[Path], bytecode: Path | None) -> bytes:
 
 
 def shareable(sources: list[Path]) -> bytes:
-    """The top-level entries that dependencies installed (sources[0]), one a line.
+    """The top-level entries that may be shared between builds, one a line.
 
-    The project's own (sources[1:]) are never shared between builds: its settings may
-    compute BASE_DIR from Path(__file__).resolve(), which must land in the build's own
-    folder. A name that both provide is not shared either.
+    What dependencies installed (sources[0]), and the project's folders that hold no
+    Python module (collected static files, templates). The project's code is never
+    shared: its settings may compute BASE_DIR from Path(__file__).resolve(), which
+    must land in the build's own folder. A name that both provide is not shared either.
     """
     dependencies = {path.name for path in sources[0].iterdir()} if sources else set()
-    project = {path.name for source in sources[1:] for path in source.iterdir()}
-    names = sorted(dependencies - project - {"__pycache__"})
+    project = {path for source in sources[1:] for path in source.iterdir()}
+    data = {path.name for path in project if path.is_dir() and not any(path.rglob("*.py"))}
+    code = {path.name for path in project} - data
+    names = sorted((dependencies | data) - code - {"__pycache__"})
     return "".join(f"{name}\n" for name in names).encode()
 
 
