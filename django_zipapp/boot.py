@@ -568,7 +568,9 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
     with zipfile.ZipFile(archive_path) as archive:
         members = {extracted_name(info.filename): info for info in _unpacked(archive)}
         hashes = _recorded_hashes(archive)
-        shareable = set(_member_text(archive, SHAREABLE_NAME).splitlines())
+        # "LAYER NAME" lines: the top-level entries that are shared, by layer.
+        lines = _member_text(archive, SHAREABLE_NAME).splitlines()
+        shareable = dict(reversed(line.split(" ", 1)) for line in lines if " " in line)
         has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
     os.makedirs(temporary / SITE_PACKAGES)
     # Without bytecode in the archive, compiling it here would write into the store.
@@ -666,9 +668,13 @@ def share_entries(
     temporary: Path,
     members: dict[str, zipfile.ZipInfo],
     hashes: dict[str, str],
-    shareable: set[str],
+    shareable: dict[str, str],
 ) -> set[str]:
-    """Link the dependencies' top-level entries to the store; the files linked."""
+    """Link the shareable top-level entries to the store, by layer; the files linked.
+
+    ``shareable``: the layer of each shareable top-level entry. A layer (all that the
+    dependencies installed, say) is unpacked, checked and shared as a whole.
+    """
     if os.environ.get(SHARE_VARIABLE, "1") == "0" or not hashes or not shareable:
         return set()
     store = temporary.parent / STORE
@@ -677,7 +683,7 @@ def share_entries(
     for name in members:
         top = name.split("/", 2)[1]
         if top in shareable:
-            entries.setdefault(top, []).append(name)
+            entries.setdefault(shareable[top], []).append(name)
     keys = {top: _entry_key(names, hashes) for top, names in entries.items()}
     if any(key is None for key in keys.values()):
         return set()  # a file without a recorded hash: nothing to check a store entry with
@@ -689,12 +695,13 @@ def share_entries(
     found = [top for top in keys if top not in missing]
     checked = _check_entries(store, found, keys, entries, hashes)
     trusted = set(missing) | {top for top, good in zip(found, checked, strict=True) if good}
-    for top in sorted(trusted):
-        os.symlink(
-            os.path.join("..", "..", STORE, str(keys[top]), top),
-            temporary / SITE_PACKAGES / top,
-        )
-    return {name for top in trusted for name in entries[top]}
+    for layer in sorted(trusted):
+        for top in sorted({name.split("/", 2)[1] for name in entries[layer]}):
+            os.symlink(
+                os.path.join("..", "..", STORE, str(keys[layer]), top),
+                temporary / SITE_PACKAGES / top,
+            )
+    return {name for layer in trusted for name in entries[layer]}
 
 
 def _entry_key(names: list[str], hashes: dict[str, str]) -> str | None:
@@ -733,31 +740,32 @@ def _add_to_store(archive_path: Path, store: Path, key: str, infos: list[zipfile
 
 def _check_entries(
     store: Path,
-    tops: list[str],
+    layers: list[str],
     keys: dict[str, str | None],
     entries: dict[str, list[str]],
     hashes: dict[str, str],
 ) -> list[bool]:
-    """Whether each store entry holds exactly the recorded content, read-only."""
+    """Whether each layer in the store holds exactly the recorded content, read-only."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def check(top: str) -> bool:
+    def bad_layers(items: list[tuple[str, str]]) -> set[str]:
         import hashlib
 
-        base = store / str(keys[top])
-        for name in entries[top]:
-            path = os.path.join(base, name.split("/", 1)[1])
+        bad = set()
+        for layer, name in items:
+            path = os.path.join(store, str(keys[layer]), name.split("/", 1)[1])
             try:
-                if os.stat(path).st_mode & 0o222:
-                    return False
-                if _sha256(path, hashlib.sha256()) != hashes[name]:
-                    return False
+                if os.stat(path).st_mode & 0o222 or _sha256(path, hashlib.sha256()) != hashes[name]:
+                    bad.add(layer)
             except OSError:
-                return False
-        return True
+                bad.add(layer)
+        return bad
 
-    with ThreadPoolExecutor(min(_workers(), 8)) as pool:
-        return list(pool.map(check, tops))
+    items = [(layer, name) for layer in layers for name in entries[layer]]
+    workers = min(_workers(), 8)
+    with ThreadPoolExecutor(workers) as pool:
+        bad = set().union(*pool.map(bad_layers, [items[i::workers] for i in range(workers)]))
+    return [layer not in bad for layer in layers]
 
 
 def _sha256(path: str, digest: Any) -> str:

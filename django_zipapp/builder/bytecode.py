@@ -137,19 +137,22 @@ def hashes(sources: list[Path], bytecode: Path | None) -> bytes:
 
 
 def shareable(sources: list[Path]) -> bytes:
-    """The top-level entries that may be shared between builds, one a line.
+    """The top-level entries that may be shared between builds: "LAYER NAME" lines.
 
-    What dependencies installed (sources[0]), and the project's folders that hold no
-    Python module (collected static files, templates). The project's code is never
-    shared: its settings may compute BASE_DIR from Path(__file__).resolve(), which
-    must land in the build's own folder. A name that both provide is not shared either.
+    Everything dependencies installed (sources[0]) is one layer, unpacked and shared as
+    a whole: a compiled extension finds the libraries its wheel vendors beside it
+    (``$ORIGIN/../pillow.libs``) once the loader has resolved the links. Each folder of
+    the project that holds no Python module (collected static files, templates) is a
+    layer of its own. The project's code is never shared: its settings may compute
+    BASE_DIR from Path(__file__).resolve(), which must land in the build's own folder.
     """
     dependencies = {path.name for path in sources[0].iterdir()} if sources else set()
     project = {path for source in sources[1:] for path in source.iterdir()}
     data = {path.name for path in project if path.is_dir() and not any(path.rglob("*.py"))}
     code = {path.name for path in project} - data
-    names = sorted((dependencies | data) - code - {"__pycache__"})
-    return "".join(f"{name}\n" for name in names).encode()
+    lines = [f"dependencies {name}" for name in sorted(dependencies - code - data)]
+    lines += [f"{name} {name}" for name in sorted(data - dependencies)]
+    return "".join(f"{line}\n" for line in lines if not line.endswith(" __pycache__")).encode()
 
 
 def _sha256(path: Path) -> str:
