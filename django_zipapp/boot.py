@@ -570,7 +570,8 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
         hashes = _recorded_hashes(archive)
         # "LAYER NAME" lines: the top-level entries that are shared, by layer.
         lines = _member_text(archive, SHAREABLE_NAME).splitlines()
-        shareable = dict(reversed(line.split(" ", 1)) for line in lines if " " in line)
+        pairs = (line.partition(" ") for line in lines)
+        shareable = {name: layer for layer, _, name in pairs if name}
         has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
     os.makedirs(temporary / SITE_PACKAGES)
     # Without bytecode in the archive, compiling it here would write into the store.
