@@ -142,7 +142,6 @@ def test_a_new_build_links_what_did_not_change(
     assert linked["django"] == os.readlink(old / "site-packages" / "django")
     assert not {"notes", "example"} & set(linked)
     assert linked["staticfiles"] == os.readlink(old / "site-packages" / "staticfiles")
-    assert all(os.readlink(old / "site-packages" / name) == to for name, to in linked.items())
     assert_as_recorded(new, site.archive)
     assert_as_recorded(old, built.archive)
     # No bytecode is written at a start: it came with the archive.
