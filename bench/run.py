@@ -38,6 +38,7 @@ from typing import IO, Any
 
 import deploys  # bench/deploys.py, beside this script
 import load  # bench/load.py, beside this script
+import media  # bench/media.py
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
@@ -1068,7 +1069,8 @@ def benchmark(
         measure_builds(ws, runs, samples)
         measure_starts(ws, runs, samples)
         measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
-    rows = [] if args.only_deploys else table(samples)
+        media.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
+    rows = [] if args.only_deploys else table(samples) + media.rows(samples, Row)
     rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON
