@@ -420,9 +420,13 @@ def _fail(message: str) -> NoReturn:
 #
 # Entry points for what else unpacks into the same cache (an interpreter shipped in the
 # archive, say): extract_once() makes an extraction exist and holds it; prune_builds()
-# removes old ones and everything inside them; hold_extraction() keeps one alive for the
-# life of a process. Anything placed inside an extraction's directory before it is
-# renamed into place (see replace_extraction) is pruned with its build.
+# removes old ones and everything inside them, then prune_store() the shared layers no
+# remaining extraction links to; hold_extraction() keeps one alive for the life of a
+# process. Anything placed inside an extraction's directory before it is renamed into
+# place (see _fill) is pruned with its build; a folder beside it whose name is not
+# "<archive>_<build id>" is left alone by both. share_entries() shares any top-level
+# entry that django_zipapp.shareable names, by layer, once django_zipapp.sha256 records
+# its files' hashes.
 
 
 def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) -> int:
