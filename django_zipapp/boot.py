@@ -50,7 +50,9 @@ SHAREABLE_NAME = "django_zipapp.shareable"
 # Set to "0" to unpack every file again instead of sharing it with an older extraction.
 SHARE_VARIABLE = "DJANGO_ZIPAPP_SHARE_FILES"
 # Commands that read only the build record: they never unpack anything.
-NO_EXTRACTION = frozenset({"", "-h", "--help", "info"})
+# (A tuple: a set literal compiles to a frozenset constant, which keeps this module from
+# shipping as reproducible bytecode, see builder/shiv.py.)
+NO_EXTRACTION = ("", "-h", "--help", "info")
 SHIV_ENVIRONMENT = "environment.json"  # shiv's build metadata, beside this module
 
 # Handed from main() to run(): shiv's bootstrap calls run() once it has extracted
