@@ -113,6 +113,7 @@ def build_pyz(
                     build_info=_build_info(
                         project, found, target, [dependencies, site_packages], built_at
                     ),
+                    cache_dir=cache,
                 )
             finally:
                 if resolution is not None:

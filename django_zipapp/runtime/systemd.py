@@ -176,6 +176,10 @@ def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse
     if not args.socket:
         command += ["--bind", args.bind]
     service += [f"ExecStart={' '.join(_quote(part) for part in command)}"]
+    # The new build is unpacked first, while the old one serves: the new master that
+    # USR2 starts then finds it ready and starts warm.
+    prepare = [args.python or sys.executable, str(archive_path), "prepare"]
+    service += [f"ExecReload={' '.join(_quote(part) for part in prepare)}"]
     service += ["ExecReload=/bin/kill -s USR2 $MAINPID", "KillMode=mixed", "TimeoutStopSec=35"]
     service += ["Restart=on-failure", "RestartPreventExitStatus=78"]
     if args.env_file:
