@@ -22,8 +22,8 @@ from django.core.exceptions import ImproperlyConfigured
 import django_zipapp
 from django_zipapp.conf import default_shebang
 
-from ..runtime.static import STATIC_INDEX_NAME
 from ..boot import BOOT_MODULE
+from ..runtime.static import STATIC_INDEX_NAME
 from .bundle import write_bundle
 from .commands import parse_command, run_build_commands
 from .dependencies import default_cache_dir, normalize_modes, stage_dependencies

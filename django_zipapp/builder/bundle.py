@@ -23,6 +23,7 @@ LAUNCHER = """\
 # A django-zipapp archive with its own CPython: this POSIX sh launcher, the interpreter
 # (a tar.gz), then the archive (a zip). Run it by its path: ./{name} serve
 {tag} {record}
+PATH=${{PATH:-/usr/bin:/bin}}
 fail() {{ printf 'error: %s\\n' "$*" >&2; exit 1; }}
 n=${{0##*/}}
 z=$(readlink -f -- "$0") && [ -f "$z" ] || fail "cannot find $0; run it by its path."
@@ -38,8 +39,9 @@ case $g in
 build a plain archive for it." ;;
 esac
 a=${{g%%.*}} b=${{g#*.}}; b=${{b%%[!0-9]*}}
-if [ "$a" -lt {glibc_major} ] || {{ [ "$a" -eq {glibc_major} ] && [ "${{b:-0}}" -lt {glibc_minor} ]; }}
-then fail "$n needs glibc {glibc} or newer, but this host has glibc $g; \
+if [ "$a" -lt {glibc_major} ] ||
+   {{ [ "$a" -eq {glibc_major} ] && [ "${{b:-0}}" -lt {glibc_minor} ]; }}; then
+  fail "$n needs glibc {glibc} or newer, but this host has glibc $g; \
 rebuild it on an older system or with a python-build-standalone interpreter."
 fi
 if [ -n "${{SHIV_ROOT-}}" ]; then r=$SHIV_ROOT v=SHIV_ROOT
@@ -82,7 +84,7 @@ unset PYTHONHOME
 sys.path[0]=a[0];import {boot} as b;b.main()' "$0" "$@"
 exit 1
 """
-LIBRARY_PATH = 'LD_LIBRARY_PATH=$d/python/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\n'
+LIBRARY_PATH = "LD_LIBRARY_PATH=$d/python/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\n"
 LIBRARY_PATH += "export LD_LIBRARY_PATH\n"
 
 

@@ -91,7 +91,9 @@ def _unpack_standalone(tarball: Path, staging: Path) -> None:
         with tarfile.open(tarball) as archive:
             archive.extractall(staging, filter="data")
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BuildError(f"The interpreter tarball {str(tarball)!r} cannot be read: {exc}.")
+        raise BuildError(
+            f"The interpreter tarball {str(tarball)!r} cannot be read: {exc}."
+        ) from None
     if not (staging / "python" / "bin" / "python3").exists():
         raise BuildError(
             f"{str(tarball)!r} is not a python-build-standalone 'install_only' tarball: it has "
@@ -143,7 +145,7 @@ def _shared_libraries(tree: Path) -> dict[str, Path]:
             ["ldd", *elves], capture_output=True, text=True, check=False
         ).stdout
     except OSError as exc:
-        raise BuildError(f"ldd, which lists the libraries to bundle, cannot run: {exc}.")
+        raise BuildError(f"ldd, which lists the libraries to bundle, cannot run: {exc}.") from None
     found = {}
     for name, path in re.findall(r"^\s+(\S+) => (/\S+) \(", listing, re.MULTILINE):
         if not _GLIBC.fullmatch(name):
@@ -215,9 +217,11 @@ def _pack(tree: Path, tarball: Path, built_at: int) -> None:
         info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
         return info
 
-    with tarball.open("wb") as raw, gzip.GzipFile(
-        fileobj=raw, mode="wb", mtime=built_at, filename=""
-    ) as compressed, tarfile.open(fileobj=compressed, mode="w", format=tarfile.GNU_FORMAT) as tar:
+    with (
+        tarball.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=built_at, filename="") as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
         paths = [tree, *sorted(tree.rglob("*"))]
         for path in paths:
             tar.add(path, arcname=path.relative_to(tree.parent).as_posix(), recursive=False,

@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..boot import INTERPRETER_SUFFIX
+
+__all__ = ["HEADER_TAG", "INTERPRETER_SUFFIX", "bundled_interpreter", "describe_interpreter"]
+
 HEADER_TAG = "# django-zipapp-interpreter"
-# The interpreter unpacks into "<archive>_<build id>.python", beside the extraction.
-INTERPRETER_SUFFIX = ".python"
 
 
 def bundled_interpreter(path: Path) -> dict[str, Any] | None:
