@@ -36,6 +36,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
 
+import bundle  # bench/bundle.py, beside this script
 import load  # bench/load.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
@@ -810,6 +811,10 @@ def table(samples: Samples) -> list[Row]:
             paired=True,
         ),
         *load_rows(samples),
+        *(
+            Row(*fields)
+            for fields in bundle.rows(samples.load, samples.archive, samples.cold, samples.warm)
+        ),
     ]
 
 
@@ -1054,6 +1059,8 @@ def benchmark(ws: Workspace, runs: int, seconds: float) -> tuple[list[Row], dict
     samples = Samples()
     measure_builds(ws, runs, samples)
     measure_starts(ws, runs, samples)
+    bundle.measure(ws, runs, samples.add, run=run, first_200=time_to_first_200,
+                   server_options=server_options)  # fmt: skip
     measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
     rows = table(samples)
     info["load_samples"] = {
