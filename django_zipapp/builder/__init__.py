@@ -29,7 +29,7 @@ from .commands import parse_command, run_build_commands
 from .dependencies import default_cache_dir, normalize_modes, stage_dependencies
 from .errors import BuildError
 from .files import Rules, copy_file, copy_self, copy_tree, is_shippable
-from .interpreter import prepare_interpreter
+from .interpreter import check_source, prepare_interpreter
 from .listing import list_contents, project_rules
 from .pip import Resolution, can_report
 from .project import Project, find_project
@@ -83,10 +83,12 @@ def build_pyz(
     if not output.parent.is_dir():
         raise BuildError(f"The output's directory {str(output.parent)!r} does not exist.")
     with _settings_errors_as_build_errors():
+        target = make_target(platforms, python_version)
+        if bundle_python is not None:
+            check_source(bundle_python, target.python)
         project = find_project(settings, config_object, includes)
         found = find_requirements(project.root, requirements)
         static_storage_class()
-        target = make_target(platforms, python_version)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.

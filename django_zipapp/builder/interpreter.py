@@ -57,6 +57,22 @@ class Interpreter:
         }
 
 
+def check_source(source: str, python: str) -> None:
+    """Refuse before anything is built an interpreter that cannot be bundled."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if not source and python != running:
+        raise BuildError(
+            f"The archive is built for Python {python}, but --bundle-python without a "
+            f"tarball bundles the Python running the build, {running}. Give a "
+            f"python-build-standalone tarball of Python {python}, or build with Python {python}."
+        )
+    if source and not Path(source).expanduser().is_file():
+        raise BuildError(
+            f"The interpreter tarball {source!r} (--bundle-python or ZIPAPP_BUNDLE_PYTHON) "
+            "does not exist. Give the path of a python-build-standalone install_only tarball."
+        )
+
+
 def prepare_interpreter(
     source: str, staging: Path, *, python: str, built_at: int, keep: tuple[str, ...] = ()
 ) -> Interpreter:
