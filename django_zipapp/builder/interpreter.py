@@ -231,6 +231,10 @@ def _pack(tree: Path, tarball: Path, built_at: int) -> None:
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
+        # Folders and links are made (and trimmed) now; files keep their own times,
+        # which the standard library's bytecode is checked against.
+        if not info.isfile():
+            info.mtime = built_at
         return info
 
     with (
