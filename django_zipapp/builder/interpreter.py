@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import BuildError
 
-# Never run by a site, and large: left out unless asked (keep=...).
+# Never run by a site, and large: left out.
 LEFT_OUT = ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "site-packages")
 _LEFT_OUT_FILES = re.compile(
     r"(turtle\.py|config-[^/]+|_(test|tkinter|ctypes_test|xxtestfuzz)[^/]*\.so|xxlimited[^/]*\.so"
@@ -73,9 +73,7 @@ def check_source(source: str, python: str) -> None:
         )
 
 
-def prepare_interpreter(
-    source: str, staging: Path, *, python: str, built_at: int, keep: tuple[str, ...] = ()
-) -> Interpreter:
+def prepare_interpreter(source: str, staging: Path, *, python: str, built_at: int) -> Interpreter:
     """Stage the interpreter (``source``: a tarball's path, or "" for the running one)."""
     tree = staging / "python"
     if source:
@@ -90,7 +88,7 @@ def prepare_interpreter(
             f"The archive is built for Python {python}, but the interpreter to bundle "
             f"({source or sys.executable!r}) is Python {version}. Bundle a {python} interpreter."
         )
-    _trim(tree, keep)
+    _trim(tree)
     needs = _needs(tree)
     tarball = staging / "python.tar.gz"
     _pack(tree, tarball, built_at)
@@ -185,7 +183,7 @@ def _version(tree: Path, source: str) -> str:
     raise BuildError(f"{source!r} holds no python/lib/python3.X standard library.")
 
 
-def _trim(tree: Path, keep: tuple[str, ...]) -> None:
+def _trim(tree: Path) -> None:
     for directory in ("include", "share", "lib/pkgconfig"):
         shutil.rmtree(tree / directory, ignore_errors=True)
     for path in sorted((tree / "bin").iterdir()):
@@ -195,11 +193,11 @@ def _trim(tree: Path, keep: tuple[str, ...]) -> None:
         if re.match(r"(lib)?(tcl|tk|itcl|thread)[0-9]", path.name):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     for stdlib in (tree / "lib").glob("python3.*"):
-        for name in set(LEFT_OUT) - set(keep):
+        for name in LEFT_OUT:
             shutil.rmtree(stdlib / name, ignore_errors=True)
         (stdlib / "site-packages").mkdir(exist_ok=True)
         for path in sorted(stdlib.rglob("*"), reverse=True):
-            if _LEFT_OUT_FILES.fullmatch(path.name) and not set(keep) & set(path.parts):
+            if _LEFT_OUT_FILES.fullmatch(path.name):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
