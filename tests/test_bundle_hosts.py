@@ -56,6 +56,11 @@ def check_site(base: str) -> None:
     assert get(base + css[1].decode())[0] == 200
 
 
+def test_the_build_says_what_it_bundled(bundle: Built) -> None:
+    assert re.search(r"Bundling CPython 3\.\d+\.\d+ from /\S+ \(\d+\.\d MB packed; needs Linux "
+                     r"\S+ with glibc 2\.\d+ or newer\)", bundle.build_output)  # fmt: skip
+
+
 def test_runs_on_a_host_without_python(boot_hosts: BootHosts, bundle: Built) -> None:
     host = boot_hosts(1, python=False)[0]
     assert host.run("sh", "-c", NO_PYTHON).returncode == 0
