@@ -38,6 +38,7 @@ from typing import IO, Any
 
 import bundle  # bench/bundle.py, beside this script
 import load  # bench/load.py, beside this script
+import media  # bench/media.py
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
@@ -1062,7 +1063,8 @@ def benchmark(ws: Workspace, runs: int, seconds: float) -> tuple[list[Row], dict
     bundle.measure(ws, runs, samples.add, run=run, first_200=time_to_first_200,
                    server_options=server_options)  # fmt: skip
     measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
-    rows = table(samples)
+    media.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
+    rows = table(samples) + media.rows(samples, Row)
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON
         for key, values in samples.load.items()
