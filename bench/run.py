@@ -36,6 +36,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
 
+import bundle  # bench/bundle.py, beside this script
 import deploys  # bench/deploys.py, beside this script
 import load  # bench/load.py, beside this script
 import media  # bench/media.py
@@ -812,6 +813,10 @@ def table(samples: Samples) -> list[Row]:
             paired=True,
         ),
         *load_rows(samples),
+        *(
+            Row(*fields)
+            for fields in bundle.rows(samples.load, samples.archive, samples.cold, samples.warm)
+        ),
     ]
 
 
@@ -1068,6 +1073,8 @@ def benchmark(
     if not args.only_deploys:
         measure_builds(ws, runs, samples)
         measure_starts(ws, runs, samples)
+        bundle.measure(ws, runs, samples.add, run=run, first_200=time_to_first_200,
+                       server_options=server_options)  # fmt: skip
         measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
         media.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
     rows = [] if args.only_deploys else table(samples) + media.rows(samples, Row)

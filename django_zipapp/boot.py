@@ -54,6 +54,9 @@ SHARE_VARIABLE = "DJANGO_ZIPAPP_SHARE_FILES"
 # shipping as reproducible bytecode, see builder/shiv.py.)
 NO_EXTRACTION = ("", "-h", "--help", "info")
 SHIV_ENVIRONMENT = "environment.json"  # shiv's build metadata, beside this module
+# A bundled interpreter (buildpyz --bundle-python) unpacks beside its build's extraction,
+# as "<extraction>.python", and is pruned with it.
+INTERPRETER_SUFFIX = ".python"
 
 # Handed from main() to run(): shiv's bootstrap calls run() once it has extracted
 # site-packages, and offers no other way to pass values along.
@@ -924,9 +927,31 @@ def prune_builds(extraction: Path, keep: int) -> list[Path]:
         reverse=True,
     )
     removed = [path for path in others[max(keep - 1, 0) :] if _remove_unused(path)]
+    for path in removed:
+        interpreter = path.with_name(path.name + INTERPRETER_SUFFIX)
+        if interpreter.is_dir():
+            discard(interpreter)
     remove_leftovers(root, name)
+    remove_interpreter_leftovers(root, name)
     prune_store(root)
     return removed
+
+
+def remove_interpreter_leftovers(root: Path, archive_name: str, age: float = 3600) -> None:
+    """What a killed launcher left while unpacking an interpreter, once surely abandoned."""
+    import shutil
+    import time
+
+    pattern = re.compile(
+        r"\."
+        + re.escape(archive_name)
+        + r"_[0-9a-f]{16,}"
+        + re.escape(INTERPRETER_SUFFIX)
+        + r"\.tmp-"
+    )
+    for entry in os.scandir(root):
+        if pattern.match(entry.name) and entry.stat().st_mtime < time.time() - age:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _finished_at(extraction: Path) -> float:
