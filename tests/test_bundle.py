@@ -24,7 +24,7 @@ from django_zipapp.builder.interpreter import prepare_interpreter
 from django_zipapp.runtime.bundle import bundled_interpreter
 from tests.archives import Built, get, run_archive, running_server, site_env
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
 # Run as a wrapper: a private mount namespace in which no Python is left to find.
 HIDE_PYTHON = r"""
