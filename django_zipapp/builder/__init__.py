@@ -24,11 +24,14 @@ import django_zipapp
 from django_zipapp.collisions import find_collisions, installed_providers
 from django_zipapp.conf import default_shebang
 
+from ..boot import BOOT_MODULE
 from ..runtime.static import STATIC_INDEX_NAME
+from .bundle import write_bundle
 from .commands import parse_command, run_build_commands
 from .dependencies import default_cache_dir, normalize_modes, stage_dependencies
 from .errors import BuildError
 from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
+from .interpreter import check_source, prepare_interpreter
 from .listing import list_contents, project_rules
 from .packing import LeftOut
 from .pip import Resolution, can_report
@@ -83,6 +86,8 @@ def build_pyz(
     exclude: Sequence[str] = (),
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    # None: a plain archive; "": bundle the running interpreter; else a tarball's path.
+    bundle_python: str | None = None,
     # The last step: the new archive started as production would.
     verify: bool = True,
     verify_urls: Sequence[str] = ("/",),
@@ -94,10 +99,12 @@ def build_pyz(
     if not output.parent.is_dir():
         raise BuildError(f"The output's directory {str(output.parent)!r} does not exist.")
     with _settings_errors_as_build_errors():
+        target = make_target(platforms, python_version)
+        if bundle_python is not None:
+            check_source(bundle_python, target.python)
         project = find_project(settings, config_object, includes)
         found = find_requirements(project.root, requirements)
         static_storage_class()
-        target = make_target(platforms, python_version)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
@@ -123,17 +130,22 @@ def build_pyz(
                 _add_self(site_packages, dependencies, report)
                 normalize_modes(site_packages)
                 report(f"Writing {output.name}")
+                plain = pending if bundle_python is None else Path(staging, output.name)
                 build_id = write_archive(
                     [dependencies, site_packages],
-                    pending,
+                    plain,
                     shebang=shebang or default_shebang(target.python),
                     compressed=compressed,
                     built_at=built_at,
                     build_info=_build_info(
                         project, found, target, [dependencies, site_packages], built_at
                     ),
+                    cache_dir=cache,
                 )
-                if verify:
+                if bundle_python is not None:
+                    _bundle(plain, pending, bundle_python, target, built_at, build_id, report)
+                    report("Note: not verified: the archive carries its own interpreter")
+                elif verify:
                     _verify(pending, target, verify_urls, verify_env or {}, report)
                 os.replace(pending, output)
             finally:
@@ -367,6 +379,28 @@ def _build_info(
         "requirements": found.source.name,
         "distributions": dict(sorted(distributions.items(), key=lambda item: item[0].lower())),
     }
+
+
+def _bundle(
+    archive: Path,
+    output: Path,
+    source: str,
+    target: Target,
+    built_at: int,
+    build_id: str,
+    report: Callable[[str], None],
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="buildpyz-python-") as staging:
+        interpreter = prepare_interpreter(
+            source, Path(staging), python=target.python, built_at=built_at
+        )
+        needs = interpreter.needs
+        report(
+            f"Bundling CPython {interpreter.python} from {interpreter.source} "
+            f"({interpreter.tarball.stat().st_size / 1_000_000:.1f} MB packed; needs Linux "
+            f"{needs['machine']} with glibc {needs['glibc']} or newer)"
+        )
+        write_bundle(archive, interpreter, output, build_id=build_id, boot_module=BOOT_MODULE)
 
 
 def _sha256(path: Path) -> str:

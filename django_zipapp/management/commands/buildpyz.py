@@ -76,6 +76,15 @@ class Command(BaseCommand):
             action="store_false",
             help="store entries uncompressed: a larger file, a faster first start",
         )
+        parser.add_argument(
+            "--bundle-python",
+            nargs="?",
+            const="",
+            metavar="TARBALL",
+            help="carry a CPython interpreter in the file, so that the host needs no Python: "
+            "a python-build-standalone install_only tarball, or without TARBALL the Python "
+            "running this build (ZIPAPP_BUNDLE_PYTHON; default: a plain archive)",
+        )
         self._add_layout_arguments(parser)
         self._add_target_arguments(parser)
 
@@ -198,6 +207,9 @@ class Command(BaseCommand):
                 pip_echo=self._pip_line if options["verbosity"] >= 1 else None,
                 includes=options["include"] or conf.INCLUDE,
                 build_commands=self._build_commands(options),
+                bundle_python=conf.BUNDLE_PYTHON
+                if options["bundle_python"] is None
+                else options["bundle_python"],
                 verify=conf.VERIFY and not options["no_verify"],
                 verify_urls=conf.VERIFY_URLS,
                 verify_env=conf.VERIFY_ENV,
