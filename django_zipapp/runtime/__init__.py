@@ -30,6 +30,8 @@ commands:
   config         a sample config file, or check or show the configuration
   systemd-unit   print a hardened systemd unit for this archive ('--socket' for a
                  socket-activated one)
+  run NAME ...   run a console script the archive carries (celery, ...) with the
+                 site's configuration; 'run -m MODULE' for a module, 'run --help' lists them
   COMMAND        any Django management command, as with manage.py:
                  '{prog} migrate --noinput', '{prog} createsuperuser', ...
   help           list every Django management command
@@ -47,6 +49,7 @@ ARCHIVE_COMMANDS = {
     "info": "django_zipapp.runtime.info",
     "systemd-unit": "django_zipapp.runtime.systemd",
     "config": "django_zipapp.runtime.config_command",
+    "run": "django_zipapp.runtime.run",
 }
 
 

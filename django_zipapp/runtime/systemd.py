@@ -119,6 +119,11 @@ def run(archive: Archive, argv: list[str]) -> int:
     units = {f"{name}.service": service_unit(archive, archive_path, name, args)}
     if args.socket:
         units[f"{name}.socket"] = socket_unit(name, args)
+    # The workers and scheduled jobs the project declared (ZIPAPP_WORKERS, ZIPAPP_JOBS).
+    from .process_units import process_units
+
+    processes = archive.build.get("processes", {})
+    units.update(process_units(units[f"{name}.service"], name, processes))
     _warn_about_hidden_paths(archive_path, Path(args.python or sys.executable))
     if args.directory:
         return _write(Path(args.directory), units)

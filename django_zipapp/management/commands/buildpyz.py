@@ -166,6 +166,8 @@ class Command(BaseCommand):
                 pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
                 includes=options["include"] or conf.INCLUDE,
                 build_commands=options["build_command"] or conf.BUILD_COMMANDS,
+                workers=conf.WORKERS,
+                jobs=conf.JOBS,
                 **self._target_options(options),
             )
         except builder.BuildError as exc:
