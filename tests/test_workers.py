@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ import pytest
 
 from tests.archives import (
     DEPENDENCY_CACHE,
+    SECRET_KEY,
     Built,
     build_in,
     copy_example,
@@ -33,6 +35,7 @@ from tests.archives import (
     running_server,
     site_env,
 )
+from tests.hosts import BootHosts, Host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
@@ -215,6 +218,8 @@ def test_systemd_unit_writes_a_unit_per_declared_worker(
         "site-clearsessions.service",  # example_project's scheduled job
         "site-clearsessions.timer",
         "site-tasks.service",
+        "site-tick.service",
+        "site-tick.timer",
         "site.service",
     ]
     celery = (tmp_path / "site-celery.service").read_text().splitlines()
@@ -224,3 +229,66 @@ def test_systemd_unit_writes_a_unit_per_declared_worker(
     assert {"User=site", "KillMode=mixed", "TimeoutStopSec=600", "StateDirectory=site"} <= set(
         celery
     )
+
+
+SITE_ENV = "/etc/site/site.env"
+
+
+def test_web_worker_and_timer_units_run_together_on_a_host(
+    workers_site: Built, boot_hosts: BootHosts, tmp_path: Path
+) -> None:
+    """The unit set written by the archive, on Debian 12 (its Python is the archive's)."""
+    (host,) = boot_hosts(1, release="bookworm")
+    host.copy_in(workers_site.archive, "/srv/site/site.pyz", mode=0o755)
+    secrets = tmp_path / "site.env"
+    secrets.write_text(f"SECRET_KEY={SECRET_KEY}\n")
+    host.copy_in(secrets, SITE_ENV, mode=0o600)
+    port = free_port()
+    host.run("/srv/site/site.pyz", "systemd-unit", "--python", "/usr/bin/python3.11",
+             "--bind", f"127.0.0.1:{port}", "--env-file", SITE_ENV,
+             "--directory", "/etc/systemd/system")  # fmt: skip
+    host.run(*SANDBOXED, "/usr/bin/python3.11", "/srv/site/site.pyz", "migrate", "--noinput")
+    host.systemctl("daemon-reload")
+    host.systemctl("start", "site.service", "site-tasks.service", "site-tick.timer")
+    base = f"http://127.0.0.1:{port}"
+    status, _, _ = get(f"{base}/enqueue/database/?title=from-host-worker")
+    assert status == 202
+    for _ in range(600):
+        page = home(base)
+        if "from-host-worker" in page and "tick" in page:
+            break
+        time.sleep(0.1)
+    else:
+        journals = [host.journal(unit) for unit in ("site-tasks.service", "site-tick.service")]
+        raise AssertionError("\n".join(journals))
+    # The timer fired its job, which ran to completion as the site's user.
+    assert host.systemctl("show", "-p", "Result", "site-tick.service").stdout == "Result=success\n"
+    # The three share one user, one extraction and one state directory (the SQLite file).
+    uids = {_uid(host, unit) for unit in ("site.service", "site-tasks.service")}
+    assert len(uids) == 1, uids
+    extractions = host.run("ls", "/var/cache/private/site").stdout.split()
+    assert len([name for name in extractions if name.startswith("site.pyz_")]) == 1, extractions
+    units = ("site.service", "site-tasks.service", "site-celery.service", "site-tick.service")
+    scores = {unit: _exposure(host, unit) for unit in units}
+    assert max(scores.values()) <= scores["site.service"], scores
+    # A worker stopped by systemd (SIGTERM) exits cleanly.
+    host.systemctl("stop", "site-tasks.service")
+    assert host.systemctl("show", "-p", "Result", "site-tasks.service").stdout == "Result=success\n"
+
+
+# A one-off command in the services' sandbox, as their user: the migrations.
+SANDBOXED = ("systemd-run", "--wait", "--pipe", "--collect", "-p", "DynamicUser=yes", "-p",
+             "User=site", "-p", "StateDirectory=site", "-p", "CacheDirectory=site", "-p",
+             f"EnvironmentFile={SITE_ENV}")  # fmt: skip
+
+
+def _exposure(host: Host, unit: str) -> float:
+    result = host.run("systemd-analyze", "security", unit, check=False)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+    assert match is not None, result.stdout + result.stderr
+    return float(match[1])
+
+
+def _uid(host: Host, unit: str) -> str:
+    pid = host.systemctl("show", "-p", "MainPID", "--value", unit).stdout.strip()
+    return host.run("ps", "-o", "uid=", "-p", pid).stdout.strip()
