@@ -30,6 +30,9 @@ commands:
   config         a sample config file, or check or show the configuration
   systemd-unit   print a hardened systemd unit for this archive ('--socket' for a
                  socket-activated one)
+  systemd-run COMMAND
+                 run a command beside the installed service, in its sandbox and as
+                 its user: '{prog} systemd-run migrate --noinput' (as root)
   run NAME ...   run a console script the archive carries (celery, ...) with the
                  site's configuration; 'run -m MODULE' for a module, 'run --help' lists them
   COMMAND        any Django management command, as with manage.py:
@@ -48,6 +51,7 @@ ARCHIVE_COMMANDS = {
     "serve": "django_zipapp.runtime.serve",
     "info": "django_zipapp.runtime.info",
     "systemd-unit": "django_zipapp.runtime.systemd",
+    "systemd-run": "django_zipapp.runtime.service_run",
     "config": "django_zipapp.runtime.config_command",
     "run": "django_zipapp.runtime.run",
 }
