@@ -65,7 +65,7 @@ def lay_over(project: Path) -> None:
 def project_dependencies(project: Path) -> Path:
     """The project's own dependencies, installed once for building (kept between runs)."""
     wanted = (OVERLAY / "requirements-workers.txt").read_text()
-    key = hashlib.sha256(f"{sys.version}\n{wanted}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{sys.version}\n{django.__version__}\n{wanted}".encode()).hexdigest()[:12]
     target = DEPENDENCY_CACHE / f"workers-{key}"
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
