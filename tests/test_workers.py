@@ -234,14 +234,16 @@ def test_systemd_unit_writes_a_unit_per_declared_worker(
 SITE_ENV = "/etc/site/site.env"
 
 
+@needs_redis
 def test_web_worker_and_timer_units_run_together_on_a_host(
-    workers_site: Built, boot_hosts: BootHosts, tmp_path: Path
+    workers_site: Built, boot_hosts: BootHosts, redis_url: str, tmp_path: Path
 ) -> None:
     """The unit set written by the archive, on Debian 12 (its Python is the archive's)."""
     (host,) = boot_hosts(1, release="bookworm")
     host.copy_in(workers_site.archive, "/srv/site/site.pyz", mode=0o755)
     secrets = tmp_path / "site.env"
-    secrets.write_text(f"SECRET_KEY={SECRET_KEY}\n")
+    # The host shares this machine's loopback: the Redis server of the test serves it too.
+    secrets.write_text(f"SECRET_KEY={SECRET_KEY}\nBROKER_URL={redis_url}\n")
     host.copy_in(secrets, SITE_ENV, mode=0o600)
     port = free_port()
     host.run("/srv/site/site.pyz", "systemd-unit", "--python", "/usr/bin/python3.11",
@@ -249,22 +251,23 @@ def test_web_worker_and_timer_units_run_together_on_a_host(
              "--directory", "/etc/systemd/system")  # fmt: skip
     host.run(*SANDBOXED, "/usr/bin/python3.11", "/srv/site/site.pyz", "migrate", "--noinput")
     host.systemctl("daemon-reload")
-    host.systemctl("start", "site.service", "site-tasks.service", "site-tick.timer")
+    workers = ("site-celery.service", "site-tasks.service")
+    host.systemctl("start", "site.service", *workers, "site-tick.timer")
     base = f"http://127.0.0.1:{port}"
-    status, _, _ = get(f"{base}/enqueue/database/?title=from-host-worker")
-    assert status == 202
-    for _ in range(600):
+    assert get(f"{base}/enqueue/database/?title=from-host-worker")[0] == 202
+    assert get(f"{base}/enqueue/celery/?title=from-host-celery")[0] == 202
+    for _ in range(900):
         page = home(base)
-        if "from-host-worker" in page and "tick" in page:
+        if all(title in page for title in ("from-host-worker", "from-host-celery", "tick")):
             break
         time.sleep(0.1)
     else:
-        journals = [host.journal(unit) for unit in ("site-tasks.service", "site-tick.service")]
+        journals = [host.journal(unit) for unit in (*workers, "site-tick.service")]
         raise AssertionError("\n".join(journals))
     # The timer fired its job, which ran to completion as the site's user.
     assert host.systemctl("show", "-p", "Result", "site-tick.service").stdout == "Result=success\n"
-    # The three share one user, one extraction and one state directory (the SQLite file).
-    uids = {_uid(host, unit) for unit in ("site.service", "site-tasks.service")}
+    # They share one user, one extraction and one state directory (the SQLite file).
+    uids = {_uid(host, unit) for unit in ("site.service", *workers)}
     assert len(uids) == 1, uids
     extractions = host.run("ls", "/var/cache/private/site").stdout.split()
     assert len([name for name in extractions if name.startswith("site.pyz_")]) == 1, extractions
@@ -272,9 +275,11 @@ def test_web_worker_and_timer_units_run_together_on_a_host(
     scores = {unit: _exposure(host, unit) for unit in units}
     print("systemd-analyze security on the host:", scores)
     assert max(scores.values()) <= scores["site.service"], scores
-    # A worker stopped by systemd (SIGTERM) exits cleanly.
-    host.systemctl("stop", "site-tasks.service")
-    assert host.systemctl("show", "-p", "Result", "site-tasks.service").stdout == "Result=success\n"
+    # Workers stopped by systemd (SIGTERM) exit cleanly; Celery with a warm shutdown.
+    host.systemctl("stop", *workers)
+    for unit in workers:
+        assert host.systemctl("show", "-p", "Result", unit).stdout == "Result=success\n"
+    assert "Warm shutdown" in host.journal("site-celery.service")
 
 
 # A one-off command in the services' sandbox, as their user: the migrations.
