@@ -94,3 +94,8 @@ ZIPAPP_JOBS = {
         "description": "Remove expired sessions",
     },
 }
+
+# Uploads: kept in the state directory (MEDIA_ROOT in the configuration), answered by
+# `serve` at MEDIA_URL.
+MEDIA_URL = "media/"
+MEDIA_ROOT = config.MEDIA_ROOT
