@@ -28,6 +28,7 @@ RuntimeDirectory=site
 DynamicUser=yes
 SystemCallFilter=~@privileged @resources
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+Environment="MEDIA_ROOT=%S/site/media"
 
 [Install]
 WantedBy=multi-user.target
@@ -54,6 +55,7 @@ def test_the_line_keeps_the_sandbox_and_names_the_services_user() -> None:
         "DynamicUser=yes",
         "SystemCallFilter=~@privileged @resources",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        'Environment="MEDIA_ROOT=/var/lib/site/media"',
         "Environment=LOG_LEVEL=DEBUG KEEP_BUILDS=2",
     ]
     assert line[2:6] == ["--wait", "--collect", "--quiet", "--pipe"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,16 +29,18 @@ class Traffic:
                     self.last_body = body
                     self.answered += 1
             except (urllib.error.URLError, OSError) as exc:  # HTTPError included
+                if isinstance(exc, urllib.error.HTTPError):
+                    exc.close()
                 with self._lock:
                     self.failures.append(f"{type(exc).__name__}: {exc}")
 
-    def wait_for(self, text: bytes, limit: int = 2000) -> None:
-        """Until a response holds `text`, within the next `limit` responses."""
-        start = self.answered + len(self.failures)
+    def wait_for(self, text: bytes, timeout: float = 300) -> None:
+        """Until a response holds `text` (a new build unpacks first: give it time)."""
+        deadline = time.monotonic() + timeout
         while text not in self.last_body:
-            if self.answered + len(self.failures) > start + limit:
-                raise AssertionError(f"{text!r} not served after {limit} requests")
-            self._stop.wait(0.02)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not served within {timeout} s")
+            self._stop.wait(0.05)
 
 
 @contextmanager

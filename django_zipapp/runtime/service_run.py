@@ -11,6 +11,7 @@ service unable to read its own extraction and database.
 from __future__ import annotations
 
 import argparse
+import re
 import secrets
 import shlex
 import subprocess
@@ -92,7 +93,9 @@ def systemd_run_command(name: str, unit_text: str, archive: Path, command: list[
     transient = f"{name}-run-{secrets.token_hex(4)}"
     # LoadCredential= files appear there; the unit's ExecStart= named them as %d.
     credentials = f"/run/credentials/{transient}.service"
-    settings = [(key, _expand(value, credentials)) for key, value in service_settings(unit_text)]
+    settings = [
+        (key, _expand(value, credentials, name)) for key, value in service_settings(unit_text)
+    ]
     properties = [f"{key}={value}" for key, value in settings if key not in SERVICE_ONLY]
     if not any(key == "User" for key, _ in settings):
         properties.insert(0, f"User={name}")  # the dynamic user's name defaults to the unit's
@@ -140,6 +143,12 @@ def _archive_command(settings: list[tuple[str, str]], credentials: str, archive:
     return [*interpreter, str(archive), *options]
 
 
-def _expand(value: str, credentials: str) -> str:
-    # The specifiers a unit made by systemd-unit uses; systemd-run expands none.
-    return value.replace("%%", "\0").replace("%d", credentials).replace("\0", "%")
+def _expand(value: str, credentials: str, name: str) -> str:
+    # systemd-run expands no specifier: those a system service's settings use, as systemd
+    # would for the service (%d: the credentials directory, here the command's own).
+    specifiers = {
+        "d": credentials, "S": "/var/lib", "C": "/var/cache", "L": "/var/log", "t": "/run",
+        "E": "/etc", "T": "/tmp", "V": "/var/tmp", "%": "%",
+        "n": f"{name}.service", "N": name, "p": name.partition("@")[0],
+    }  # fmt: skip
+    return re.sub(r"%(.)", lambda match: specifiers.get(match[1], match[0]), value)
