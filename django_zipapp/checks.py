@@ -36,6 +36,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_requirements(),
         *_check_static_storage(),
         *_check_lists(),
+        *_check_processes(),
     ]
 
 
@@ -58,6 +59,25 @@ def _check_strings() -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def _check_processes() -> list[CheckMessage]:
+    from .conf import conf
+    from .processes import DeclarationError, declared_processes
+
+    try:
+        declared_processes(conf.WORKERS, conf.JOBS)
+    except DeclarationError as exc:
+        return [
+            Error(
+                f"ZIPAPP_WORKERS or ZIPAPP_JOBS cannot be used: {exc}",
+                hint="Declare each worker and job as described in the guide 'Background "
+                "workers and scheduled jobs', for example ZIPAPP_JOBS = {'clearsessions': "
+                "{'command': 'clearsessions', 'schedule': 'daily'}}.",
+                id="django_zipapp.E011",
+            )
+        ]
+    return []
 
 
 def _check_compress() -> list[CheckMessage]:

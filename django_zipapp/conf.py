@@ -102,5 +102,14 @@ class ZipappSettings:
     def CACHE_DIR(self) -> str | None:
         return self._optional_str("CACHE_DIR")
 
+    # The site's workers and scheduled jobs (django_zipapp.processes checks them).
+    @property
+    def WORKERS(self) -> Any:
+        return self._get("WORKERS", {})
+
+    @property
+    def JOBS(self) -> Any:
+        return self._get("JOBS", {})
+
 
 conf = ZipappSettings()

@@ -175,6 +175,8 @@ class Command(BaseCommand):
                 pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
                 includes=options["include"] or conf.INCLUDE,
                 build_commands=options["build_command"] or conf.BUILD_COMMANDS,
+                workers=conf.WORKERS,
+                jobs=conf.JOBS,
                 bundle_python=conf.BUNDLE_PYTHON
                 if options["bundle_python"] is None
                 else options["bundle_python"],
