@@ -38,6 +38,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_static_storage(),
         *_check_lists(),
         *_check_generators(),
+        *_check_processes(),
     ]
 
 
@@ -60,6 +61,25 @@ def _check_strings() -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def _check_processes() -> list[CheckMessage]:
+    from .conf import conf
+    from .processes import DeclarationError, declared_processes
+
+    try:
+        declared_processes(conf.WORKERS, conf.JOBS)
+    except DeclarationError as exc:
+        return [
+            Error(
+                f"ZIPAPP_WORKERS or ZIPAPP_JOBS cannot be used: {exc}",
+                hint="Declare each worker and job as described in the guide 'Background "
+                "workers and scheduled jobs', for example ZIPAPP_JOBS = {'clearsessions': "
+                "{'command': 'clearsessions', 'schedule': 'daily'}}.",
+                id="django_zipapp.E011",
+            )
+        ]
+    return []
 
 
 def _check_compress() -> list[CheckMessage]:
@@ -152,7 +172,7 @@ def _check_generators() -> list[CheckMessage]:
             f"ZIPAPP_BUILD_COMMANDS, so in the archive {generator.failure}.",
             hint=f"Add {generator.command!r} to ZIPAPP_BUILD_COMMANDS (or build with "
             f"--build-command {generator.command}), so that the build generates its files.",
-            id="django_zipapp.E012",
+            id="django_zipapp.E013",
         )
         for generator in missing_generators(commands)
     ]
@@ -395,7 +415,7 @@ def check_modules(**kwargs: Any) -> list[CheckMessage]:
         *project_collisions(root, _project_modules(root), providers),
     ]
     return [
-        Error(collision.problem(), hint=collision.way_out(), id="django_zipapp.E011")
+        Error(collision.problem(), hint=collision.way_out(), id="django_zipapp.E012")
         for collision in found
     ]
 

@@ -122,5 +122,14 @@ class ZipappSettings:
     def VERIFY_ENV(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in self._get("VERIFY_ENV", {}).items()}
 
+    # The site's workers and scheduled jobs (django_zipapp.processes checks them).
+    @property
+    def WORKERS(self) -> Any:
+        return self._get("WORKERS", {})
+
+    @property
+    def JOBS(self) -> Any:
+        return self._get("JOBS", {})
+
 
 conf = ZipappSettings()

@@ -242,3 +242,37 @@ def test_list_settings_valid() -> None:
         ZIPAPP_BUILD_COMMANDS=["compress", ["compilemessages", "--ignore", "venv"]],
     ):
         assert ids() == []
+
+
+@pytest.mark.parametrize(
+    ("workers", "jobs", "reason"),
+    [
+        ([], {}, "ZIPAPP_WORKERS must be a dict of names, not []."),
+        ({"a b": "run celery"}, {}, "ZIPAPP_WORKERS names 'a b', which cannot be part of a "
+         "unit name: use letters, digits, '-' and '_'."),
+        ({}, {"nightly": "clearsessions"}, "ZIPAPP_JOBS['nightly'] has no 'schedule': give a "
+         "systemd calendar event such as 'daily' or '*-*-* 03:00:00' (OnCalendar=)."),
+        ({"w": {"command": "db_worker", "restart": "always"}}, {}, "ZIPAPP_WORKERS['w'] has "
+         "'restart', which is not one of command, description, stop_timeout."),
+        ({"w": {"command": ""}}, {}, "ZIPAPP_WORKERS['w'] needs a 'command': what follows "
+         "./site.pyz, as a string or a list of strings, such as 'run celery -A proj worker' "
+         "or ['clearsessions']."),
+        ({"w": {"command": "db_worker", "stop_timeout": "1h"}}, {}, "ZIPAPP_WORKERS['w']"
+         "['stop_timeout'] must be a whole number of seconds, not '1h'."),
+        ({"x": "db_worker"}, {"x": {"command": "clearsessions", "schedule": "daily"}},
+         "'x' names both a worker and a job; their units would share a name."),
+    ],
+)  # fmt: skip
+def test_workers_and_jobs(workers: object, jobs: object, reason: str) -> None:
+    with override_settings(ZIPAPP_WORKERS=workers, ZIPAPP_JOBS=jobs):
+        messages = check_settings()
+    assert [m.id for m in messages] == ["django_zipapp.E011"]
+    assert messages[0].msg == f"ZIPAPP_WORKERS or ZIPAPP_JOBS cannot be used: {reason}"
+
+
+def test_workers_and_jobs_valid() -> None:
+    with override_settings(
+        ZIPAPP_WORKERS={"celery": "run celery -A proj worker", "tasks": ["db_worker"]},
+        ZIPAPP_JOBS={"clearsessions": {"command": "clearsessions", "schedule": "daily"}},
+    ):
+        assert ids() == []

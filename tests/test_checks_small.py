@@ -1,4 +1,4 @@
-"""E008's hint in the type of BASE_DIR, W002 for any literal key, E011 for module collisions."""
+"""E008's hint in the type of BASE_DIR, W002 for any literal key, E012 for module collisions."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_the_check_sees_the_environment(two_dotenvs: Path, monkeypatch: pytest.M
     assert check_modules() == []
     monkeypatch.syspath_prepend(str(two_dotenvs))
     (message,) = check_modules()
-    assert message.id == "django_zipapp.E011"
+    assert message.id == "django_zipapp.E012"
     assert "'dotenv'" in message.msg
 
 

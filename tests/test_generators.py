@@ -41,7 +41,7 @@ def test_offline_without_compress_is_refused_before_building(tmp_path: Path) -> 
     assert result.stdout == ""  # not one step began
     assert result.stderr == (
         "CommandError: The system checks found 1 error(s), so no archive was built. "
-        "django_zipapp.E012: COMPRESS_OFFLINE is on but 'compress' is not among "
+        "django_zipapp.E013: COMPRESS_OFFLINE is on but 'compress' is not among "
         "ZIPAPP_BUILD_COMMANDS, so in the archive every page with a {% compress %} tag "
         "would fail with OfflineGenerationError. Add 'compress' to ZIPAPP_BUILD_COMMANDS "
         "(or build with --build-command compress), so that the build generates its files.\n"

@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 import django_zipapp
 from django_zipapp.collisions import find_collisions, installed_providers
 from django_zipapp.conf import default_shebang
+from django_zipapp.processes import DeclarationError, declared_processes
 
 from ..boot import BOOT_MODULE
 from ..runtime.static import STATIC_INDEX_NAME
@@ -86,6 +87,9 @@ def build_pyz(
     exclude: Sequence[str] = (),
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    # The site's workers and scheduled jobs (django_zipapp.processes).
+    workers: Mapping[str, Any] | None = None,
+    jobs: Mapping[str, Any] | None = None,
     # None: a plain archive; "": bundle the running interpreter; else a tarball's path.
     bundle_python: str | None = None,
     # The last step: the new archive started as production would.
@@ -105,6 +109,7 @@ def build_pyz(
         project = find_project(settings, config_object, includes)
         found = find_requirements(project.root, requirements)
         static_storage_class()
+        processes = _processes(workers, jobs)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
@@ -137,9 +142,12 @@ def build_pyz(
                     shebang=shebang or default_shebang(target.python),
                     compressed=compressed,
                     built_at=built_at,
-                    build_info=_build_info(
-                        project, found, target, [dependencies, site_packages], built_at
-                    ),
+                    build_info={
+                        **_build_info(
+                            project, found, target, [dependencies, site_packages], built_at
+                        ),
+                        "processes": processes,
+                    },
                     cache_dir=cache,
                 )
                 if bundle_python is not None:
@@ -185,6 +193,13 @@ def list_build(
         found = find_requirements(project.root, requirements)
         target = make_target(platforms, python_version)
         list_contents(project, found, target, output=output.resolve(), exclude=exclude, write=write)
+
+
+def _processes(workers: Mapping[str, Any] | None, jobs: Mapping[str, Any] | None) -> dict[str, Any]:
+    try:
+        return declared_processes(dict(workers or {}), dict(jobs or {}))
+    except DeclarationError as exc:
+        raise BuildError(f"{exc} See the guide 'Background workers and scheduled jobs'.") from None
 
 
 def _resolve(found: Requirements, pip_args: list[str], target: Target) -> Resolution:

@@ -34,6 +34,8 @@ commands:
   systemd-run COMMAND
                  run a command beside the installed service, in its sandbox and as
                  its user: '{prog} systemd-run migrate --noinput' (as root)
+  run NAME ...   run a console script the archive carries (celery, ...) with the
+                 site's configuration; 'run -m MODULE' for a module, 'run --help' lists them
   COMMAND        any Django management command, as with manage.py:
                  '{prog} migrate --noinput', '{prog} createsuperuser', ...
   help           list every Django management command
@@ -53,6 +55,7 @@ ARCHIVE_COMMANDS = {
     "systemd-unit": "django_zipapp.runtime.systemd",
     "systemd-run": "django_zipapp.runtime.service_run",
     "config": "django_zipapp.runtime.config_command",
+    "run": "django_zipapp.runtime.run",
 }
 
 

@@ -110,7 +110,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--python", metavar="PATH", help="the interpreter in ExecStart= "
                         "(default: the one running this command)")  # fmt: skip
     parser.add_argument("--directory", metavar="DIR", help="write NAME.service (and "
-                        "NAME.socket) into DIR instead of printing them")  # fmt: skip
+                        "NAME.socket) into DIR instead of printing them, with the units "
+                        "of the workers and jobs the project declares")  # fmt: skip
     return parser
 
 
@@ -132,13 +133,22 @@ def run(archive: Archive, argv: list[str]) -> int:
     units = {f"{name}.service": service_unit(archive, archive_path, name, args)}
     if args.socket:
         units[f"{name}.socket"] = socket_unit(name, args)
+    # The workers and scheduled jobs the project declared (ZIPAPP_WORKERS, ZIPAPP_JOBS).
+    from .process_units import process_units
+
+    processes = archive.build.get("processes", {})
+    others = process_units(units[f"{name}.service"], name, processes)
     bundled = args.python is None and bundled_interpreter(archive_path) is not None
     python = () if bundled else (Path(args.python or sys.executable),)
     _warn_about_hidden_paths(archive_path, *python)
     if args.directory:
-        return _write(Path(args.directory), units)
+        return _write(Path(args.directory), {**units, **others})
     # The way `systemctl cat` shows several units: a comment naming each file.
     print("\n".join(f"# {filename}\n{text}" for filename, text in units.items()), end="")
+    if others:
+        # Printed, they would end up in the web service's file: only written apart.
+        print(f"note: this site also declares {', '.join(others)}; --directory DIR "
+              "writes them beside the web service.", file=sys.stderr)  # fmt: skip
     return 0
 
 

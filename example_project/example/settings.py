@@ -84,6 +84,17 @@ SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365 if config.HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = config.HTTPS
 SECURE_HSTS_PRELOAD = config.HTTPS
 
+# The site's processes beside the web server, written as systemd units by
+# `./site.pyz systemd-unit` (see the guide "Background workers and scheduled jobs").
+ZIPAPP_JOBS = {
+    "clearsessions": {
+        "command": "clearsessions",
+        "schedule": "daily",
+        "randomized_delay": "1h",
+        "description": "Remove expired sessions",
+    },
+}
+
 # Uploads: kept in the state directory (MEDIA_ROOT in the configuration), answered by
 # `serve` at MEDIA_URL.
 MEDIA_URL = "media/"

@@ -207,6 +207,8 @@ class Command(BaseCommand):
                 pip_echo=self._pip_line if options["verbosity"] >= 1 else None,
                 includes=options["include"] or conf.INCLUDE,
                 build_commands=self._build_commands(options),
+                workers=conf.WORKERS,
+                jobs=conf.JOBS,
                 bundle_python=conf.BUNDLE_PYTHON
                 if options["bundle_python"] is None
                 else options["bundle_python"],
