@@ -30,6 +30,9 @@ commands:
   config         a sample config file, or check or show the configuration
   systemd-unit   print a hardened systemd unit for this archive ('--socket' for a
                  socket-activated one)
+  systemd-run COMMAND
+                 run a command beside the installed service, in its sandbox and as
+                 its user: '{prog} systemd-run migrate --noinput' (as root)
   COMMAND        any Django management command, as with manage.py:
                  '{prog} migrate --noinput', '{prog} createsuperuser', ...
   help           list every Django management command
@@ -46,6 +49,7 @@ ARCHIVE_COMMANDS = {
     "serve": "django_zipapp.runtime.serve",
     "info": "django_zipapp.runtime.info",
     "systemd-unit": "django_zipapp.runtime.systemd",
+    "systemd-run": "django_zipapp.runtime.service_run",
     "config": "django_zipapp.runtime.config_command",
 }
 
