@@ -1,0 +1,265 @@
+"""The Ansible collection's rollouts, against three booted Debian hosts with real systemd.
+
+Each host runs the example site under the unit its archive writes, on a loopback port of
+its own, with a SQLite database of its own. The tests run in order on the same hosts:
+a first deploy, a rollout under continuous requests, a second run, a failing build, a
+rollback. Needs ansible-core (tox's py environment installs it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.archives import SECRET_KEY, Built, build_in, copy_example, free_port
+from tests.hosts import Host, booted
+
+pytestmark = [pytest.mark.e2e]
+
+REPO = Path(__file__).resolve().parent.parent
+COLLECTIONS = REPO / "ansible" / "collections"
+# The Debian release whose python3 is the one the archives are built with.
+RELEASES = {(3, 11): "bookworm", (3, 13): "trixie"}
+MIGRATE_ONCE = "Migrate the database with the new build, once for the rollout"
+
+
+@dataclass
+class Fleet:
+    hosts: list[Host]
+    ports: list[int]
+    inventory: Path
+    work: Path
+
+    @property
+    def names(self) -> list[str]:
+        return [f"web{index}" for index in range(1, len(self.hosts) + 1)]
+
+    def playbook(self, name: str, *options: str) -> subprocess.CompletedProcess[str]:
+        playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
+        assert playbook is not None
+        environment = {
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-tmp"),
+            "ANSIBLE_SSH_ARGS": "-o UserKnownHostsFile=/dev/null -o ControlMaster=auto "
+            f"-o ControlPersist=60s -o ControlPath={self.work}/ssh-%C",
+        }
+        return subprocess.run(
+            [playbook, "-i", str(self.inventory), f"django_zipapp.deploy.{name}", *options],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=environment,
+            cwd=self.work,
+        )
+
+    def rollout(self, archive: Path, *options: str) -> subprocess.CompletedProcess[str]:
+        return self.playbook("rollout", "-e", f"zipapp_archive={archive}", *options)
+
+    def serving(self) -> list[str]:
+        """The release each host's link points to."""
+        return [os.readlink(host.path("/srv/site/site.pyz")).split("/")[-2] for host in self.hosts]
+
+    def homes(self) -> list[tuple[int, str]]:
+        return [home(port) for port in self.ports]
+
+
+def home(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+
+
+def release(archive: Path) -> str:
+    return hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP's counts per host."""
+    counts = {}
+    for name, fields in re.findall(r"^(\S+)\s+: (ok=.*)$", output, re.MULTILINE):
+        counts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", fields)}
+    return counts
+
+
+def ran_on(output: str, task: str) -> list[str]:
+    """The hosts a task ran on (not skipped), from ansible-playbook's output."""
+    # A task of a play with serial appears once per batch.
+    sections = [part.split("\nTASK [")[0] for part in output.split(f": {task}] ")[1:]]
+    return re.findall(r"^(?:ok|changed): \[(\w+)\]", "\n".join(sections), re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """A build whose home page fails: a template naming a URL that does not exist."""
+    work = tmp_path_factory.mktemp("broken")
+    project = copy_example(work / "project")
+    template = project / "notes" / "templates" / "notes" / "home.html"
+    template.write_text(template.read_text().replace("<h1>Notes</h1>", "{% url 'no-such-page' %}"))
+    result = build_in(project, "-o", str(work / "site.pyz"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Built(work / "site.pyz", result.stdout, work)
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    hosts_key: Path, built: Built, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
+    """Three hosts, the example site deployed on each (its first build, v1)."""
+    if shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("ansible-core is not installed (tox's py environment installs it)")
+    debian = RELEASES.get(sys.version_info[:2])
+    if debian is None:
+        pytest.skip(f"no Debian release here has Python {sys.version[:4].rstrip('.')}")
+    work = tmp_path_factory.mktemp("fleet")
+    (work / "ansible-tmp").mkdir()
+    with booted(3, hosts_key, release=debian, prefix="web") as hosts:
+        ports = [free_port() for _ in hosts]
+        inventory = {
+            f"web{index}": {
+                "ansible_host": "127.0.0.1",
+                "ansible_port": host.ssh_port,
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(hosts_key),
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "zipapp_bind": f"127.0.0.1:{port}",
+            }
+            for index, (host, port) in enumerate(zip(hosts, ports, strict=True), start=1)
+        }
+        site = {
+            # Secrets in the environment file, the rest in the configuration file.
+            "zipapp_environment": {"SECRET_KEY": SECRET_KEY},
+            "zipapp_config": {"ALLOWED_HOSTS": ["127.0.0.1", "localhost"]},
+        }
+        (work / "inventory.json").write_text(
+            json.dumps({"all": {"hosts": inventory, "vars": site}})
+        )
+        deployed = Fleet(hosts, ports, work / "inventory.json", work)
+        # Each host keeps its own SQLite database: each migrates it on the first deploy.
+        first = deployed.rollout(built.archive, "-e", "zipapp_migrate=every_host")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert deployed.serving() == [release(built.archive)] * 3
+        yield deployed
+
+
+@dataclass
+class Requests:
+    """Requests to every site, one after the other per site, until stopped."""
+
+    ports: list[int]
+    answered: dict[int, int] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> Requests:
+        self._threads = [threading.Thread(target=self._send, args=(port,)) for port in self.ports]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _send(self, port: int) -> None:
+        self.answered[port] = 0
+        while not self._stop.is_set():
+            try:
+                status, _ = home(port)
+            except OSError as exc:
+                self.failed.append(f"{port}: {exc}")
+                continue
+            if status == 200:
+                self.answered[port] += 1
+            else:
+                self.failed.append(f"{port}: HTTP {status}")
+            # Continuous, but leaving the machine's cores to the rollout itself.
+            self._stop.wait(0.02)
+
+
+def test_a_rollout_under_continuous_requests_fails_none(fleet: Fleet, rebuilt: Built) -> None:
+    with Requests(fleet.ports) as requests:
+        result = fleet.rollout(rebuilt.archive)
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
+    assert requests.failed == []
+    assert all(count > 0 for count in requests.answered.values()), requests.answered
+    assert fleet.serving() == [release(rebuilt.archive)] * 3
+    assert [(status, "Notes, rebuilt" in page) for status, page in fleet.homes()] == [
+        (200, True)
+    ] * 3
+    # Migrations once, on the first host, before the play that switches.
+    assert ran_on(result.stdout, MIGRATE_ONCE) == ["web1"]
+    assert result.stdout.index("Migrate the database") < result.stdout.index("Switch the link")
+
+
+def test_a_second_run_changes_nothing(fleet: Fleet, rebuilt: Built, built: Built) -> None:
+    again = fleet.rollout(rebuilt.archive)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {name: counts["changed"] for name, counts in recap(again.stdout).items()} == {
+        name: 0 for name in fleet.names
+    }, again.stdout
+
+    # Check mode says what a rollout of the first build would change, and changes nothing.
+    check = fleet.rollout(built.archive, "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert ran_on(check.stdout, "Switch the link to the build") == fleet.names
+    assert all(counts["changed"] > 0 for counts in recap(check.stdout).values())
+    assert fleet.serving() == [release(rebuilt.archive)] * 3
+
+
+def test_a_failing_build_stops_at_the_first_host_and_puts_it_back(
+    fleet: Fleet, rebuilt: Built, broken: Built
+) -> None:
+    result = fleet.rollout(broken.archive)
+    assert result.returncode != 0
+    url = f"http://127.0.0.1:{fleet.ports[0]}/"
+    message = (
+        f"Rollout stopped at web1: build {release(broken.archive)} answered {url} with HTTP 500 "
+        f"instead of 200. web1 is back on build {release(rebuilt.archive)}, which answers "
+        f"{url} with 200 again; the hosts after it were not switched and still serve their "
+        "build. See `journalctl -u site` on web1 for the cause."
+    )
+    assert message in result.stdout, result.stdout
+    assert re.findall(r"Rollout stopped at (\w+)", result.stdout) in (["web1"], ["web1"] * 2)
+    assert ran_on(result.stdout, "Switch the link to the build") == ["web1"]
+    assert fleet.serving() == [release(rebuilt.archive)] * 3
+    assert [(status, "Notes, rebuilt" in page) for status, page in fleet.homes()] == [
+        (200, True)
+    ] * 3
+    # The 500 was a real one, logged by the new build before web1 went back.
+    assert "NoReverseMatch" in fleet.hosts[0].journal("site.service")
+
+
+def test_a_rollback_puts_every_host_on_the_previous_build(
+    fleet: Fleet, built: Built, rebuilt: Built
+) -> None:
+    result = fleet.playbook("rollback")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert fleet.serving() == [release(built.archive)] * 3
+    assert [(status, "Notes, rebuilt" in page) for status, page in fleet.homes()] == [
+        (200, False)
+    ] * 3
+    # The build rolled back from is now the previous one: a second rollback undoes it.
+    previous = [os.readlink(host.path("/srv/site/previous.pyz")) for host in fleet.hosts]
+    assert [path.split("/")[-2] for path in previous] == [release(rebuilt.archive)] * 3
