@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
@@ -40,6 +41,7 @@ import bundle  # bench/bundle.py, beside this script
 import deploys  # bench/deploys.py, beside this script
 import load  # bench/load.py, beside this script
 import media  # bench/media.py
+import verify  # bench/verify.py
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
@@ -416,11 +418,11 @@ def check_venv_python(ws: Workspace) -> None:
 # Measurements
 
 
-def build(ws: Workspace, step: str) -> float:
+def build(ws: Workspace, step: str, options: Sequence[str] = ()) -> float:
     ws.archive.parent.mkdir(exist_ok=True)
     return run(
         step,
-        [ws.python, "manage.py", "buildpyz", "-o", ws.archive],
+        [ws.python, "manage.py", "buildpyz", "-o", ws.archive, *options],
         ws=ws,
         cwd=ws.site,
     )
@@ -459,6 +461,8 @@ def measure_builds(ws: Workspace, runs: int, samples: Samples) -> None:
         samples.clean_builds.append(clean_build(ws, index))
         samples.rebuilds.append(build(ws, f"rebuild {index}"))
         samples.shiv_builds.append(hand_written_shiv(ws, index))
+        for key, seconds in verify.measure(partial(build, ws), index).items():
+            samples.add(key, seconds)
         note(
             f"build {index}/{runs}: clean {samples.clean_builds[-1]:.2f} s, "
             f"rebuild {samples.rebuilds[-1]:.2f} s, shiv by hand {samples.shiv_builds[-1]:.2f} s"
@@ -812,6 +816,7 @@ def table(samples: Samples) -> list[Row]:
             "the archive's warm start (its extraction already there)",
             paired=True,
         ),
+        *verify.rows(samples.load, Row),
         *load_rows(samples),
         *(
             Row(*fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .boot import BOOT_MODULE
-from .conf import project_setting, staticfiles_storage_config
+from .conf import from_base_dir, project_setting, staticfiles_storage_config
 
 OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # The tag of the checks that judge the settings an archive runs with: buildpyz runs
@@ -36,6 +37,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_requirements(),
         *_check_static_storage(),
         *_check_lists(),
+        *_check_generators(),
         *_check_processes(),
     ]
 
@@ -157,6 +159,23 @@ def _check_lists() -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def _check_generators() -> list[CheckMessage]:
+    from .conf import conf
+    from .generators import missing_generators
+
+    commands = conf.BUILD_COMMANDS if _check_lists() == [] else []
+    return [
+        Error(
+            f"{generator.setting} is on but {generator.command!r} is not among "
+            f"ZIPAPP_BUILD_COMMANDS, so in the archive {generator.failure}.",
+            hint=f"Add {generator.command!r} to ZIPAPP_BUILD_COMMANDS (or build with "
+            f"--build-command {generator.command}), so that the build generates its files.",
+            id="django_zipapp.E013",
+        )
+        for generator in missing_generators(commands)
+    ]
 
 
 def _is_item(item: object) -> bool:
@@ -289,7 +308,7 @@ def _check_relative_dirs() -> list[CheckMessage]:
         Error(
             f"{setting} contains the relative path {str(path)!r}, which is read from the "
             "directory the site is started in, not from the archive.",
-            hint=f"Build the path from BASE_DIR, for example BASE_DIR / {str(path)!r}.",
+            hint=f"Build the path from BASE_DIR, for example {from_base_dir(str(path))}.",
             id="django_zipapp.E008",
         )
         for setting, path in _named_dirs()
@@ -318,9 +337,11 @@ def _check_secret_key(root: Path) -> list[CheckMessage]:
         key = settings.SECRET_KEY
     except ImproperlyConfigured:
         return []  # empty at build time: it comes from the host, as it should
-    if not isinstance(key, str) or len(key) < 8:
-        return []  # Django's own checks report a missing or short key
-    sources = [path for path in _project_module_files(root) if key in _read(path)]
+    if not isinstance(key, str) or not key:
+        return []  # Django's own checks report a missing key
+    # A string literal equal to the key, however short: a fallback such as
+    # os.environ.get("SECRET_KEY", "---") is as literal as SECRET_KEY = "...".
+    sources = [path for path in _project_module_files(root) if key in _literals(path)]
     if not sources:
         return []
     return [
@@ -354,11 +375,16 @@ def _project_module_files(root: Path) -> list[Path]:
     )
 
 
-def _read(path: Path) -> str:
+def _literals(path: Path) -> set[str]:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
 
 
 def _check_debug() -> list[CheckMessage]:
@@ -373,4 +399,31 @@ def _check_debug() -> list[CheckMessage]:
             "ZIPAPP_SETTINGS_MODULE).",
             id="django_zipapp.W003",
         )
+    ]
+
+
+def check_modules(**kwargs: Any) -> list[CheckMessage]:
+    """Two owners of one top-level module: one hides the other, here and in the archive."""
+    if BOOT_MODULE in sys.modules:
+        return []  # the build refused such an archive
+    from .collisions import find_collisions, installed_providers, project_collisions
+
+    root = project_root()
+    providers = installed_providers()
+    found = [
+        *find_collisions(providers),
+        *project_collisions(root, _project_modules(root), providers),
+    ]
+    return [
+        Error(collision.problem(), hint=collision.way_out(), id="django_zipapp.E012")
+        for collision in found
+    ]
+
+
+def _project_modules(root: Path) -> list[str]:
+    return [
+        path.stem
+        for path in root.iterdir()
+        if (path.suffix == ".py" and path.stem.isidentifier() and path.stem != "manage")
+        or (path.name.isidentifier() and (path / "__init__.py").is_file())
     ]

@@ -12,6 +12,7 @@ from django.conf import settings
 import django_zipapp
 
 from .files import Rules, skip_reason, walk_shippable
+from .packing import default_skips
 from .pip import Resolution
 from .project import Project
 from .requirements import RUNTIME_REQUIREMENTS, Requirements
@@ -20,6 +21,7 @@ from .target import Target
 
 def project_rules(project: Project, output: Path, exclude: Sequence[str]) -> Rules:
     skip = {
+        **default_skips(project.root),
         output: "the archive being written",
         project.root / project.static_root: "STATIC_ROOT, collected afresh at build time",
     }

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
+from ..conf import from_base_dir
 from .errors import BuildError
 
 # Where collected static files go when STATIC_ROOT is not inside the project.
@@ -152,7 +153,7 @@ def _relative_dir(root: Path, setting: str, path: Any) -> PurePosixPath | None:
         raise BuildError(
             f"{setting} contains the relative path {str(path)!r}, which depends on the "
             "directory the site is started from. Build it from BASE_DIR instead, for "
-            f"example BASE_DIR / {str(path)!r}."
+            f"example {from_base_dir(str(path))}."
         )
     directory = directory.resolve()
     if not directory.is_dir():
