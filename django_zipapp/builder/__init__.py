@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from .pip import Resolution, can_report
 from .project import Project, find_project
 from .provenance import git_state, has_native_code, project_version, source_date
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
+from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
 from .target import Target, make_target
@@ -83,6 +84,7 @@ def build_pyz(
         static_storage_class()
         target = make_target(platforms, python_version)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
+        _report_config(project, report)
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
         cache = (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
@@ -96,6 +98,7 @@ def build_pyz(
                 _collect_static(project, site_packages, built_at, report)
                 _run_build_commands(project, site_packages, built_at, build_commands, report)
                 _copy_project(project, site_packages, output, exclude, report)
+                _refuse_secrets(project, site_packages, report)
                 dependencies = _install_dependencies(
                     Path(staging), found, pip_args, target, cache, resolution, report, pip_echo
                 )
@@ -137,6 +140,16 @@ def list_build(
         found = find_requirements(project.root, requirements)
         target = make_target(platforms, python_version)
         list_contents(project, found, target, output=output.resolve(), exclude=exclude, write=write)
+
+
+def _report_config(project: Project, report: Callable[[str], None]) -> None:
+    if project.config_object is None:
+        report(
+            "Note: the project has no goodconf configuration, so the archive runs with its "
+            "settings as they are, and -C/--config and `config` have nothing to load"
+        )
+    else:
+        report(f"Configuration: {project.config_object}, loaded before the settings")
 
 
 def _resolve(found: Requirements, pip_args: list[str], target: Target) -> Resolution:
@@ -223,6 +236,13 @@ def _copy_project(
     report(f"Copied {count} project files ({names}; {len(project.data_dirs)} data directories)")
 
 
+def _refuse_secrets(project: Project, site_packages: Path, report: Callable[[str], None]) -> None:
+    secrets = known_secrets(settings, config_instance(project.config_object))
+    files = packed_files(site_packages, site_packages / project.static_root, project.root)
+    refuse(scan(files, secrets))
+    report(f"Scanned {len(files)} project files for secrets: none found")
+
+
 def _copy_layout(project: Project, site_packages: Path, rules: Rules) -> int:
     """Data beside the code, where BASE_DIR finds it: the archive's site-packages is BASE_DIR."""
     count = 0
@@ -235,8 +255,8 @@ def _copy_layout(project: Project, site_packages: Path, rules: Rules) -> int:
             count += 1
     for path in project.includes:
         source, target = project.root / path, site_packages / path
-        if source.is_dir():
-            count += copy_tree(source, target, rules=rules)
+        if source.is_dir():  # tests included on purpose ship whole
+            count += copy_tree(source, target, rules=replace(rules, leave_out_tests=False))
         else:  # named on purpose: copied even when the rules would leave it out
             target.parent.mkdir(parents=True, exist_ok=True)
             copy_file(source, target)

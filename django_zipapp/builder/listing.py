@@ -11,10 +11,11 @@ from django.conf import settings
 
 import django_zipapp
 
-from .files import Rules, skip_reason, walk_shippable
+from .files import TESTS_REASON, Rules, is_test_file, skip_reason, walk_shippable
 from .pip import Resolution
-from .project import Project
+from .project import Project, static_sources, storage_locations
 from .requirements import RUNTIME_REQUIREMENTS, Requirements
+from .secrets import config_files, config_instance
 from .target import Target
 
 
@@ -25,7 +26,12 @@ def project_rules(project: Project, output: Path, exclude: Sequence[str]) -> Rul
     }
     if getattr(settings, "MEDIA_ROOT", None):
         skip[Path(settings.MEDIA_ROOT)] = "MEDIA_ROOT, uploads"
-    return Rules(skip, tuple(exclude), project.root)
+    for alias, location in storage_locations():
+        skip.setdefault(location, f"STORAGES[{alias!r}], uploads")
+    for source in static_sources(project.root):
+        skip[source] = "a STATICFILES_DIRS source: collectstatic copied it (--include ships it)"
+    skip.update(config_files(config_instance(project.config_object), project.root))
+    return Rules(skip, tuple(exclude), project.root, leave_out_tests=True)
 
 
 def list_contents(
@@ -91,6 +97,11 @@ def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) 
         if path.name not in shipped and not (path.suffix == ".py" and path.stem in shipped):
             folder = "/" if path.is_dir() else ""
             reason = "not a package the site imports, nor a data directory the settings name"
+            reason = (
+                TESTS_REASON
+                if is_test_file(path)
+                else rules.resolved().skip.get(path.resolve(), reason)
+            )
             write(f"  - {path.name}{folder}  ({reason})")
 
 
