@@ -115,7 +115,10 @@ def _check_static_storage() -> list[CheckMessage]:
             f"The static files storage {backend!r} does not hash file names, so the "
             "archive's static files cannot be cached by browsers for long.",
             hint="Set STORAGES['staticfiles']['BACKEND'] to "
-            "'whitenoise.storage.CompressedManifestStaticFilesStorage'.",
+            "'whitenoise.storage.CompressedManifestStaticFilesStorage'. If collectstatic then "
+            "fails on a source map ('.map') that a package names but does not ship, use a "
+            "subclass of it that does not rewrite sourceMappingURL comments, as the checks "
+            "page of django-zipapp's docs shows under W001.",
             id="django_zipapp.W001",
         )
     ]
