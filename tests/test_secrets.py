@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.archives import build_in, copy_example
+from tests.archives import Built, build_in, copy_example, run_archive
 
 KEY = "prod-" + "Zq8vLr2mXk4sTn7wPb1c" * 3
 MAIL_PASSWORD = "mail-pw-Hy7Lq2Rz9Kc"
@@ -99,6 +99,8 @@ def test_development_config_is_never_packed_and_debug_is_the_archives(tmp_path: 
             "tests/test_site.py": "",
             "conftest.py": "",
             "assets/logo.txt": "logo\n",
+            # Compiles with a SyntaxWarning (an invalid escape), as old dependencies do.
+            "notes/legacy.py": 'PATTERN = "\\d+"\n',
         },
     )
     settings = project / "example" / "settings.py"
@@ -126,6 +128,15 @@ def test_development_config_is_never_packed_and_debug_is_the_archives(tmp_path: 
     assert "assets/logo.txt" not in packed  # collected instead
     assert [name for name in packed if name.startswith("staticfiles/logo.")] != []
     assert "notes/views.py" in packed
+
+    # What a library that stats them sees (strawberry-graphql's lazy types do), and no
+    # compiler warning on the first start.
+    built = Built(tmp_path / "site.pyz", build.stdout, tmp_path)
+    probe = "import __main__, os, sys; print(os.path.isfile(__main__.__file__), sys.argv[0])"
+    shell = run_archive(built, "shell", "-c", probe)
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.splitlines()[-1] == f"True {tmp_path / 'site.pyz'}"
+    assert shell.stderr == ""
 
     listing = build_in(project, "--list", env=environment)
     assert listing.returncode == 0, listing.stderr
