@@ -72,6 +72,7 @@ def main(python: str, site: Path) -> None:
     import os
 
     work = site.parent / "packing-bench"
+    work.mkdir(exist_ok=True)
     env = {**os.environ, "SECRET_KEY": "bench-" + "x7Rq2Lm9Zt4Wp8Kd" * 3, "DEBUG": "false"}
     build = subprocess.run(
         [python, "manage.py", "buildpyz", "-o", str(work / "site.pyz")],

@@ -396,8 +396,8 @@ def _config_instance() -> object | None:
 
     named = getattr(settings, "ZIPAPP_CONFIG_OBJECT", None)
     if isinstance(named, str) and OBJECT_PATH.match(named):
-        module, _, attribute = named.partition(":")
-        return getattr(sys.modules.get(module), attribute, None)
+        module_name, _, attribute = named.partition(":")
+        return getattr(sys.modules.get(module_name), attribute, None)
     module = sys.modules.get(settings_module())
     found = [v for v in vars(module).values() if isinstance(v, GoodConf)] if module else []
     return found[0] if len(found) == 1 else None

@@ -66,7 +66,7 @@ def known_secrets(settings: Any, config: object | None) -> list[Secret]:
 
 def _config_secrets(config: object) -> Iterator[Secret]:
     for name in sorted(secret_field_names(config)):
-        value = getattr(config, name, None)
+        value: Any = getattr(config, name, None)
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
         if isinstance(value, str):
