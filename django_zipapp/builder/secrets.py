@@ -149,23 +149,31 @@ def refuse(findings: list[Finding]) -> None:
 def packed_files(site_packages: Path, static_root: Path, root: Path) -> list[tuple[str, Path]]:
     """The project's files in the staging folder, and the static files it collected from
     the project (the collected copies sit beside those of every installed app)."""
-    files = [
-        (path.relative_to(site_packages).as_posix(), path)
-        for path in sorted(site_packages.rglob("*"))
-        if path.is_file() and not path.is_relative_to(static_root)
-    ]
+    files = []
+    for directory, dirnames, filenames in os.walk(site_packages):
+        here = Path(directory)
+        dirnames[:] = sorted(name for name in dirnames if here / name != static_root)
+        for name in sorted(filenames):
+            files.append(((here / name).relative_to(site_packages).as_posix(), here / name))
     named = {name for name, _ in files}
     return files + sorted(item for item in _static_sources(root) if item[0] not in named)
 
 
 def _static_sources(root: Path) -> Iterator[tuple[str, Path]]:
     from django.contrib.staticfiles.finders import get_finders
+    from django.contrib.staticfiles.utils import get_files
 
     for finder in get_finders():
-        for name, storage in finder.list(["CVS", ".*", "*~"]):
-            path = Path(storage.path(name)).resolve()
-            if path.is_relative_to(root):
-                yield path.relative_to(root).as_posix(), path
+        # Only the finders' folders inside the project: Django's and the dependencies'
+        # static files are no business of this scan.
+        for storage in getattr(finder, "storages", {}).values():
+            location = getattr(storage, "location", None)
+            if not location or not Path(location).resolve().is_relative_to(root):
+                continue
+            for name in get_files(storage, ignore_patterns=["CVS", ".*", "*~"]):
+                path = Path(storage.path(name)).resolve()
+                if path.is_relative_to(root) and path.is_file():
+                    yield path.relative_to(root).as_posix(), path
 
 
 def config_instance(object_path: str | None) -> object | None:
