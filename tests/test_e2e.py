@@ -42,11 +42,13 @@ pytestmark = pytest.mark.e2e
 def test_build_reports_each_step_and_the_result(built: Built) -> None:
     lines = built.build_output.splitlines()
     assert lines[0].startswith("- Project 'example' in ")
-    assert lines[1].startswith("- Collected ")
-    assert lines[2].startswith("- Copied ")
-    assert lines[3] == "- Installing dependencies from requirements.txt with pip"
-    assert lines[4].startswith("- Using the installed dependencies ")
-    assert lines[5] == "- Writing site.pyz"
+    assert lines[1] == "- Configuration: example.conf:config, loaded before the settings"
+    assert lines[2].startswith("- Collected ")
+    assert lines[3].startswith("- Copied ")
+    assert re.fullmatch(r"- Scanned \d+ project files for secrets in \d+ ms: none found", lines[4])
+    assert lines[5] == "- Installing dependencies from requirements.txt with pip"
+    assert lines[6].startswith("- Using the installed dependencies ")
+    assert lines[7] == "- Writing site.pyz"
     match = re.fullmatch(r"Built (\S+) \((\d+\.\d) MB, sha256 ([0-9a-f]{64})\)", lines[-1])
     assert match is not None, lines[-1]
     archive = Path(match[1])
