@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -82,14 +83,17 @@ def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) 
 
     for name in roots:
         source = project.root / name
+        # Paths included on purpose ship whole, tests too, as the build copies them.
+        included = PurePosixPath(name) in project.includes
         if source.is_file():
-            reason = skip_reason(source, rules)
+            reason = None if included else skip_reason(source, rules)
             write(f"  + {name}" if reason is None else f"  - {name}  ({reason})")
             continue
         if not source.is_dir():
             write(f"  + {name}.py")
             continue
-        for path in walk_shippable(source, rules=rules, on_skip=skipped):
+        walked = replace(rules, leave_out_tests=False) if included else rules
+        for path in walk_shippable(source, rules=walked, on_skip=skipped):
             write(f"  + {_relative(path, project.root)}")
     shipped = {*roots[: len(project.packages) + len(project.unimported_packages)]}
     shipped |= {p.parts[0] for p in (*project.data_dirs, *project.data_files, *project.includes)}
