@@ -834,7 +834,7 @@ def packing_rows(samples: Samples) -> list[Row]:
             paired=True,
         ),
         Row(
-            "archive size, site with a vendored front end (MB)",
+            "archive size, vendored front end (MB)",
             samples.load.get("front-end archive MB/now", []),
             samples.load.get("front-end archive MB/sources packed"),
             "the same build packing the STATICFILES_DIRS sources as well, as before",
