@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def test_development_config_is_never_packed_and_debug_is_the_archives(tmp_path: 
     # compiler warning on the first start.
     built = Built(tmp_path / "site.pyz", build.stdout, tmp_path)
     probe = "import __main__, os, sys; print(os.path.isfile(__main__.__file__), sys.argv[0])"
-    shell = run_archive(built, "shell", "-c", probe)
+    shell = run_archive(built, "shell", "-c", probe, wrapper=(sys.executable,))
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.splitlines()[-1] == f"True {tmp_path / 'site.pyz'}"
     assert shell.stderr == ""

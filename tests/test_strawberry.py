@@ -97,11 +97,14 @@ def test_lazy_types_resolve_and_the_endpoint_answers(tmp_path: Path) -> None:
     assert build.returncode == 0, build.stdout + build.stderr
     built = Built(tmp_path / "site.pyz", build.stdout, tmp_path)
 
-    migrate = run_archive(built, "migrate", "--noinput")
+    # `python3 site.pyz` runs the zip's __main__.py, whose __file__ is inside the zip.
+    python = (sys.executable,)
+    migrate = run_archive(built, "migrate", "--noinput", wrapper=python)
     assert migrate.returncode == 0, migrate.stderr
     assert "Traceback" not in migrate.stderr
 
-    with running_server(built.archive, site_env(built), tmp_path / "serve.log", 1) as server:
+    log = tmp_path / "serve.log"
+    with running_server(built.archive, site_env(built), log, 1, wrapper=python) as server:
         request = urllib.request.Request(
             server.base + "/graphql/",
             data=json.dumps({"query": "{ greeting { text } }"}).encode(),
