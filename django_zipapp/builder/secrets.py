@@ -51,8 +51,13 @@ class Finding:
 
 def known_secrets(settings: Any, config: object | None) -> list[Secret]:
     """The secret values this build has loaded, each with the kind the error names."""
+    from django.core.exceptions import ImproperlyConfigured
+
     found: list[Secret] = []
-    key = getattr(settings, "SECRET_KEY", "")
+    try:
+        key = settings.SECRET_KEY
+    except ImproperlyConfigured:
+        key = ""  # empty at build time: the host gives it, as it should
     if isinstance(key, str) and not key.startswith(INSECURE_PREFIX):
         found.append(Secret("the value of SECRET_KEY", key.encode()))
     for alias, database in getattr(settings, "DATABASES", {}).items():
