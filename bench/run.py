@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import load  # bench/load.py, beside this script
+import media  # bench/media.py
 import packing  # bench/packing.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
@@ -1085,7 +1086,8 @@ def benchmark(ws: Workspace, runs: int, seconds: float) -> tuple[list[Row], dict
     measure_builds(ws, runs, samples)
     measure_starts(ws, runs, samples)
     measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
-    rows = table(samples)
+    media.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
+    rows = table(samples) + media.rows(samples, Row)
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON
         for key, values in samples.load.items()

@@ -99,6 +99,12 @@ class ZipappConfig(GoodConf):
         description="Where the site keeps its data (the SQLite database); empty for systemd's "
         "STATE_DIRECTORY, else $XDG_DATA_HOME/PROJECT or ~/.local/share/PROJECT.",
     )
+    MEDIA_ROOT: str = Field(
+        default="",
+        validate_default=True,
+        description="Where uploaded files are kept (Django's MEDIA_ROOT), served by `serve` "
+        "at MEDIA_URL; empty for a media folder in STATE_DIR.",
+    )
     LOG_LEVEL: LogLevel = Field(
         default="INFO", description="Level of the log written to standard error."
     )
@@ -129,6 +135,15 @@ class ZipappConfig(GoodConf):
         default="-",
         description="Where `serve` writes its access log: a path, '-' for stdout, "
         "or empty for none.",
+    )
+    SERVE_ALLOW_DEBUG: bool = Field(
+        default=False,
+        description="Let `serve` run with DEBUG on, which it otherwise refuses.",
+    )
+    SERVE_WEAK_KEY_OK: bool = Field(
+        default=False,
+        description="Let `serve` run with a SECRET_KEY that Django's deployment check calls "
+        "insecure, which it otherwise refuses.",
     )
     KEEP_BUILDS: int = Field(
         default=3,
@@ -192,6 +207,13 @@ class ZipappConfig(GoodConf):
                 "or a DATABASE_URL"
             )
         return value
+
+    @field_validator("MEDIA_ROOT")
+    @classmethod
+    def _media_root_in_state_dir(cls, value: str, info: ValidationInfo) -> str:
+        # Only a path: the folder is created by the first upload (FileSystemStorage).
+        state = info.data.get("STATE_DIR")
+        return value or (os.path.join(state, "media") if state else "")
 
     @classmethod
     def _default_state_dir(cls) -> str:

@@ -139,13 +139,16 @@ def running_server(
     log: Path,
     workers: int = 2,
     wrapper: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """`archive serve` on a free port, answering; stopped with SIGTERM afterwards.
 
-    ``wrapper``: a command that execs the rest of its arguments (unshare, setpriv...).
+    ``wrapper``: a command that execs the rest of its arguments (unshare, setpriv...);
+    ``options``: more options of serve.
     """
     port = free_port()
     serve = [str(archive), "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    serve += options
     with log.open("wb") as output:
         process = subprocess.Popen(
             [*wrapper, *serve],

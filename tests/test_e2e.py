@@ -447,7 +447,13 @@ def test_a_startproject_site_builds_and_serves(tmp_path: Path) -> None:
     assert migrate.stderr == ""
     assert (tmp_path / "site.sqlite3").is_file()
 
-    with running_server(built.archive, environment, tmp_path / "serve.log", workers=1) as server:
+    # A literal startproject key and DEBUG on: refused until the operator says so.
+    refused = run_archive(built, "serve", env=environment)
+    assert refused.returncode == 78
+    assert refused.stderr.startswith("error: DEBUG is on")
+    allow = ("--allow-debug", "--allow-insecure-secret-key")
+    log = tmp_path / "serve.log"
+    with running_server(built.archive, environment, log, workers=1, options=allow) as server:
         status, _, body = get(server.base + "/admin/login/")
         assert status == 200
         assert b'href="/static/admin/css/base.css"' in body

@@ -43,3 +43,10 @@ def _writes(handler: logging.Handler, record: logging.LogRecord) -> bool:
         return False
     # Runs the handler's filters (require_debug_true drops everything when DEBUG is off).
     return handler.level <= logging.ERROR and bool(handler.filter(record))
+
+
+def notice(message: str) -> None:
+    """One line on stderr in gunicorn's format, whatever the project's LOGGING says."""
+    record = logging.LogRecord("django_zipapp", logging.INFO, __file__, 0, message, (), None)
+    sys.stderr.write(logging.Formatter(FORMAT, DATE_FORMAT).format(record) + "\n")
+    sys.stderr.flush()

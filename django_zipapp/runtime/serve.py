@@ -152,6 +152,17 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="access log file, '-' for stdout, '' for none (config SERVE_ACCESS_LOG; default -)",
     )
     parser.add_argument(
+        "--allow-debug",
+        action="store_true",
+        help="serve even with DEBUG on, which serve otherwise refuses (config SERVE_ALLOW_DEBUG)",
+    )
+    parser.add_argument(
+        "--allow-insecure-secret-key",
+        action="store_true",
+        help="serve even with a SECRET_KEY that Django's check --deploy calls insecure "
+        "(config SERVE_WEAK_KEY_OK)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error", "critical"],
         help="gunicorn's log level (default info)",
@@ -260,10 +271,20 @@ def _split_binds(value: str) -> list[str]:
 
 
 def run(archive: Archive, argv: list[str]) -> int:
+    from django.conf import settings
+
+    from .safety import refuse_unsafe_settings
+
     # serve's own options first: --help and a bad option need no configuration.
     args = build_parser(archive.prog).parse_args(argv)
     config = archive.load_config()
     archive.point_settings_at_archive()
+    refuse_unsafe_settings(
+        settings,
+        allow_debug=args.allow_debug or bool(getattr(config, "SERVE_ALLOW_DEBUG", False)),
+        allow_insecure_secret_key=args.allow_insecure_secret_key
+        or bool(getattr(config, "SERVE_WEAK_KEY_OK", False)),
+    )
     options = gunicorn_options(config, proc_name=archive.prog)
     application = ArchiveServer(
         options, lambda: wsgi_application(archive), command_line_options(args)
@@ -278,9 +299,23 @@ def wsgi_application(archive: Archive) -> Any:
     from django.db import connections
     from django.utils.module_loading import import_string
 
-    from .logs import report_request_errors
-    from .static import read_static_index, wrap_with_static
+    from .logs import notice, report_request_errors
+    from .media import wrap_with_media
+    from .static import (
+        drop_whitenoise_middleware,
+        read_static_index,
+        static_url_path,
+        whitenoise_options,
+        wrap_with_static,
+    )
 
+    # Before the WSGI module builds the middleware chain.
+    dropped = drop_whitenoise_middleware(settings)
+    if dropped:
+        notice(
+            f"{dropped} is left out of MIDDLEWARE: serve answers STATIC_URL from the "
+            "archive itself, with the project's WHITENOISE_* settings"
+        )
     # What runserver's get_internal_wsgi_application does, without importing runserver's
     # own server (wsgiref, http.server, socketserver) into every start.
     path = settings.WSGI_APPLICATION
@@ -290,10 +325,11 @@ def wsgi_application(archive: Archive) -> Any:
     # while loading must not be shared by every worker.
     connections.close_all()
     static = wrap_with_static(
-        application,
+        wrap_with_media(application, archive.site_packages.parent.parent),
         static_root=Path(str(settings.STATIC_ROOT)),
-        static_url=settings.STATIC_URL,
+        static_url=static_url_path(settings),
         index=read_static_index(archive.site_packages),
+        **whitenoise_options(settings),
     )
     # Everything loaded so far lives as long as the process. Frozen, the garbage collector
     # no longer walks it on every full collection (a pause in the middle of a request),

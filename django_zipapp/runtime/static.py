@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from email.utils import formatdate
 from http import HTTPStatus
 from pathlib import Path
@@ -109,16 +110,22 @@ def wrap_with_static(
     static_root: Path,
     static_url: str,
     index: dict[str, Any],
+    max_age: int | None = SHORT_MAX_AGE,
+    immutable_file_test: Callable[[str, str], bool] | str | None = None,
+    add_headers_function: Callable[[Headers, str, str], None] | None = None,
+    **whitenoise_options: Any,
 ) -> WhiteNoise:
     """Answer requests under STATIC_URL before they reach Django.
 
     whitenoise derives Last-Modified and ETag from file mtimes, which extraction resets;
     the index carries content hashes and the build time instead, so every host that runs
-    the same archive sends the same validators.
+    the same archive sends the same validators. whitenoise_options (allow_all_origins,
+    charset, mimetypes, index_file) go to whitenoise as they are.
     """
     prefix = static_prefix(static_url)
     files: dict[str, dict[str, Any]] = index.get("files", {})
     last_modified = formatdate(index.get("built_at", 0), usegmt=True)
+    project_test = _immutable_test(immutable_file_test)
 
     def entry(url: str) -> dict[str, Any] | None:
         return files.get(url[len(prefix) :]) if url.startswith(prefix) else None
@@ -128,22 +135,105 @@ def wrap_with_static(
         if known is not None:
             headers["Last-Modified"] = last_modified
             headers["ETag"] = known["etag"]
+        if add_headers_function is not None:
+            add_headers_function(headers, path, url)
 
     def is_immutable(path: str, url: str) -> bool:
+        # Hashed names, known at build time, always; and what the project declares.
         known = entry(url)
-        return bool(known and known.get("immutable"))
+        return bool(known and known.get("immutable")) or project_test(path, url)
 
     # No root: whitenoise would scan the tree and serve whatever it finds there (the
     # manifest included). The index names exactly the files to serve, decided at build time.
     static = ArchiveStatic(
         application,
         prefix=prefix,
-        max_age=SHORT_MAX_AGE,
+        max_age=max_age,
         add_headers_function=add_headers,
         immutable_file_test=is_immutable,
+        **whitenoise_options,
     )
     add_indexed_files(static, static_root, prefix, files)
     return static
+
+
+def _immutable_test(test: Callable[[str, str], bool] | str | None) -> Callable[[str, str], bool]:
+    # As whitenoise reads WHITENOISE_IMMUTABLE_FILE_TEST: a callable, or a regex on the URL.
+    if test is None:
+        return lambda path, url: False
+    if callable(test):
+        return test
+    pattern = re.compile(test)
+    return lambda path, url: bool(pattern.search(url))
+
+
+# WHITENOISE_* settings that shape a response, as WhiteNoiseMiddleware reads them, by the
+# keyword of wrap_with_static they map onto. (Its DEBUG-dependent defaults do not apply:
+# serve refuses DEBUG.)
+WHITENOISE_SETTINGS = {
+    "MAX_AGE": "max_age",
+    "IMMUTABLE_FILE_TEST": "immutable_file_test",
+    "ADD_HEADERS_FUNCTION": "add_headers_function",
+    "MIMETYPES": "mimetypes",
+    "ALLOW_ALL_ORIGINS": "allow_all_origins",
+    "CHARSET": "charset",
+    "INDEX_FILE": "index_file",
+}
+
+
+def whitenoise_options(settings: Any) -> dict[str, Any]:
+    """The project's WHITENOISE_* settings that are set, as wrap_with_static keywords."""
+    return {
+        keyword: getattr(settings, f"WHITENOISE_{name}")
+        for name, keyword in WHITENOISE_SETTINGS.items()
+        if hasattr(settings, f"WHITENOISE_{name}")
+    }
+
+
+def static_url_path(settings: Any) -> str:
+    """Where static files are answered: WHITENOISE_STATIC_PREFIX, else STATIC_URL's path
+    without FORCE_SCRIPT_NAME (gunicorn takes SCRIPT_NAME off PATH_INFO)."""
+    explicit = getattr(settings, "WHITENOISE_STATIC_PREFIX", None)
+    if explicit is not None:
+        return str(explicit)
+    path = urlsplit(str(settings.STATIC_URL or "")).path
+    script_name = str(getattr(settings, "FORCE_SCRIPT_NAME", None) or "").rstrip("/")
+    if script_name and path.startswith(script_name):
+        path = path[len(script_name) :]
+    return path
+
+
+MIDDLEWARE_CLASS = "whitenoise.middleware.WhiteNoiseMiddleware"
+
+
+def drop_whitenoise_middleware(settings: Any) -> str | None:
+    """Take whitenoise's middleware (or a subclass) out of MIDDLEWARE; its dotted path.
+
+    The archive answers STATIC_URL from its index before Django: the middleware would
+    only serve what the index leaves out on purpose (the manifest), with an ETag from the
+    extraction's mtimes.
+    """
+    import django
+    from django.utils.module_loading import import_string
+
+    # The apps first, as the WSGI handler would: middleware modules may import models.
+    django.setup(set_prefix=False)
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    def is_whitenoise(dotted: str) -> bool:
+        if dotted == MIDDLEWARE_CLASS:
+            return True
+        try:
+            found = import_string(dotted)
+        except ImportError:
+            return False  # Django names the broken one itself when it loads the chain
+        return isinstance(found, type) and issubclass(found, WhiteNoiseMiddleware)
+
+    middleware = list(settings.MIDDLEWARE)
+    dropped = [dotted for dotted in middleware if is_whitenoise(dotted)]
+    if dropped:
+        settings.MIDDLEWARE = [dotted for dotted in middleware if dotted not in dropped]
+    return ", ".join(dropped) or None
 
 
 def add_indexed_files(

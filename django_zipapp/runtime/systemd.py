@@ -90,6 +90,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "uploads...): ReadWritePaths=, repeatable",
     )
     parser.add_argument(
+        "--setenv",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the service: Environment=, repeatable; systemd "
+        "specifiers work (%%S/NAME is the state directory, %%C/NAME the cache directory)",
+    )
+    parser.add_argument(
         "--ip-allow",
         action="append",
         default=[],
@@ -109,6 +117,9 @@ def run(archive: Archive, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.no_network and args.ip_allow:
         parser.error("--ip-allow and --no-network contradict each other")
+    for assignment in args.setenv:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", assignment):
+            parser.error(f"--setenv takes NAME=VALUE, not {assignment!r}")
     if args.no_network and not args.socket:
         parser.error("--no-network needs --socket: with no network of its own, serve can only "
                      "answer on a socket that systemd opens for it")  # fmt: skip
@@ -169,6 +180,10 @@ def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse
     service += ["Restart=on-failure", "RestartPreventExitStatus=78"]
     if args.env_file:
         service += [f"EnvironmentFile={Path(args.env_file).resolve()}"]
+    service += [f"Environment={_quote(assignment)}" for assignment in args.setenv]
+    # The state directory holds the SQLite database and, in media/, the uploads (the
+    # default MEDIA_ROOT of ZipappConfig, made by the first upload). One directory only:
+    # with two, STATE_DIRECTORY would list both, and settings that read it would break.
     service += [f"StateDirectory={name}", f"CacheDirectory={name}", f"RuntimeDirectory={name}"]
     service += [f"ReadWritePaths={Path(path).resolve()}" for path in args.writable]
     service += HARDENING.splitlines() + _network(args)

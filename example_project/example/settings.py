@@ -83,3 +83,8 @@ CSRF_COOKIE_SECURE = config.HTTPS
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365 if config.HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = config.HTTPS
 SECURE_HSTS_PRELOAD = config.HTTPS
+
+# Uploads: kept in the state directory (MEDIA_ROOT in the configuration), answered by
+# `serve` at MEDIA_URL.
+MEDIA_URL = "media/"
+MEDIA_ROOT = config.MEDIA_ROOT
