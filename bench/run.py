@@ -36,6 +36,8 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
 
+import bundle  # bench/bundle.py, beside this script
+import deploys  # bench/deploys.py, beside this script
 import load  # bench/load.py, beside this script
 import media  # bench/media.py
 import packing  # bench/packing.py, beside this script
@@ -822,6 +824,10 @@ def table(samples: Samples) -> list[Row]:
         ),
         *packing_rows(samples),
         *load_rows(samples),
+        *(
+            Row(*fields)
+            for fields in bundle.rows(samples.load, samples.archive, samples.cold, samples.warm)
+        ),
     ]
 
 
@@ -1070,6 +1076,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the table here")
     parser.add_argument(
+        "--deploys",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=["example"],
+        metavar="SITES",
+        help="sites for the deploy rows, comma-separated: example, wagtail (default "
+        "example; an empty value leaves them out)",
+    )
+    parser.add_argument("--only-deploys", action="store_true", help="measure the deploy rows only")
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the temporary directory (logs, archive, databases)",
@@ -1077,17 +1092,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def benchmark(ws: Workspace, runs: int, seconds: float) -> tuple[list[Row], dict[str, Any]]:
+def benchmark(
+    ws: Workspace, runs: int, seconds: float, args: argparse.Namespace
+) -> tuple[list[Row], dict[str, Any]]:
     info: dict[str, Any] = {"machine": machine()}
     begun = time.perf_counter()
     prepare_venv(ws)
     info["versions"] = versions(ws)
     samples = Samples()
-    measure_builds(ws, runs, samples)
-    measure_starts(ws, runs, samples)
-    measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
-    media.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
-    rows = table(samples) + media.rows(samples, Row)
+    if not args.only_deploys:
+        measure_builds(ws, runs, samples)
+        measure_starts(ws, runs, samples)
+        bundle.measure(ws, runs, samples.add, run=run, first_200=time_to_first_200,
+                       server_options=server_options)  # fmt: skip
+        measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
+        media.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
+    rows = [] if args.only_deploys else table(samples) + media.rows(samples, Row)
+    rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON
         for key, values in samples.load.items()
@@ -1105,7 +1126,7 @@ def main(argv: list[str]) -> int:
     root = Path(tempfile.mkdtemp(prefix="django-zipapp-bench-"))
     try:
         ws = make_workspace(root, args.venv.resolve() if args.venv else None)
-        rows, info = benchmark(ws, args.runs, args.seconds)
+        rows, info = benchmark(ws, args.runs, args.seconds, args)
         text = render(rows, info, args.runs)
         print(text, end="")
         write_outputs(text, as_json(rows, info, args.runs), args)

@@ -35,7 +35,28 @@ EXIT_BOOT_ERROR = 1
 # without it was never finished. Running processes hold a shared lock on it.
 COMPLETE_MARKER = ".django-zipapp-complete"
 SITE_PACKAGES = "site-packages"
+# Bytecode compiled at build time for the target interpreter: "bytecode/DIR/NAME.TAG.pyc"
+# in the archive (which holds no __pycache__) unpacks to
+# "site-packages/DIR/__pycache__/NAME.TAG.pyc".
+BYTECODE = "bytecode"
+# The SHA-256 of every file an extraction holds, recorded at build time, one
+# "<sha256>  <path>" line each (sha256sum's format): what lets a new build share what
+# an older one unpacked instead of unpacking it again (see share_entries).
+HASHES_NAME = "django_zipapp.sha256"
+# The top-level entries of site-packages that dependencies installed, one a line: only
+# those are shared. The project's own stay in each build's folder, where settings that
+# compute BASE_DIR from Path(__file__).resolve() find their templates and static files.
+SHAREABLE_NAME = "django_zipapp.shareable"
+# Set to "0" to unpack every file again instead of sharing it with an older extraction.
+SHARE_VARIABLE = "DJANGO_ZIPAPP_SHARE_FILES"
+# Commands that read only the build record: they never unpack anything.
+# (A tuple: a set literal compiles to a frozenset constant, which keeps this module from
+# shipping as reproducible bytecode, see builder/shiv.py.)
+NO_EXTRACTION = ("", "-h", "--help", "info")
 SHIV_ENVIRONMENT = "environment.json"  # shiv's build metadata, beside this module
+# A bundled interpreter (buildpyz --bundle-python) unpacks beside its build's extraction,
+# as "<extraction>.python", and is pruned with it.
+INTERPRETER_SUFFIX = ".python"
 
 # Handed from main() to run(): shiv's bootstrap calls run() once it has extracted
 # site-packages, and offers no other way to pass values along.
@@ -47,17 +68,39 @@ class BootError(Exception):
 
 
 def main() -> None:
+    try:
+        try:
+            _main()
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`./site.pyz info | head -1`): stop quietly, as a command
+        # killed by SIGPIPE would; stdout points at /dev/null so that the interpreter's
+        # own flush at exit finds nothing to complain about.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(128 + 13) from None
+
+
+def _main() -> None:
     # No cyclic garbage collection while the site starts: the imports and the setup create
     # tens of thousands of long-lived objects, and the collector would walk them about
     # 170 times (a sixth of a warm start). Python's documented recipe for servers that
     # fork: disable early, gc.freeze() before forking, enable again. The runtime turns it
     # back on: at once for a management command, once the site is loaded for serve.
     gc.disable()
+    command = _command(sys.argv[1:])
     try:
-        _prepare(Path(sys.argv[0]))
+        _prepare(Path(sys.argv[0]), extract=command not in NO_EXTRACTION)
     except BootError as exc:
         _fail(str(exc))
     sys.path[:] = isolated_path(sys.path, sys.argv[0], os.environ.get("PYTHONPATH", ""))
+    if command in NO_EXTRACTION:
+        # The runtime is stdlib only until a command loads the site: imported from the
+        # archive itself, it answers without anything unpacked.
+        sys.path.insert(0, os.path.join(sys.argv[0], SITE_PACKAGES))
+        from django_zipapp.runtime import main as runtime_main
+
+        raise SystemExit(runtime_main(_state["build"], _state["site_packages"], sys.argv[1:]))
     import _bootstrap  # type: ignore[import-not-found]  # shiv's, beside this file
 
     # shiv's bootstrap opens the archive with zipfile, parsing its directory (thousands of
@@ -65,6 +108,19 @@ def main() -> None:
     # and the archive's name. Anything else it asks for comes from a real ZipFile.
     _bootstrap.current_zipfile = partial(_already_read, sys.argv[0], _state.pop("members"))
     _bootstrap.bootstrap()
+
+
+def _command(args: list[str]) -> str:
+    """The archive's command in its arguments, after any -C/--config FILE."""
+    index = 0
+    while index < len(args):
+        if args[index] in ("-C", "--config"):
+            index += 2
+        elif args[index].startswith(("-C", "--config=")):
+            index += 1
+        else:
+            return args[index]
+    return ""
 
 
 def run() -> int:
@@ -134,9 +190,11 @@ class _ReadArchive:
             self.opened.close()
 
 
-def _prepare(archive_path: Path) -> None:
+def _prepare(archive_path: Path, *, extract: bool = True) -> None:
     try:
-        members, sizes = _read_archive(archive_path, BUILD_INFO_NAME, SHIV_ENVIRONMENT)
+        members, sizes = _read_archive(
+            archive_path, BUILD_INFO_NAME, SHIV_ENVIRONMENT, sizes=extract
+        )
         build, environment = (json.loads(member) for member in members)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BootError(
@@ -144,33 +202,40 @@ def _prepare(archive_path: Path) -> None:
             f"({type(exc).__name__}). Download or build it again."
         ) from None
     check_target(build, archive_path.name)
+    _state["members"] = dict(zip((BUILD_INFO_NAME, SHIV_ENVIRONMENT), members, strict=True))
+    _state["build"] = build
+    if not extract:
+        _state["site_packages"] = archive_path / SITE_PACKAGES
+        return
     root = extraction_root(os.environ, archive_path.name)
     # shiv's bootstrap reads SHIV_ROOT; children (gunicorn re-exec, subprocesses) inherit
     # it and so share the same extraction.
     os.environ["SHIV_ROOT"] = str(root)
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
     _state["in_use"] = extract_once(archive_path, extraction, sizes)
-    _state["members"] = dict(zip((BUILD_INFO_NAME, SHIV_ENVIRONMENT), members, strict=True))
-    _state["build"] = build
     _state["site_packages"] = extraction / "site-packages"
 
 
-def _read_archive(archive_path: Path, *names: str) -> tuple[list[bytes], dict[str, int]]:
-    """The named members, and the size of every file under site-packages/."""
+def _read_archive(
+    archive_path: Path, *names: str, sizes: bool = True
+) -> tuple[list[bytes], dict[str, int]]:
+    """The named members, and (``sizes``) the size of every file an extraction holds."""
     # Python has already read the archive's directory (thousands of entries) to import
     # this module; reading through its importer spares parsing it again at every start.
     loader = globals().get("__loader__")
     if isinstance(loader, zipimport.zipimporter) and os.path.samefile(loader.archive, archive_path):
         directory = getattr(zipimport, "_zip_directory_cache", {}).get(loader.archive)
+        if directory is not None and not sizes:
+            return [loader.get_data(name) for name in names], {}
         if directory is not None:
-            prefix = f"{SITE_PACKAGES}{os.sep}"
+            prefixes = (f"{SITE_PACKAGES}{os.sep}", f"{BYTECODE}{os.sep}")
             # zipimport's entries: (path, compress, data size, file size, offset, ...).
-            sizes = {
-                name.replace(os.sep, "/"): entry[3]
+            found = {
+                extracted_name(name.replace(os.sep, "/")): entry[3]
                 for name, entry in directory.items()
-                if name.startswith(prefix) and not name.endswith(os.sep)
+                if name.startswith(prefixes) and not name.endswith(os.sep)
             }
-            return [loader.get_data(name) for name in names], sizes
+            return [loader.get_data(name) for name in names], found
     with zipfile.ZipFile(archive_path) as archive:
         return [archive.read(name) for name in names], expected_sizes(archive)
 
@@ -229,20 +294,22 @@ def check_target(build: dict[str, Any], archive_name: str) -> None:
 
 
 def check_intact(archive_path: Path) -> None:
-    """Read every entry before unpacking any: a damaged one stops the start, not halfway."""
+    """Read every entry: a damaged one is named (extraction checks each as it unpacks)."""
     try:
         bad = _first_bad_entry(archive_path)
     except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        bad, reason = "", f"it cannot be read ({exc})"
-    else:
-        reason = f"its entry {bad!r} does not match its CRC-32 checksum"
-    if bad is None:
-        return
+        raise damaged(archive_path, "", f"it cannot be read ({exc})") from None
+    if bad is not None:
+        raise damaged(archive_path, bad)
+
+
+def damaged(archive_path: Path, entry: str, reason: str = "") -> BootError:
+    reason = reason or f"its entry {entry!r} does not match its CRC-32 checksum"
     size, built = archive_path.stat().st_size, _launcher_size(archive_path)
     sizes = f"{size} bytes" + (
         "" if built is None else ", as built" if built == size else f"; built with {built}"
     )
-    raise BootError(
+    return BootError(
         f"{archive_path.name} is damaged: {reason} (the file has {sizes}). Download or build "
         "it again; nothing was unpacked."
     )
@@ -364,13 +431,24 @@ def _fail(message: str) -> NoReturn:
 # by a killed start, trusts any directory that exists (a half-deleted or tampered one
 # included) and never prunes old builds. So the extraction is done here, before shiv's
 # bootstrap runs, which then finds site-packages in place and only puts it on sys.path.
-# shutil and tempfile are imported where used: only a first start needs them.
+# shutil, tempfile and concurrent.futures are imported where used: only a first start
+# needs them.
+#
+# Entry points for what else unpacks into the same cache (an interpreter shipped in the
+# archive, say): extract_once() makes an extraction exist and holds it; prune_builds()
+# removes old ones and everything inside them, then prune_store() the shared layers no
+# remaining extraction links to; hold_extraction() keeps one alive for the life of a
+# process. Anything placed inside an extraction's directory before it is renamed into
+# place (see _fill) is pruned with its build; a folder beside it whose name is not
+# "<archive>_<build id>" is left alone by both. share_entries() shares any top-level
+# entry that django_zipapp.shareable names, by layer, once django_zipapp.sha256 records
+# its files' hashes.
 
 
 def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) -> int:
     """Make ``extraction`` a complete copy of the archive's site-packages, once.
 
-    ``sizes``: the archive's site-packages files and their sizes (expected_sizes()).
+    ``sizes``: the files an extraction holds and their sizes (expected_sizes()).
     Returns a descriptor that holds a shared lock on the extraction for the life of the
     process (and of the processes it forks): old builds are pruned only when nobody
     holds one.
@@ -378,20 +456,16 @@ def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) ->
     # SHIV_FORCE_EXTRACT would make shiv's bootstrap extract again, without any of this.
     force = bool(os.environ.pop("SHIV_FORCE_EXTRACT", ""))
     try:
-        for attempt in range(3):
+        for _attempt in range(3):
             held = hold_extraction(extraction)
             if held is not None and not force and is_intact(extraction, sizes):
                 return held
             if held is not None:
                 os.close(held)
-            if attempt == 0:
-                # Before anything is unpacked: a damaged archive leaves nothing behind.
-                check_intact(archive_path)
             with locked(build_lock(extraction)):
                 # Another process may have extracted it while this one waited.
                 if force or not is_intact(extraction, sizes):
-                    with zipfile.ZipFile(archive_path) as archive:
-                        replace_extraction(archive, sizes, extraction)
+                    _replace_or_clean_up(archive_path, extraction)
             force = False
     except (zipfile.BadZipFile, EOFError) as exc:  # a member that does not decompress
         raise BootError(
@@ -409,13 +483,52 @@ def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) ->
     )
 
 
+def _replace_or_clean_up(archive_path: Path, extraction: Path) -> None:
+    try:
+        replace_extraction(archive_path, extraction)
+    except _DamagedEntry as exc:
+        # Called with the build's lock held; a damaged archive leaves nothing behind.
+        if not extraction.exists():
+            build_lock(extraction).unlink(missing_ok=True)
+        _forget_unused_store(extraction.parent)
+        raise damaged(archive_path, exc.name) from None
+
+
+def _forget_unused_store(root: Path) -> None:
+    prune_store(root)
+    with locked(store_lock(root), blocking=False) as acquired:
+        if acquired:
+            try:
+                (root / STORE).rmdir()
+            except OSError:
+                return  # not empty: other builds link to it
+            store_lock(root).unlink(missing_ok=True)
+
+
+class _DamagedEntry(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def extracted_name(member: str) -> str:
+    """Where a member of the archive goes in an extraction (see BYTECODE)."""
+    if not member.startswith(f"{BYTECODE}/"):
+        return member
+    folder, _, name = member[len(BYTECODE) + 1 :].rpartition("/")
+    return f"{SITE_PACKAGES}/{folder}{'/' if folder else ''}__pycache__/{name}"
+
+
 def expected_sizes(archive: zipfile.ZipFile) -> dict[str, int]:
-    prefix = f"{SITE_PACKAGES}/"
-    return {
-        info.filename: info.file_size
+    return {extracted_name(info.filename): info.file_size for info in _unpacked(archive)}
+
+
+def _unpacked(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    prefixes = (f"{SITE_PACKAGES}/", f"{BYTECODE}/")
+    return [
+        info
         for info in archive.infolist()
-        if info.filename.startswith(prefix) and not info.is_dir()
-    }
+        if info.filename.startswith(prefixes) and not info.is_dir()
+    ]
 
 
 def is_intact(extraction: Path, sizes: dict[str, int]) -> bool:
@@ -423,7 +536,7 @@ def is_intact(extraction: Path, sizes: dict[str, int]) -> bool:
 
     One stat per file, about 5 ms for a typical site: a missing, truncated or padded file
     is found before anything is imported. A file edited in place to the same size is not;
-    the cache directory is the service's own (UMask=0077).
+    the cache directory is the service's own (UMask=0077) and its files are read-only.
     """
     base = f"{extraction}{os.sep}"
     try:
@@ -446,32 +559,280 @@ def hold_extraction(extraction: Path) -> int | None:
     return descriptor
 
 
-def replace_extraction(archive: zipfile.ZipFile, sizes: dict[str, int], extraction: Path) -> None:
-    """Unpack into a temporary directory and rename it into place: never half visible."""
+def replace_extraction(archive_path: Path, extraction: Path) -> None:
+    """Unpack into a temporary directory and rename it into place: never half visible.
+
+    What the shared store holds already, as recorded at build time, is linked rather
+    than unpacked again (see share_entries).
+    """
     import shutil
     import tempfile
 
     _remove_own_leftovers(extraction)
     temporary = Path(tempfile.mkdtemp(prefix=f".{extraction.name}.tmp-", dir=extraction.parent))
-    try:
-        archive.extractall(temporary, sorted(sizes))
+    # Shared while this extraction links to the store: pruning the store waits for it.
+    with locked(store_lock(extraction.parent), shared=True):
+        try:
+            _fill(archive_path, temporary, extraction)
+        except BaseException:
+            # A full disk or a damaged member: give the space back now. (A killed process
+            # cannot; the next extraction removes what it left.)
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        if os.path.lexists(extraction):
+            discard(extraction)
+        os.rename(temporary, extraction)
+
+
+def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
+    with zipfile.ZipFile(archive_path) as archive:
+        members = {extracted_name(info.filename): info for info in _unpacked(archive)}
+        hashes = _recorded_hashes(archive)
+        # "LAYER NAME" lines: the top-level entries that are shared, by layer.
+        lines = _member_text(archive, SHAREABLE_NAME).splitlines()
+        pairs = (line.partition(" ") for line in lines)
+        shareable = {name: layer for layer, _, name in pairs if name}
+        has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
+    os.makedirs(temporary / SITE_PACKAGES)
+    # Without bytecode in the archive, compiling it here would write into the store.
+    shared = (
+        share_entries(archive_path, temporary, members, hashes, shareable)
+        if has_bytecode
+        else set()
+    )
+    rest = {name: info for name, info in members.items() if name not in shared}
+    _make_folders(temporary, rest)
+    unpack(archive_path, temporary, list(rest.values()))
+    if not has_bytecode:  # built for another Python than the build host's
         compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
-        marker = {"archive": archive.filename, "files": len(sizes)}
-        (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
-    except BaseException:
-        # A full disk or a damaged member: give the space back now. (A killed process
-        # cannot; the next extraction removes what it left.)
+    marker = {"archive": str(archive_path), "files": len(members), "shared": len(shared)}
+    (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
+
+
+def _recorded_hashes(archive: zipfile.ZipFile) -> dict[str, str]:
+    return _parse_hashes(_member_text(archive, HASHES_NAME))
+
+
+def _member_text(archive: zipfile.ZipFile, name: str) -> str:
+    try:
+        return archive.read(name).decode()
+    except KeyError:  # built before it was recorded
+        return ""
+
+
+def _parse_hashes(text: str) -> dict[str, str]:
+    lines = (line.partition("  ") for line in text.splitlines())
+    return {name: digest for digest, _, name in lines}
+
+
+def _make_folders(temporary: Path, members: dict[str, zipfile.ZipInfo]) -> None:
+    for folder in sorted({os.path.dirname(name) for name in members}):
+        os.makedirs(os.path.join(temporary, folder), exist_ok=True)
+
+
+def _workers() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def unpack(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Decompress the members into target, spread over the cores, each file read-only.
+
+    zlib lets go of the interpreter's lock while it inflates: threads run in parallel.
+    Reading each member to its end checks its CRC-32.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(_workers(), 8)
+    # Every worker takes one member in N, by size: the work comes out even.
+    ordered = sorted(infos, key=lambda info: info.file_size, reverse=True)
+    chunks = [ordered[index::workers] for index in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        for done in [pool.submit(_unpack_chunk, archive_path, target, chunk) for chunk in chunks]:
+            done.result()
+
+
+def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]) -> None:
+    with zipfile.ZipFile(archive_path) as archive:
+        for info in infos:
+            path = os.path.join(target, extracted_name(info.filename))
+            # Read-only: a file may be shared with later builds (see share_entries).
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+            try:
+                with archive.open(info) as source, open(descriptor, "wb", closefd=False) as out:
+                    while block := source.read(1 << 20):
+                        out.write(block)
+            except (zipfile.BadZipFile, zlib.error, EOFError):
+                raise _DamagedEntry(info.filename) from None
+            finally:
+                os.close(descriptor)
+
+
+# Sharing between builds. Each top-level entry of site-packages that a dependency
+# installed (a package, a module, a .dist-info) is unpacked once into the shared store,
+# SHIV_ROOT/.shared/<key>/<entry>, where the key is the SHA-256 of the hashes the build
+# recorded for the entry's files. An extraction's site-packages holds a symbolic link to
+# it: a new build whose dependencies did not change unpacks only what changed, and the
+# builds kept on disk take little more room than one. Files are read-only. A store entry
+# is checked against the recorded hashes, file by file, before a new build links to it;
+# one that does not match is left to whoever uses it, and the build unpacks its own copy.
+# Pruning removes an entry once no extraction links to it (see prune_store).
+# Set DJANGO_ZIPAPP_SHARE_FILES=0 to unpack every build on its own.
+
+STORE = ".shared"
+
+
+def share_entries(
+    archive_path: Path,
+    temporary: Path,
+    members: dict[str, zipfile.ZipInfo],
+    hashes: dict[str, str],
+    shareable: dict[str, str],
+) -> set[str]:
+    """Link the shareable top-level entries to the store, by layer; the files linked.
+
+    ``shareable``: the layer of each shareable top-level entry. A layer (all that the
+    dependencies installed, say) is unpacked, checked and shared as a whole.
+    """
+    if os.environ.get(SHARE_VARIABLE, "1") == "0" or not hashes or not shareable:
+        return set()
+    store = temporary.parent / STORE
+    store.mkdir(exist_ok=True)
+    entries: dict[str, list[str]] = {}
+    for name in members:
+        top = name.split("/", 2)[1]
+        if top in shareable:
+            entries.setdefault(shareable[top], []).append(name)
+    keys = {top: _entry_key(names, hashes) for top, names in entries.items()}
+    if any(key is None for key in keys.values()):
+        return set()  # a file without a recorded hash: nothing to check a store entry with
+    missing = [
+        top for top, key in keys.items() if not (store / str(key) / COMPLETE_MARKER).exists()
+    ]
+    for top in missing:
+        _add_to_store(archive_path, store, str(keys[top]), [members[n] for n in entries[top]])
+    found = [top for top in keys if top not in missing]
+    checked = _check_entries(store, found, keys, entries, hashes)
+    trusted = set(missing) | {top for top, good in zip(found, checked, strict=True) if good}
+    for layer in sorted(trusted):
+        for top in sorted({name.split("/", 2)[1] for name in entries[layer]}):
+            os.symlink(
+                os.path.join("..", "..", STORE, str(keys[layer]), top),
+                temporary / SITE_PACKAGES / top,
+            )
+    return {name for layer in trusted for name in entries[layer]}
+
+
+def _entry_key(names: list[str], hashes: dict[str, str]) -> str | None:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        if name not in hashes:
+            return None
+        digest.update(f"{hashes[name]}  {name}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _add_to_store(archive_path: Path, store: Path, key: str, infos: list[zipfile.ZipInfo]) -> None:
+    import shutil
+    import tempfile
+
+    temporary = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=store))
+    try:
+        _make_folders(temporary, {extracted_name(info.filename): info for info in infos})
+        unpack(archive_path, temporary, infos)
+        (temporary / COMPLETE_MARKER).write_text("")
+        # The entry's own folder: SITE_PACKAGES/<entry> becomes <key>/<entry>.
+        os.rename(temporary / SITE_PACKAGES, temporary / "site")
+        for entry in os.listdir(temporary / "site"):
+            os.rename(temporary / "site" / entry, temporary / entry)
+        os.rmdir(temporary / "site")
+        os.rename(temporary, store / key)
+    except OSError:
+        if not (store / key / COMPLETE_MARKER).exists():
+            raise
+        # Another start added the same entry meanwhile: it is checked like any other.
+    finally:
         shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    if os.path.lexists(extraction):
-        discard(extraction)
-    os.rename(temporary, extraction)
+
+
+def _check_entries(
+    store: Path,
+    layers: list[str],
+    keys: dict[str, str | None],
+    entries: dict[str, list[str]],
+    hashes: dict[str, str],
+) -> list[bool]:
+    """Whether each layer in the store holds exactly the recorded content, read-only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def bad_layers(items: list[tuple[str, str]]) -> set[str]:
+        import hashlib
+
+        bad = set()
+        for layer, name in items:
+            path = os.path.join(store, str(keys[layer]), name.split("/", 1)[1])
+            try:
+                if os.stat(path).st_mode & 0o222 or _sha256(path, hashlib.sha256()) != hashes[name]:
+                    bad.add(layer)
+            except OSError:
+                bad.add(layer)
+        return bad
+
+    items = [(layer, name) for layer in layers for name in entries[layer]]
+    workers = min(_workers(), 8)
+    with ThreadPoolExecutor(workers) as pool:
+        bad = set().union(*pool.map(bad_layers, [items[i::workers] for i in range(workers)]))
+    return [layer not in bad for layer in layers]
+
+
+def _sha256(path: str, digest: Any) -> str:
+    # hashlib.file_digest is Python 3.11+; hashlib lets go of the interpreter's lock.
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return str(digest.hexdigest())
+
+
+def prune_store(root: Path) -> None:
+    """Remove the store entries that no extraction links to.
+
+    Runs only when no extraction is under way (they hold the store's lock, shared):
+    an entry being linked into a new build is never taken for unused.
+    """
+    import shutil
+
+    store = root / STORE
+    if not store.is_dir():
+        return
+    with locked(store_lock(root), blocking=False) as acquired:
+        if not acquired:
+            return
+        used: set[str] = set()
+        for entry in os.scandir(root):
+            folder = os.path.join(entry.path, SITE_PACKAGES)
+            if entry.name == STORE or not os.path.isdir(folder):
+                continue
+            for link in os.scandir(folder):
+                if link.is_symlink():
+                    used.add(os.readlink(link.path).split(os.sep)[-2])
+        for entry in os.scandir(store):
+            if entry.name not in used:
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def store_lock(root: Path) -> Path:
+    return root / f"{STORE}.lock"
 
 
 def compile_bytecode(site_packages: Path, final: Path) -> None:
-    # The archive ships no bytecode. Compiled once here, every later start imports from
-    # .pyc, even when the service may not write next to the sources (or
-    # PYTHONDONTWRITEBYTECODE is set). ddir: tracebacks name the final path.
+    # Only for an archive that carries no bytecode (built for another Python than the
+    # build host's). Compiled once here, every later start imports from .pyc, even when
+    # the service may not write next to the sources (or PYTHONDONTWRITEBYTECODE is set).
+    # ddir: tracebacks name the final path.
     import compileall
     import warnings
 
@@ -542,12 +903,13 @@ def build_lock(extraction: Path) -> Path:
 
 
 @contextmanager
-def locked(path: Path, *, blocking: bool = True) -> Iterator[bool]:
-    """An exclusive lock on ``path``; with ``blocking=False`` yields False when taken."""
+def locked(path: Path, *, blocking: bool = True, shared: bool = False) -> Iterator[bool]:
+    """An exclusive (or shared) lock on ``path``; ``blocking=False``: False when taken."""
+    kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     while True:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            fcntl.flock(descriptor, kind | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(descriptor)
             yield False
@@ -589,8 +951,31 @@ def prune_builds(extraction: Path, keep: int) -> list[Path]:
         reverse=True,
     )
     removed = [path for path in others[max(keep - 1, 0) :] if _remove_unused(path)]
+    for path in removed:
+        interpreter = path.with_name(path.name + INTERPRETER_SUFFIX)
+        if interpreter.is_dir():
+            discard(interpreter)
     remove_leftovers(root, name)
+    remove_interpreter_leftovers(root, name)
+    prune_store(root)
     return removed
+
+
+def remove_interpreter_leftovers(root: Path, archive_name: str, age: float = 3600) -> None:
+    """What a killed launcher left while unpacking an interpreter, once surely abandoned."""
+    import shutil
+    import time
+
+    pattern = re.compile(
+        r"\."
+        + re.escape(archive_name)
+        + r"_[0-9a-f]{16,}"
+        + re.escape(INTERPRETER_SUFFIX)
+        + r"\.tmp-"
+    )
+    for entry in os.scandir(root):
+        if pattern.match(entry.name) and entry.stat().st_mtime < time.time() - age:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _finished_at(extraction: Path) -> float:

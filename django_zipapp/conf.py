@@ -61,6 +61,14 @@ class ZipappSettings:
         return bool(self._get("COMPRESS", True))
 
     @property
+    def BUNDLE_PYTHON(self) -> str | None:
+        """None: a plain archive; "": the running interpreter; else a tarball's path."""
+        value = self._get("BUNDLE_PYTHON", False)
+        if value is False or value is None:
+            return None
+        return "" if value is True else str(value)
+
+    @property
     def CONFIG_OBJECT(self) -> str | None:
         return self._optional_str("CONFIG_OBJECT")
 

@@ -8,6 +8,9 @@ import pytest
 
 from tests.archives import EXAMPLE, PLANTED_LINKS, Built, build_in, make_sqlite, run_archive
 
+# The booted Debian hosts, for any test file: see tests/hosts.py.
+from tests.hosts import boot_hosts, host, hosts_key, mark_host_tests  # noqa: F401
+
 PLANTED = {
     ".env": "SECRET_KEY=leaked-from-dotenv",
     "notes/.env.local": "SECRET_KEY=leaked",
@@ -65,3 +68,7 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Built:
     result = build_in(project, "-o", str(work / "site.pyz"))
     assert result.returncode == 0, result.stdout + result.stderr
     return Built(work / "site.pyz", result.stdout, work)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_host_tests(items)

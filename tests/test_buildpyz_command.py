@@ -184,3 +184,35 @@ def test_missing_settings_module_is_named(calls: list[dict[str, Any]], module: s
         "'mysite.settings.production'."
     )
     assert calls == []
+
+
+def test_bundle_python_is_off_by_default(calls: list[dict[str, Any]]) -> None:
+    run()
+    assert calls[0]["bundle_python"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "setting", "expected"),
+    [
+        (["--bundle-python"], False, ""),
+        (["--bundle-python", "/srv/cpython.tar.gz"], True, "/srv/cpython.tar.gz"),
+        ([], True, ""),
+        ([], "/srv/cpython.tar.gz", "/srv/cpython.tar.gz"),
+    ],
+)
+def test_bundle_python_option_and_setting(
+    calls: list[dict[str, Any]], args: list[str], setting: object, expected: str
+) -> None:
+    with override_settings(ZIPAPP_BUNDLE_PYTHON=setting):
+        run(*args)
+    assert calls[0]["bundle_python"] == expected
+
+
+def test_a_missing_interpreter_tarball_is_named_before_building(tmp_path: Path) -> None:
+    with pytest.raises(CommandError) as caught:
+        run("--bundle-python", str(tmp_path / "cpython.tar.gz"), "-o", str(tmp_path / "site"))
+    assert str(caught.value) == (
+        f"The interpreter tarball {str(tmp_path / 'cpython.tar.gz')!r} (--bundle-python or "
+        "ZIPAPP_BUNDLE_PYTHON) does not exist. Give the path of a python-build-standalone "
+        "install_only tarball."
+    )

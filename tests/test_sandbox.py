@@ -161,7 +161,10 @@ def test_concurrent_first_starts_extract_once(built: Built, tmp_path: Path) -> N
     watcher = ExtractionWatcher(tmp_path / "cache")
     starts = [
         subprocess.Popen(
-            [str(site.archive)], env=site_env(site), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [str(site.archive), "prepare"],
+            env=site_env(site),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(16)
     ]
@@ -170,7 +173,7 @@ def test_concurrent_first_starts_extract_once(built: Built, tmp_path: Path) -> N
     for code, out, err in results:
         assert out is not None and err is not None
         assert (code, err.read()) == (0, b"")
-        assert out.read().startswith(b"usage: site.pyz")
+        assert out.read().startswith(b"Ready: ")
         out.close()
         err.close()
     assert len(temporary) == 1  # one extraction, which the 15 others waited for
@@ -187,7 +190,7 @@ def test_a_first_start_killed_anywhere_is_repaired(built: Built, tmp_path: Path)
     interrupted = 0
     for delay in (0.05, 0.4, 1.0, 2.0, 3.5):
         start = subprocess.Popen(
-            [str(site.archive)], env=site_env(site), start_new_session=True,
+            [str(site.archive), "prepare"], env=site_env(site), start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(delay)
@@ -236,6 +239,12 @@ def test_old_builds_are_pruned_unless_in_use(built: Built, rebuilt: Built, tmp_p
     assert run_archive(site, "check", env=environment).returncode == 0
     (new,) = extractions(tmp_path / "cache")
     assert new != old
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f".{new.name}.lock", new.name]
+    names = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert names == [".shared", ".shared.lock", f".{new.name}.lock", new.name]
+    # The shared store keeps only what the kept build links to.
+    linked = {
+        os.readlink(p).split("/")[-2] for p in (new / "site-packages").iterdir() if p.is_symlink()
+    }
+    assert {p.name for p in (tmp_path / "cache" / ".shared").iterdir()} == linked
     marker = json.loads((new / MARKER).read_text())
     assert marker["files"] > 1000

@@ -76,7 +76,9 @@ def test_prints_a_unit_for_the_archive_at_its_real_path(built: Built, tmp_path: 
     assert start.endswith(f" {built.archive} -C %d/config.yaml serve --bind 127.0.0.1:8000")
     assert f"LoadCredential=config.yaml:{config}" in lines
     assert "EnvironmentFile=/etc/site.env" in lines
-    assert "ExecReload=/bin/kill -s USR2 $MAINPID" in lines
+    reload = [line for line in lines if line.startswith("ExecReload=")]
+    assert reload[0].endswith(f" {built.archive} prepare")
+    assert reload[1:] == ["ExecReload=/bin/kill -s USR2 $MAINPID"]
     for setting in ("DynamicUser=yes", "StateDirectory=site", "CacheDirectory=site",
                     "ProtectSystem=strict", "CapabilityBoundingSet=", "UMask=0077"):  # fmt: skip
         assert setting in lines

@@ -23,11 +23,14 @@ from django.core.exceptions import ImproperlyConfigured
 import django_zipapp
 from django_zipapp.conf import default_shebang
 
+from ..boot import BOOT_MODULE
 from ..runtime.static import STATIC_INDEX_NAME
+from .bundle import write_bundle
 from .commands import parse_command, run_build_commands
 from .dependencies import default_cache_dir, normalize_modes, stage_dependencies
 from .errors import BuildError
 from .files import Rules, copy_file, copy_self, copy_tree, is_shippable
+from .interpreter import check_source, prepare_interpreter
 from .listing import list_contents, project_rules
 from .pip import Resolution, can_report
 from .project import Project, find_project
@@ -73,6 +76,8 @@ def build_pyz(
     exclude: Sequence[str] = (),
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    # None: a plain archive; "": bundle the running interpreter; else a tarball's path.
+    bundle_python: str | None = None,
 ) -> BuildResult:
     output = output.resolve()
     if output.is_dir():
@@ -80,10 +85,12 @@ def build_pyz(
     if not output.parent.is_dir():
         raise BuildError(f"The output's directory {str(output.parent)!r} does not exist.")
     with _settings_errors_as_build_errors():
+        target = make_target(platforms, python_version)
+        if bundle_python is not None:
+            check_source(bundle_python, target.python)
         project = find_project(settings, config_object, includes)
         found = find_requirements(project.root, requirements)
         static_storage_class()
-        target = make_target(platforms, python_version)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
         _report_config(project, report)
         built_at = source_date(project.root)
@@ -108,16 +115,20 @@ def build_pyz(
                 _add_self(site_packages, dependencies, report)
                 normalize_modes(site_packages)
                 report(f"Writing {output.name}")
+                plain = output if bundle_python is None else Path(staging, output.name)
                 build_id = write_archive(
                     [dependencies, site_packages],
-                    output,
+                    plain,
                     shebang=shebang or default_shebang(target.python),
                     compressed=compressed,
                     built_at=built_at,
                     build_info=_build_info(
                         project, found, target, [dependencies, site_packages], built_at
                     ),
+                    cache_dir=cache,
                 )
+                if bundle_python is not None:
+                    _bundle(plain, output, bundle_python, target, built_at, build_id, report)
             finally:
                 if resolution is not None:
                     resolution.cancel()
@@ -319,6 +330,28 @@ def _build_info(
         "requirements": found.source.name,
         "distributions": dict(sorted(distributions.items(), key=lambda item: item[0].lower())),
     }
+
+
+def _bundle(
+    archive: Path,
+    output: Path,
+    source: str,
+    target: Target,
+    built_at: int,
+    build_id: str,
+    report: Callable[[str], None],
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="buildpyz-python-") as staging:
+        interpreter = prepare_interpreter(
+            source, Path(staging), python=target.python, built_at=built_at
+        )
+        needs = interpreter.needs
+        report(
+            f"Bundling CPython {interpreter.python} from {interpreter.source} "
+            f"({interpreter.tarball.stat().st_size / 1_000_000:.1f} MB packed; needs Linux "
+            f"{needs['machine']} with glibc {needs['glibc']} or newer)"
+        )
+        write_bundle(archive, interpreter, output, build_id=build_id, boot_module=BOOT_MODULE)
 
 
 def _sha256(path: Path) -> str:

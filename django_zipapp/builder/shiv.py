@@ -7,6 +7,7 @@ import json
 import marshal
 import os
 import sys
+import tempfile
 import time
 import types
 import zipapp
@@ -22,6 +23,7 @@ from shiv.builder import create_archive
 from shiv.constants import BUILD_AT_TIMESTAMP_FORMAT
 
 from ..boot import BOOT_MODULE, BUILD_INFO_NAME, ENTRY_POINT
+from .bytecode import append_members, compile_sources
 from .errors import BuildError
 from .launcher import launcher_line, record_size, replace_first_line
 
@@ -34,14 +36,17 @@ def write_archive(
     compressed: bool,
     built_at: int,
     build_info: dict[str, Any],
+    cache_dir: Path | None = None,
 ) -> str:
-    """Write the archive to output atomically and return its build id."""
+    """Write the archive to output atomically and return its build id.
+
+    ``cache_dir``: where compiled bytecode is kept between builds (None: nowhere).
+    """
     env = Environment(
         built_at=datetime.fromtimestamp(built_at, timezone.utc).strftime(BUILD_AT_TIMESTAMP_FORMAT),
         shiv_version=shiv_version,
         entry_point=ENTRY_POINT,
-        # The boot module compiles the bytecode once, at extraction: the service may
-        # not write next to the sources later.
+        # Bytecode goes in apart (see bytecode.py): reproducible, and outside __pycache__.
         compile_pyc=False,
         # Timestamps come from built_at, which is SOURCE_DATE_EPOCH or the commit's time.
         reproducible=True,
@@ -55,7 +60,7 @@ def write_archive(
         if launcher is not None:
             replace_first_line(partial, launcher)
         # Appending rewrites the zip's directory, with offsets that allow for the launcher.
-        _append_boot(partial, build_info, built_at, compressed)
+        _append_boot(partial, build_info, built_at, compressed, sources, cache_dir)
         record_size(partial)
         # A rename replaces the old file in one step: a server still reading the old
         # archive keeps its inode, and a failed build leaves the old archive untouched.
@@ -86,12 +91,28 @@ def _create(
 
 
 def _append_boot(
-    archive: Path, build_info: dict[str, Any], built_at: int, compressed: bool
+    archive: Path,
+    build_info: dict[str, Any],
+    built_at: int,
+    compressed: bool,
+    sources: list[Path],
+    cache_dir: Path | None,
 ) -> None:
     boot_source = files("django_zipapp").joinpath("boot.py").read_bytes()
     date_time = time.gmtime(built_at)[:6]
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
-    with zipfile.ZipFile(archive, "a") as zf:
+    with (
+        tempfile.TemporaryDirectory(prefix="buildpyz-bytecode-") as folder,
+        zipfile.ZipFile(archive, "a") as zf,
+    ):
+        # Bytecode for the target interpreter when it is this one; else the first start
+        # compiles it.
+        bytecode = Path(folder) if _runs_on_this_interpreter(build_info) else None
+        if bytecode is not None:
+            cache = None if cache_dir is None else cache_dir / "bytecode"
+            compile_sources(sources, bytecode, cache)
+            build_info["bytecode"] = sys.implementation.cache_tag
+        append_members(zf, sources, bytecode, built_at=built_at, compression=compression)
         members = [
             (f"{BOOT_MODULE}.py", boot_source),
             (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),

@@ -27,9 +27,13 @@ The Django site {project!r}, packed in one file.
 commands:
   serve          serve the site with gunicorn (see '{prog} serve --help')
   info           what this archive holds and was built for ('--json' for machines)
+  prepare        unpack this build now, while the previous one still serves
   config         a sample config file, or check or show the configuration
   systemd-unit   print a hardened systemd unit for this archive ('--socket' for a
                  socket-activated one)
+  systemd-run COMMAND
+                 run a command beside the installed service, in its sandbox and as
+                 its user: '{prog} systemd-run migrate --noinput' (as root)
   COMMAND        any Django management command, as with manage.py:
                  '{prog} migrate --noinput', '{prog} createsuperuser', ...
   help           list every Django management command
@@ -45,7 +49,9 @@ options:
 ARCHIVE_COMMANDS = {
     "serve": "django_zipapp.runtime.serve",
     "info": "django_zipapp.runtime.info",
+    "prepare": "django_zipapp.runtime.prepare",
     "systemd-unit": "django_zipapp.runtime.systemd",
+    "systemd-run": "django_zipapp.runtime.service_run",
     "config": "django_zipapp.runtime.config_command",
 }
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .archive import Archive
+from .bundle import bundled_interpreter, describe_interpreter
 
 
 def run(archive: Archive, argv: list[str]) -> int:
@@ -21,10 +24,15 @@ def run(archive: Archive, argv: list[str]) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the build record as JSON")
     options = parser.parse_args(argv)
+    # A bundled interpreter is recorded by the file's launcher, not in the build record.
+    interpreter = bundled_interpreter(Path(sys.argv[0]))
     if options.json:
-        print(json.dumps(archive.build, indent=2, sort_keys=True))
+        extra = {} if interpreter is None else {"interpreter": interpreter}
+        print(json.dumps({**archive.build, **extra}, indent=2, sort_keys=True))
     else:
-        print("\n".join(describe(archive.build)))
+        lines = describe(archive.build)
+        lines.insert(5, f"interpreter    {describe_interpreter(interpreter)}")
+        print("\n".join(lines))
     return 0
 
 

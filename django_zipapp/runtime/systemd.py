@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .bundle import bundled_interpreter
+
 if TYPE_CHECKING:
     from .archive import Archive
 
@@ -130,7 +132,9 @@ def run(archive: Archive, argv: list[str]) -> int:
     units = {f"{name}.service": service_unit(archive, archive_path, name, args)}
     if args.socket:
         units[f"{name}.socket"] = socket_unit(name, args)
-    _warn_about_hidden_paths(archive_path, Path(args.python or sys.executable))
+    bundled = args.python is None and bundled_interpreter(archive_path) is not None
+    python = () if bundled else (Path(args.python or sys.executable),)
+    _warn_about_hidden_paths(archive_path, *python)
     if args.directory:
         return _write(Path(args.directory), units)
     # The way `systemctl cat` shows several units: a comment naming each file.
@@ -156,6 +160,8 @@ def _write(directory: Path, units: dict[str, str]) -> int:
 def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse.Namespace) -> str:
     description = args.description or f"{archive.build.get('project') or name} ({archive_path})"
     command = [args.python or sys.executable, str(archive_path)]
+    if args.python is None and bundled_interpreter(archive_path) is not None:
+        command = [str(archive_path)]  # the file runs itself: its launcher starts its Python
     unit = ["[Unit]", f"Description={description}"]
     if args.socket:
         unit += [f"Requires={name}.socket", f"After={name}.socket"]
@@ -176,6 +182,10 @@ def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse
     if not args.socket:
         command += ["--bind", args.bind]
     service += [f"ExecStart={' '.join(_quote(part) for part in command)}"]
+    # The new build is unpacked first, while the old one serves: the new master that
+    # USR2 starts then finds it ready and starts warm.
+    prepare = [args.python or sys.executable, str(archive_path), "prepare"]
+    service += [f"ExecReload={' '.join(_quote(part) for part in prepare)}"]
     service += ["ExecReload=/bin/kill -s USR2 $MAINPID", "KillMode=mixed", "TimeoutStopSec=35"]
     service += ["Restart=on-failure", "RestartPreventExitStatus=78"]
     if args.env_file:

@@ -63,6 +63,15 @@ class Command(BaseCommand):
             action="store_false",
             help="store entries uncompressed: a larger file, a faster first start",
         )
+        parser.add_argument(
+            "--bundle-python",
+            nargs="?",
+            const="",
+            metavar="TARBALL",
+            help="carry a CPython interpreter in the file, so that the host needs no Python: "
+            "a python-build-standalone install_only tarball, or without TARBALL the Python "
+            "running this build (ZIPAPP_BUNDLE_PYTHON; default: a plain archive)",
+        )
         self._add_layout_arguments(parser)
         self._add_target_arguments(parser)
 
@@ -166,6 +175,9 @@ class Command(BaseCommand):
                 pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
                 includes=options["include"] or conf.INCLUDE,
                 build_commands=options["build_command"] or conf.BUILD_COMMANDS,
+                bundle_python=conf.BUNDLE_PYTHON
+                if options["bundle_python"] is None
+                else options["bundle_python"],
                 **self._target_options(options),
             )
         except builder.BuildError as exc:

@@ -1,0 +1,266 @@
+"""Deploy rows: cold and warm starts, a new build's first start, disk, rebuilds.
+
+For each site (the example project; a Wagtail site as ``wagtail start`` makes it, with
+Wagtail's full dependency set, generated here), in one run:
+
+- after changing one template, a clean build (empty builder cache, pip's download
+  cache warm) and a rebuild (the builder's cache from the build before the change), of
+  that same tree: their times, and whether the two archives are byte for byte equal;
+- the archive's warm start, its cold start (empty SHIV_ROOT) against the warm one;
+- a deploy: that build (one template changed, same dependencies) started in the
+  SHIV_ROOT where the previous build was unpacked, against the warm start; the one after,
+  readied by ``site.pyz prepare`` while nothing changes for the running one, and started;
+- the disk that SHIV_ROOT takes after those three deploys, against one build's.
+
+Called from run.py (``--deploys example,wagtail``); every figure comes from this run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+WAGTAIL_REQUIREMENT = "wagtail"
+# What `wagtail start` leaves to the user, for a production archive: django_zipapp in
+# INSTALLED_APPS, the key and hosts from the environment, the database outside the
+# archive (the bench's STATE_DIR).
+WAGTAIL_PRODUCTION = """
+import os as _os
+
+INSTALLED_APPS = [*INSTALLED_APPS, "django_zipapp"]
+SECRET_KEY = _os.environ["SECRET_KEY"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+DATABASES["default"]["NAME"] = _os.path.join(_os.environ["STATE_DIR"], "wagtail.sqlite3")
+MEDIA_ROOT = _os.path.join(_os.environ["STATE_DIR"], "media")
+"""
+
+
+def measure(ws: Any, runs: int, sites: list[str], bench: Any) -> list[Any]:
+    """The rows for each site; bench: run.py, whose helpers this module uses."""
+    rows: list[Any] = []
+    for site in sites:
+        rows += Site(bench, ws, site).measure(runs)
+    return rows
+
+
+class Site:
+    def __init__(self, bench: Any, ws: Any, name: str) -> None:
+        self.bench = bench
+        self.ws = ws
+        self.name = name
+        self.root = ws.root / f"deploys-{name}"
+        self.root.mkdir()
+        self.env = {**ws.env, "SOURCE_DATE_EPOCH": "1700000000"}
+        self.python: Path = ws.python
+        self.template = Path()
+
+    # The site
+
+    def make(self) -> Path:
+        project = self.root / "project"
+        if self.name == "example":
+            shutil.copytree(
+                self.ws.site,
+                project,
+                ignore=shutil.ignore_patterns("staticfiles", "__pycache__", "var"),
+            )
+            self.template = project / "notes" / "templates" / "notes" / "home.html"
+            return project
+        venv = self.root / "venv"
+        self.bench.note("making a virtualenv with Wagtail, and a site with `wagtail start`")
+        self.bench.run("wagtail venv", [sys.executable, "-m", "venv", venv], ws=self.ws)
+        self.python = venv / "bin" / "python"
+        pip = [self.python, "-m", "pip", "install", "--no-input"]
+        self.bench.run("install wagtail", [*pip, self.bench.REPO, WAGTAIL_REQUIREMENT], ws=self.ws)
+        project.mkdir()
+        self.bench.run(
+            "wagtail start", [venv / "bin" / "wagtail", "start", "mysite", project], ws=self.ws
+        )
+        # `wagtail start` may ask for a Django newer than this Python runs: pin the one
+        # that pip installed beside Wagtail here.
+        django = self.bench.output_of(
+            [self.python, "-c", "import django; print(django.__version__)"], self.ws.env
+        )
+        requirements = project / "requirements.txt"
+        lines = requirements.read_text().splitlines()
+        lines = [
+            f"Django=={django}" if line.lower().startswith("django") else line for line in lines
+        ]
+        requirements.write_text("\n".join(lines) + "\n")
+        with (project / "mysite" / "settings" / "production.py").open("a") as settings:
+            settings.write(WAGTAIL_PRODUCTION)
+        manage = (project / "manage.py").read_text()
+        (project / "manage.py").write_text(manage.replace("settings.dev", "settings.production"))
+        self.template = project / "home" / "templates" / "home" / "welcome_page.html"
+        return project
+
+    def change_template(self, index: int) -> None:
+        with self.template.open("a") as template:
+            template.write(f"\n{{# deploy {index} #}}\n")
+
+    # Steps
+
+    def build(self, project: Path, output: Path, step: str, cache: Path) -> float:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **self.env,
+            "XDG_CACHE_HOME": str(cache),
+            "PIP_CACHE_DIR": self.bench.pip_cache_dir(self.ws),
+        }
+        command = [self.python, "manage.py", "buildpyz", "-o", output]
+        return float(self.bench.run(step, command, ws=self.ws, cwd=project, env=env))
+
+    def clean_build(self, project: Path, output: Path, step: str) -> float:
+        copy = self.root / f"clean-{output.stem}"
+        shutil.copytree(project, copy, ignore=shutil.ignore_patterns("staticfiles", "__pycache__"))
+        cache = self.root / f"clean-cache-{output.stem}"
+        try:
+            return self.build(copy, output, step, cache)
+        finally:
+            shutil.rmtree(copy)
+            shutil.rmtree(cache, ignore_errors=True)
+
+    def start(self, archive: Path, shiv_root: Path, step: str) -> float:
+        return float(
+            self.bench.time_to_first_200(
+                step,
+                lambda bind: [self.python, archive, "serve", "--bind", bind, "--workers", "2"],
+                ws=self.ws,
+                env={**self.ws.server_env, **self.env, "SHIV_ROOT": str(shiv_root)},
+            )
+        )
+
+    def archive_command(self, archive: Path, shiv_root: Path, *args: str) -> float:
+        env = {**self.ws.server_env, **self.env, "SHIV_ROOT": str(shiv_root)}
+        return float(
+            self.bench.run(f"{self.name}: {' '.join(args)}", [self.python, archive, *args],
+                           ws=self.ws, env=env)
+        )  # fmt: skip
+
+    # The measurements
+
+    def measure(self, runs: int) -> list[Any]:
+        bench, name = self.bench, self.name
+        project = self.make()
+        dist = self.root / "dist"
+        state = self.root / "state"
+        state.mkdir()
+        self.env["STATE_DIR"] = str(state)
+        got: dict[str, list[float]] = {}
+
+        def add(key: str, value: float) -> None:
+            got.setdefault(key, []).append(value)
+
+        bench.note(f"{name}: first build (fills pip's cache)")
+        self.build(project, dist / "first.pyz", f"{name}: first build", self.root / "cache")
+        self.archive_command(dist / "first.pyz", self.root / "migrate-root", "migrate", "--noinput")
+        builder_cache = self.root / "cache"
+        for index in range(1, runs + 1):
+            # One template changed; then a clean build and a rebuild of that same tree.
+            self.change_template(index)
+            clean = dist / f"clean-{index}.pyz"
+            add("clean", self.clean_build(project, clean, f"{name}: clean"))
+            archive = dist / f"rebuild-{index}.pyz"
+            add("rebuild", self.build(project, archive, f"{name}: rebuild", builder_cache))
+            add("identical", float(sha256(archive) == sha256(clean)))
+            bench.note(
+                f"{name}: clean {got['clean'][-1]:.1f} s, rebuild {got['rebuild'][-1]:.1f} s"
+            )
+            previous = dist / ("first.pyz" if index == 1 else f"rebuild-{index - 1}.pyz")
+            self.starts(index, project, previous, archive, add)
+            bench.note(
+                f"{name}: warm {got['warm'][-1]:.2f} s, cold {got['cold'][-1]:.2f} s, "
+                f"new build {got['new'][-1]:.2f} s, after prepare {got['prepared'][-1]:.2f} s"
+            )
+        return self.rows(got)
+
+    def starts(
+        self,
+        index: int,
+        project: Path,
+        previous: Path,
+        archive: Path,
+        add: Callable[[str, float], None],
+    ) -> None:
+        name = self.name
+        one = self.root / f"one-{index}"
+        add("cold", self.start(archive, one, f"{name}: cold start {index}"))
+        self.start(archive, one, f"{name}: warm-up start {index}")
+        add("warm", self.start(archive, one, f"{name}: warm start {index}"))
+        add("one build", disk_usage(one) / self.bench.MB)
+        # Three deploys into one SHIV_ROOT: the previous build, unpacked; this one (one
+        # template changed) started right away; the next one readied by prepare first.
+        deploys = self.root / f"deploys-{index}"
+        self.archive_command(previous, deploys, "prepare")
+        add("new", self.start(archive, deploys, f"{name}: new build, first start {index}"))
+        self.change_template(100 * index)
+        following = archive.with_name(f"deploy-{index}.pyz")
+        self.build(project, following, f"{name}: deploy build", self.root / "cache")
+        add("prepare", self.archive_command(following, deploys, "prepare"))
+        add("prepared", self.start(following, deploys, f"{name}: prepared start {index}"))
+        add("three", disk_usage(deploys) / self.bench.MB)
+        shutil.rmtree(one)
+        shutil.rmtree(deploys)
+
+    def rows(self, got: dict[str, list[float]]) -> list[Any]:
+        row, name = self.bench.Row, self.name
+        warm = "the archive's warm start"
+        return [
+            row(f"{name}: build, clean (s)", got["clean"]),
+            row(
+                f"{name}: rebuild after one template change (s)",
+                got["rebuild"],
+                got["clean"],
+                "a clean build (empty builder cache)",
+                paired=True,
+            ),
+            row(f"{name}: rebuild byte-identical to a clean build (1 = yes)", got["identical"]),
+            row(f"{name}: start to first 200, warm (s)", got["warm"]),
+            row(
+                f"{name}: start to first 200, cold (s)", got["cold"], got["warm"], warm, paired=True
+            ),
+            row(
+                f"{name}: new build, same dependencies, first start (s)",
+                got["new"],
+                got["warm"],
+                warm,
+                paired=True,
+            ),
+            row(f"{name}: prepare a new build (s)", got["prepare"]),
+            row(
+                f"{name}: new build started after prepare (s)",
+                got["prepared"],
+                got["warm"],
+                warm,
+                paired=True,
+            ),
+            row(
+                f"{name}: SHIV_ROOT after three deploys (MB)",
+                got["three"],
+                got["one build"],
+                "SHIV_ROOT after one build's cold start",
+                paired=True,
+            ),
+        ]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of disk under path, as du counts them: each inode once, links not followed."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for directory, dirs, files in os.walk(path):
+        for name in [*dirs, *files, ""]:
+            stat = os.lstat(os.path.join(directory, name))
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                total += stat.st_blocks * 512
+    return total

@@ -1,0 +1,190 @@
+"""Bytecode made at build time, and the SHA-256 of every file an extraction will hold.
+
+An archive built for the interpreter that builds it carries the bytecode of every module
+it holds, under ``bytecode/`` (the boot module unpacks it into ``__pycache__`` folders):
+the first start compiles nothing. The .pyc files are hash-based and unchecked (PEP 552),
+compiled with a fixed hash seed in a fixed order, so two builds of the same tree are byte
+for byte equal, and a dependency that did not change has the same .pyc in every build.
+An archive built for another Python carries none, and is compiled at its first start.
+
+The hashes let a new build's first start share each unchanged file with an older
+extraction instead of unpacking it again (see boot.share_files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..boot import BYTECODE, HASHES_NAME, SHAREABLE_NAME, SITE_PACKAGES
+from .errors import BuildError
+
+# Run by each compiling process: (source, bytecode, name in tracebacks) triples on stdin.
+_COMPILE = """\
+import json, py_compile, sys
+for source, cfile, dfile in json.load(sys.stdin):
+    try:
+        py_compile.compile(source, cfile, dfile, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    except (py_compile.PyCompileError, SyntaxError, ValueError, UnicodeError):
+        pass  # a template or a file for another Python: no module imports it
+"""
+
+
+def compile_sources(sources: list[Path], output: Path, cache: Path | None = None) -> None:
+    """Compile every .py of sources into output, laid out as BYTECODE in the archive.
+
+    ``cache``: a folder of .pyc files by the SHA-256 of their source and name, kept
+    between builds: a rebuild compiles only what changed.
+    """
+    tag = sys.implementation.cache_tag
+    jobs = []
+    cached: list[tuple[Path, Path]] = []
+    for relative, path in _python_files(sources):
+        cfile = output / relative.parent / f"{path.stem}.{tag}.pyc"
+        key = None if cache is None else cache / tag / _cache_key(path, relative.as_posix())
+        if key is not None and key.is_file():
+            cfile.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(key, cfile)
+            continue
+        jobs.append((str(path), str(cfile), relative.as_posix()))
+        if key is not None:
+            cached.append((cfile, key))
+    _compile(jobs)
+    for cfile, key in cached:
+        if cfile.is_file():
+            _keep(cfile, key)
+
+
+def _cache_key(path: Path, name: str) -> str:
+    # The exact interpreter too: a patch release may compile the same source otherwise.
+    digest = hashlib.sha256(f"{sys.version}\0{name}\0".encode() + path.read_bytes())
+    return f"{digest.hexdigest()}.pyc"
+
+
+def _keep(cfile: Path, key: Path) -> None:
+    try:
+        key.parent.mkdir(parents=True, exist_ok=True)
+        temporary = key.with_name(f".{key.name}.{os.getpid()}")
+        shutil.copyfile(cfile, temporary)
+        os.replace(temporary, key)
+    except OSError:
+        pass  # a cache that cannot be written only makes the next build slower
+
+
+def _compile(jobs: list[tuple[str, str, str]]) -> None:
+    for folder in sorted({os.path.dirname(cfile) for _, cfile, _ in jobs}):
+        os.makedirs(folder, exist_ok=True)
+    workers = max(min(os.cpu_count() or 1, 8), 1)
+    # A fixed split and a fresh interpreter each, with a fixed hash seed: marshal's output
+    # depends on the order of frozensets' items and on what the process compiled before.
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-I", "-c", _COMPILE],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    for index, process in enumerate(processes):
+        _, errors = process.communicate(json.dumps(jobs[index::workers]))
+        if process.returncode != 0:
+            raise BuildError(f"Python could not compile the archive's modules: {errors.strip()}")
+
+
+def _python_files(sources: list[Path]) -> Iterator[tuple[Path, Path]]:
+    for source in sources:
+        for folder, dirs, files in os.walk(source):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = Path(folder, name)
+                    yield path.relative_to(source), path
+
+
+def archive_members(sources: list[Path], bytecode: Path | None) -> Iterator[tuple[str, Path]]:
+    """Bytecode files as (name in the archive, file), sorted."""
+    if bytecode is None:
+        return
+    for path in sorted(bytecode.rglob("*.pyc")):
+        yield f"{BYTECODE}/{path.relative_to(bytecode).as_posix()}", path
+
+
+def hashes(sources: list[Path], bytecode: Path | None) -> bytes:
+    """The SHA-256 of every file an extraction holds, in sha256sum's format."""
+    found: dict[str, Path] = {}
+    for source in sources:  # shiv copies them in this order: a later one wins
+        for path in source.rglob("*"):
+            if path.is_file():
+                found[f"{SITE_PACKAGES}/{path.relative_to(source).as_posix()}"] = path
+    for name, path in archive_members(sources, bytecode):
+        folder, _, file = name[len(BYTECODE) + 1 :].rpartition("/")
+        pycache = f"{folder}/__pycache__" if folder else "__pycache__"
+        found[f"{SITE_PACKAGES}/{pycache}/{file}"] = path
+    lines = [f"{_sha256(path)}  {name}\n" for name, path in sorted(found.items())]
+    return "".join(lines).encode()
+
+
+def shareable(sources: list[Path]) -> bytes:
+    """The top-level entries that may be shared between builds: "LAYER NAME" lines.
+
+    Everything dependencies installed (sources[0]) is one layer, unpacked and shared as
+    a whole: a compiled extension finds the libraries its wheel vendors beside it
+    (``$ORIGIN/../pillow.libs``) once the loader has resolved the links. Each folder of
+    the project that holds no Python module (collected static files, templates) is a
+    layer of its own. The project's code is never shared: its settings may compute
+    BASE_DIR from Path(__file__).resolve(), which must land in the build's own folder.
+    """
+    dependencies = {path.name for path in sources[0].iterdir()} if sources else set()
+    project = {path for source in sources[1:] for path in source.iterdir()}
+    data = {path.name for path in project if path.is_dir() and not any(path.rglob("*.py"))}
+    code = {path.name for path in project} - data
+    lines = [f"dependencies {name}" for name in sorted(dependencies - code - data)]
+    lines += [f"{name} {name}" for name in sorted(data - dependencies)]
+    return "".join(f"{line}\n" for line in lines if not line.endswith(" __pycache__")).encode()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def append_members(
+    zf: zipfile.ZipFile,
+    sources: list[Path],
+    bytecode: Path | None,
+    *,
+    built_at: int,
+    compression: int,
+) -> None:
+    """Append the bytecode and the hashes to the archive, in a fixed order and date."""
+    date_time = time.gmtime(built_at)[:6]
+    members: list[tuple[str, bytes | Path]] = [
+        (HASHES_NAME, hashes(sources, bytecode)),
+        (SHAREABLE_NAME, shareable(sources)),
+    ]
+    members += archive_members(sources, bytecode)
+    for name, data in members:
+        info = zipfile.ZipInfo(name, date_time=date_time)
+        info.compress_type = compression
+        info.external_attr = 0o644 << 16
+        if isinstance(data, bytes):
+            zf.writestr(info, data)
+        else:
+            with data.open("rb") as source, zf.open(info, "w") as target:
+                while block := source.read(1 << 20):
+                    target.write(block)

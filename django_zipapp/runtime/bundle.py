@@ -1,0 +1,46 @@
+"""What an archive with its own interpreter records about it, read back at run time.
+
+The record is a comment line of the file's sh launcher (see builder/bundle.py): the
+archive inside, and its build record, are those of the plain archive.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..boot import INTERPRETER_SUFFIX
+
+__all__ = ["HEADER_TAG", "INTERPRETER_SUFFIX", "bundled_interpreter", "describe_interpreter"]
+
+HEADER_TAG = "# django-zipapp-interpreter"
+
+
+def bundled_interpreter(path: Path) -> dict[str, Any] | None:
+    """The bundled interpreter's record, or None for a plain archive."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return None
+    if not head.startswith(b"#!/bin/sh\n"):
+        return None
+    for line in head.split(b"\n")[:8]:
+        if line.startswith(HEADER_TAG.encode() + b" "):
+            try:
+                record = json.loads(line[len(HEADER_TAG) + 1 :])
+            except ValueError:
+                return None
+            return record if isinstance(record, dict) else None
+    return None
+
+
+def describe_interpreter(record: dict[str, Any] | None) -> str:
+    if record is None:
+        return "none: started by the host's python (plain archive)"
+    needs = record.get("needs", {})
+    return (
+        f"CPython {record.get('python')} bundled, from {record.get('source')}; needs Linux "
+        f"{needs.get('machine')} with glibc {needs.get('glibc')} or newer"
+    )

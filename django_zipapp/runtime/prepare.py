@@ -1,0 +1,24 @@
+"""`./site.pyz prepare`: unpack this build now, while the previous one still serves.
+
+The boot module has unpacked the archive (sharing every unchanged file with the older
+builds' extractions) before this runs; what is left is to say where. A deploy runs it
+after putting the new archive in place and before restarting or reloading the service,
+so that the switch starts warm. It loads no configuration and prunes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .archive import Archive
+
+
+def run(archive: Archive, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"{archive.prog} prepare",
+        description="Unpack this archive into its cache directory now, so that the next "
+        "start of the service finds it ready.",
+    )
+    parser.parse_args(argv)
+    print(f"Ready: {archive.site_packages.parent}")
+    return 0

@@ -1,0 +1,231 @@
+"""Deploys that start warm: a new build shares what an older one unpacked.
+
+Two builds of example_project that differ in one template (``built`` and ``rebuilt``),
+deployed one after the other into one cache directory, as a service's would be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from django_zipapp.boot import _command, extracted_name
+from django_zipapp.runtime import ARCHIVE_COMMANDS, HELP
+from tests.archives import Built, get, run_archive, running_server, site_env
+
+MARKER = ".django-zipapp-complete"
+
+
+def test_the_usage_text_lists_every_command_of_the_archive() -> None:
+    for name in ARCHIVE_COMMANDS:
+        assert f"\n  {name} " in HELP, name
+
+
+def test_bytecode_unpacks_into_pycache() -> None:
+    assert extracted_name("site-packages/django/__init__.py") == "site-packages/django/__init__.py"
+    assert (
+        extracted_name("bytecode/django/db/models.cpython-311.pyc")
+        == "site-packages/django/db/__pycache__/models.cpython-311.pyc"
+    )
+    assert (
+        extracted_name("bytecode/six.cpython-311.pyc")
+        == "site-packages/__pycache__/six.cpython-311.pyc"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        ([], ""),
+        (["info", "--json"], "info"),
+        (["-C", "conf.yaml", "info"], "info"),
+        (["--config=conf.yaml", "--help"], "--help"),
+        (["-Cconf.yaml", "serve"], "serve"),
+    ],
+)
+def test_the_command_is_found_after_the_config_option(args: list[str], command: str) -> None:
+    assert _command(args) == command
+
+
+def deploy(built: Built, tmp_path: Path) -> Built:
+    """Copy the archive into place as a deploy script would: a rename over the old one."""
+    srv = tmp_path / "srv"
+    srv.mkdir(exist_ok=True)
+    for name in ("cache", "state"):
+        (tmp_path / name).mkdir(exist_ok=True)
+    shutil.copy2(built.archive, srv / ".site.pyz.new")
+    os.replace(srv / ".site.pyz.new", srv / "site.pyz")
+    return Built(srv / "site.pyz", built.build_output, tmp_path)
+
+
+def extraction_of(site: Built) -> Path:
+    result = run_archive(site, "prepare")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Ready: ")
+    return Path(result.stdout.removeprefix("Ready: ").strip())
+
+
+def recorded(archive: Path) -> dict[str, str]:
+    with zipfile.ZipFile(archive) as zf:
+        lines = zf.read("django_zipapp.sha256").decode().splitlines()
+    return {name: digest for digest, _, name in (line.partition("  ") for line in lines)}
+
+
+def assert_as_recorded(extraction: Path, archive: Path) -> None:
+    import hashlib
+
+    for name, digest in recorded(archive).items():
+        assert hashlib.sha256((extraction / name).read_bytes()).hexdigest() == digest, name
+    assert (extraction / MARKER).is_file()
+
+
+def leftovers(cache: Path) -> list[str]:
+    found = [p.name for p in cache.iterdir() if ".tmp-" in p.name or ".trash-" in p.name]
+    store = cache / ".shared"
+    return found + [p.name for p in store.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.e2e
+def test_info_and_the_usage_text_unpack_nothing(built: Built, tmp_path: Path) -> None:
+    site = deploy(built, tmp_path)
+    for args in [(), ("--help",), ("info",), ("info", "--json")]:
+        result = run_archive(site, *args)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.e2e
+def test_a_closed_pipe_ends_quietly(built: Built, tmp_path: Path) -> None:
+    site = deploy(built, tmp_path)
+    for args in (["info"], ["help"], ["diffsettings", "--all"]):
+        script = (
+            f"{site.archive} {' '.join(args)} | head -c 10 > /dev/null; echo ${{PIPESTATUS[0]}}"
+        )
+        result = subprocess.run(
+            ["bash", "-c", script], env=site_env(site), capture_output=True, text=True, timeout=300
+        )
+        assert result.stderr == "", args
+        assert result.stdout.strip() in ("0", "141"), args
+
+
+@pytest.mark.e2e
+def test_a_new_build_links_what_did_not_change(
+    built: Built, rebuilt: Built, tmp_path: Path
+) -> None:
+    old = extraction_of(deploy(built, tmp_path))
+    site = deploy(rebuilt, tmp_path)
+    new = extraction_of(site)
+    assert new != old
+    marker = json.loads((new / MARKER).read_text())
+    # Every file but the project's own.
+    with zipfile.ZipFile(site.archive) as zf:
+        shareable = set(zf.read("django_zipapp.shareable").decode().split())
+    own = [name for name in recorded(site.archive) if name.split("/")[1] not in shareable]
+    assert {"notes", "example"} <= {n.split("/")[1] for n in own}
+    assert {"django", "staticfiles", "templates"} <= shareable
+    assert marker["shared"] == marker["files"] - len(own) > 1000
+    linked = {
+        entry.name: os.readlink(entry)
+        for entry in (new / "site-packages").iterdir()
+        if entry.is_symlink()
+    }
+    # Django and every other dependency are the old build's; the project is its own.
+    assert linked["django"] == os.readlink(old / "site-packages" / "django")
+    assert not {"notes", "example"} & set(linked)
+    assert linked["staticfiles"] == os.readlink(old / "site-packages" / "staticfiles")
+    assert_as_recorded(new, site.archive)
+    assert_as_recorded(old, built.archive)
+    # No bytecode is written at a start: it came with the archive.
+    assert not any(
+        name.endswith(".pyc") and name not in recorded(site.archive)
+        for name in (str(p.relative_to(new)) for p in new.rglob("*.pyc"))
+    )
+
+
+@pytest.mark.e2e
+def test_a_shared_file_altered_in_one_extraction_is_not_shared(
+    built: Built, rebuilt: Built, tmp_path: Path
+) -> None:
+    old = extraction_of(deploy(built, tmp_path))
+    target = old / "site-packages" / "django" / "shortcuts.py"
+    original = target.read_bytes()
+    target.chmod(0o644)
+    target.write_bytes(original.replace(b"def render(", b"def rendeR("))  # same size
+    site = deploy(rebuilt, tmp_path)
+    new = extraction_of(site)
+    # The new build unpacked its own django: the altered copy is left to the old build.
+    assert not (new / "site-packages" / "django").is_symlink()
+    assert (new / "site-packages" / "django" / "shortcuts.py").read_bytes() == original
+    assert target.read_bytes() != original
+    assert_as_recorded(new, site.archive)
+    # Unshared, its files are still read-only: writing one fails for any user but root.
+    assert not (new / "site-packages" / "django" / "shortcuts.py").stat().st_mode & 0o222
+    result = run_archive(site, "check")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.e2e
+def test_a_preparation_killed_anywhere_leaves_the_serving_build_alone(
+    built: Built, rebuilt: Built, tmp_path: Path
+) -> None:
+    old_site = deploy(built, tmp_path)
+    environment = site_env(old_site, KEEP_BUILDS="1")
+    assert run_archive(old_site, "migrate", "--noinput").returncode == 0
+    cache = tmp_path / "cache"
+    with running_server(old_site.archive, environment, tmp_path / "serve.log", workers=1) as srv:
+        old = Path(str(next(p for p in cache.iterdir() if p.name.startswith("site.pyz_"))))
+        # The deploy: the new archive renamed over the old one, which keeps serving.
+        site = deploy(rebuilt, tmp_path)
+        for delay in (0.05, 0.3, 0.8, 1.5, 3.0):
+            start = subprocess.Popen(
+                [str(site.archive), "prepare"], env=environment, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(delay)
+            os.killpg(start.pid, signal.SIGKILL)
+            start.wait()
+            assert_as_recorded(old, built.archive)
+            assert get(srv.base + "/")[0] == 200
+        new = extraction_of(site)
+        assert_as_recorded(new, site.archive)
+        assert get(srv.base + "/")[0] == 200
+    result = run_archive(site, "check", env=environment)
+    assert result.returncode == 0, result.stderr
+    assert leftovers(cache) == []
+
+
+@pytest.mark.e2e
+def test_pruning_while_a_linked_build_runs(built: Built, rebuilt: Built, tmp_path: Path) -> None:
+    old_site = deploy(built, tmp_path)
+    assert run_archive(old_site, "migrate", "--noinput").returncode == 0
+    old = extraction_of(old_site)
+    site = deploy(rebuilt, tmp_path)
+    new = extraction_of(site)
+    environment = site_env(site, KEEP_BUILDS="1")
+    store = tmp_path / "cache" / ".shared"
+    before = {p.name for p in store.iterdir()}
+    with running_server(site.archive, environment, tmp_path / "serve.log", workers=1) as srv:
+        # The new build's own start pruned the old one, with which it shares the
+        # dependencies' layer: what the new one links to stays.
+        assert not old.exists()
+        after = {p.name for p in store.iterdir()}
+        assert after <= before  # less what only the old build linked to
+        assert os.readlink(new / "site-packages" / "django").split("/")[-2] in after
+        links = [p for p in (new / "site-packages").iterdir() if p.is_symlink()]
+        assert {os.readlink(p).split("/")[-2] for p in links} == after
+        assert_as_recorded(new, site.archive)
+        status, _, body = get(srv.base + "/")
+        assert (status, b"Notes, rebuilt" in body) == (200, True)
+        # Another prune while it runs (a later start of the same build) removes nothing.
+        assert run_archive(site, "check", env=environment).returncode == 0
+        assert {p.name for p in store.iterdir()} == after
+        assert get(srv.base + "/")[0] == 200
