@@ -137,7 +137,10 @@ def _check_static_storage() -> list[CheckMessage]:
             f"The static files storage {backend!r} does not hash file names, so the "
             "archive's static files cannot be cached by browsers for long.",
             hint="Set STORAGES['staticfiles']['BACKEND'] to "
-            "'whitenoise.storage.CompressedManifestStaticFilesStorage'.",
+            "'whitenoise.storage.CompressedManifestStaticFilesStorage'. If collectstatic then "
+            "fails on a source map ('.map') that a package names but does not ship, use a "
+            "subclass of it that does not rewrite sourceMappingURL comments, as the checks "
+            "page of django-zipapp's docs shows under W001.",
             id="django_zipapp.W001",
         )
     ]
@@ -243,20 +246,41 @@ def _check_databases(root: Path) -> list[CheckMessage]:
 
 
 def _check_media_root(root: Path) -> list[CheckMessage]:
-    media_root = getattr(settings, "MEDIA_ROOT", "")
+    errors = [_media_error("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""), root)]
+    for alias, location in _storage_locations():
+        # STORAGES['default'] without a location writes to MEDIA_ROOT, checked above.
+        setting = f"STORAGES[{alias!r}]['OPTIONS']['location']"
+        errors.append(_media_error(setting, location, root))
+    return [error for error in errors if error is not None]
+
+
+def _storage_locations() -> list[tuple[str, Any]]:
+    from django.core.files.storage import FileSystemStorage
+
+    found = []
+    for alias, config in getattr(settings, "STORAGES", {}).items():
+        try:
+            backend = import_string(config.get("BACKEND", ""))
+        except ImportError:
+            continue
+        location = (config.get("OPTIONS") or {}).get("location")
+        if alias != "staticfiles" and location and issubclass(backend, FileSystemStorage):
+            found.append((alias, location))
+    return found
+
+
+def _media_error(setting: str, media_root: Any, root: Path) -> CheckMessage | None:
     if not _inside(media_root, root):
-        return []
-    return [
-        Error(
-            f"MEDIA_ROOT is {str(media_root)!r}, inside the project directory that is packed "
-            "into the archive: uploads would land in the folder the archive unpacks itself "
-            "into, which the next deploy removes.",
-            hint="Set MEDIA_ROOT to a directory outside the project that the server keeps, "
-            "read from the configuration or the environment (systemd's STATE_DIRECTORY), "
-            "or store uploads elsewhere with STORAGES['default'].",
-            id="django_zipapp.E006",
-        )
-    ]
+        return None
+    return Error(
+        f"{setting} is {str(media_root)!r}, inside the project directory that is packed "
+        "into the archive: uploads would land in the folder the archive unpacks itself "
+        "into, which the next deploy removes.",
+        hint=f"Set {setting} to a directory outside the project that the server keeps, "
+        "read from the configuration or the environment (systemd's STATE_DIRECTORY), "
+        "or store uploads elsewhere with STORAGES['default'].",
+        id="django_zipapp.E006",
+    )
 
 
 def _writable_paths() -> list[tuple[str, Any]]:
@@ -388,7 +412,7 @@ def _literals(path: Path) -> set[str]:
 
 
 def _check_debug() -> list[CheckMessage]:
-    if not settings.DEBUG:
+    if not settings.DEBUG or not _archive_debug():
         return []
     return [
         Warning(
@@ -427,3 +451,26 @@ def _project_modules(root: Path) -> list[str]:
         if (path.suffix == ".py" and path.stem.isidentifier() and path.stem != "manage")
         or (path.name.isidentifier() and (path / "__init__.py").is_file())
     ]
+
+
+def _archive_debug() -> bool:
+    """DEBUG as the archive will have it: from the goodconf field the settings copy, whose
+    value the build's own environment or development file may have turned on."""
+    config = _config_instance()
+    fields = getattr(type(config), "model_fields", {})
+    if "DEBUG" not in fields or getattr(config, "DEBUG", None) != settings.DEBUG:
+        return bool(settings.DEBUG)
+    default = fields["DEBUG"].default
+    return default if isinstance(default, bool) else bool(settings.DEBUG)
+
+
+def _config_instance() -> object | None:
+    from goodconf import GoodConf
+
+    named = getattr(settings, "ZIPAPP_CONFIG_OBJECT", None)
+    if isinstance(named, str) and OBJECT_PATH.match(named):
+        module_name, _, attribute = named.partition(":")
+        return getattr(sys.modules.get(module_name), attribute, None)
+    module = sys.modules.get(settings_module())
+    found = [v for v in vars(module).values() if isinstance(v, GoodConf)] if module else []
+    return found[0] if len(found) == 1 else None

@@ -48,14 +48,16 @@ def test_build_reports_each_step_and_the_result(built: Built) -> None:
         "- Note: left out notes/db.sqlite3 (database); --include notes/db.sqlite3 ships it" in lines
     )
     assert steps[0].startswith("- Project 'example' in ")
-    assert steps[1] == "- Collecting static files"
-    assert steps[2].startswith("- Collected ")
-    assert steps[3] == "- Copying the project files"
-    assert steps[4].startswith("- Copied ")
-    assert steps[5] == "- Installing dependencies from requirements.txt with pip"
-    assert steps[6].startswith("- Using the installed dependencies ")
-    assert steps[7] == "- Writing site.pyz"
-    assert steps[8] == "- Verifying: check --deploy, migrate, serve, then GET /"
+    assert steps[1] == "- Configuration: example.conf:config, loaded before the settings"
+    assert steps[2] == "- Collecting static files"
+    assert steps[3].startswith("- Collected ")
+    assert steps[4] == "- Copying the project files"
+    assert steps[5].startswith("- Copied ")
+    assert re.fullmatch(r"- Scanned \d+ project files for secrets in \d+ ms: none found", steps[6])
+    assert steps[7] == "- Installing dependencies from requirements.txt with pip"
+    assert steps[8].startswith("- Using the installed dependencies ")
+    assert steps[9] == "- Writing site.pyz"
+    assert steps[10] == "- Verifying: check --deploy, migrate, serve, then GET /"
     # Then each step's duration, results left out.
     took = lines.index(next(line for line in lines if line.startswith("Took ")))
     durations = [line.split(" s  ", 1)[1] for line in lines[took + 1 : -1]]

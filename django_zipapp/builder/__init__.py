@@ -11,9 +11,10 @@ import importlib.metadata
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from .project import Project, find_project
 from .provenance import git_state, has_native_code, project_version, source_date
 from .reproducible import build_twice
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
+from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
 from .target import Target, make_target
@@ -111,6 +113,7 @@ def build_pyz(
         static_storage_class()
         processes = _processes(workers, jobs)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
+        _report_config(project, report)
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
         cache = (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
@@ -126,6 +129,7 @@ def build_pyz(
                 _collect_static(project, site_packages, built_at, report)
                 _run_build_commands(project, site_packages, built_at, build_commands, report)
                 _copy_project(project, site_packages, output, exclude, report)
+                _refuse_secrets(project, site_packages, report)
                 dependencies = _install_dependencies(
                     Path(staging), found, pip_args, target, cache, resolution, report, pip_echo
                 )
@@ -200,6 +204,16 @@ def _processes(workers: Mapping[str, Any] | None, jobs: Mapping[str, Any] | None
         return declared_processes(dict(workers or {}), dict(jobs or {}))
     except DeclarationError as exc:
         raise BuildError(f"{exc} See the guide 'Background workers and scheduled jobs'.") from None
+
+
+def _report_config(project: Project, report: Callable[[str], None]) -> None:
+    if project.config_object is None:
+        report(
+            "Note: the project has no goodconf configuration, so the archive runs with its "
+            "settings as they are, and -C/--config and `config` have nothing to load"
+        )
+    else:
+        report(f"Configuration: {project.config_object}, loaded before the settings")
 
 
 def _resolve(found: Requirements, pip_args: list[str], target: Target) -> Resolution:
@@ -316,6 +330,15 @@ def _copy_project(
     left_out.report(report)
 
 
+def _refuse_secrets(project: Project, site_packages: Path, report: Callable[[str], None]) -> None:
+    started = time.perf_counter()
+    secrets = known_secrets(settings, config_instance(project.config_object))
+    files = packed_files(site_packages, site_packages / project.static_root, project.root)
+    refuse(scan(files, secrets))
+    took = (time.perf_counter() - started) * 1000
+    report(f"Scanned {len(files)} project files for secrets in {took:.0f} ms: none found")
+
+
 def _copy_layout(project: Project, site_packages: Path, rules: Rules, left_out: LeftOut) -> int:
     """Data beside the code, where BASE_DIR finds it: the archive's site-packages is BASE_DIR."""
     count = 0
@@ -332,8 +355,8 @@ def _copy_layout(project: Project, site_packages: Path, rules: Rules, left_out: 
             left_out(source, reason)
     for path in project.includes:
         source, target = project.root / path, site_packages / path
-        if source.is_dir():
-            count += copy_tree(source, target, rules=rules)
+        if source.is_dir():  # tests included on purpose ship whole
+            count += copy_tree(source, target, rules=replace(rules, leave_out_tests=False))
         else:  # named on purpose: copied even when the rules would leave it out
             target.parent.mkdir(parents=True, exist_ok=True)
             copy_file(source, target)

@@ -25,7 +25,15 @@ PIP_PROGRESS = (
     "Successfully installed",
 )
 # Lines that say what a step did, once it is done, rather than which step starts.
-RESULTS = ("Note:", "Collected ", "Copied ", "Using the installed", "Build commands wrote")
+RESULTS = (
+    "Note:",
+    "Configuration:",
+    "Collected ",
+    "Copied ",
+    "Scanned ",
+    "Using the installed",
+    "Build commands wrote",
+)
 # Set for the build run again under another settings module: it must not loop.
 REBUILT_UNDER = "DJANGO_ZIPAPP_BUILD_SETTINGS"
 
