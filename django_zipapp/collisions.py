@@ -7,6 +7,8 @@ beside python-dotenv's `dotenv/`, which goodconf needs through pydantic-settings
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.metadata
 import re
 from collections.abc import Iterable, Sequence
@@ -89,17 +91,28 @@ def project_collisions(
     """The project's own top-level modules against the installed distributions."""
     found = []
     for module in sorted(set(modules) - IGNORED):
-        here = str(root / module)
+        here = root / module
         owners = [
             p
             for p in providers.get(module, [])
-            # The project installed as a distribution of its own provides the same files.
-            if p.shape != "namespace" and Path(p.location).resolve() != Path(here).resolve()
+            if p.shape != "namespace" and not _same_package(p, here)
         ]
         if owners:
             shape = "package" if (root / module).is_dir() else "module"
             found.append(Collision(module, (Provider("the project", shape), *owners)))
     return found
+
+
+def _same_package(provider: Provider, here: Path) -> bool:
+    """The project installed as a distribution of its own (editable, or a wheel built from
+    the same source): the same files, not one module hiding another."""
+    if Path(provider.location).resolve() == here.resolve():
+        return True
+    init = here / "__init__.py"
+    if provider.init_hash is None or not init.is_file():
+        return False
+    digest = base64.urlsafe_b64encode(hashlib.sha256(init.read_bytes()).digest())
+    return provider.init_hash == "sha256=" + digest.rstrip(b"=").decode()
 
 
 def find_collisions(providers: dict[str, list[Provider]]) -> list[Collision]:

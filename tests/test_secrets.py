@@ -20,7 +20,7 @@ PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n--
 PLANTED = {
     "notes.txt": f"the production key: {KEY}\n",
     "deploy.yaml": f"MAIL_PASSWORD: {MAIL_PASSWORD}\n",
-    "docker-compose.yml": f"DATABASE_URL: postgres://site:{DB_PASSWORD}@db:5432/site\n",
+    "README.md": f"Connect with postgres://site:{DB_PASSWORD}@db:5432/site\n",
     "id_ed25519": PRIVATE_KEY,
     "notes/fixtures/users.json": f'[{{"token": "{KEY}"}}]\n',
     "notes/integrations.py": f'API = "https://api.example.com/v1/items?api_key={API_KEY}"\n',
@@ -30,15 +30,16 @@ PLANTED = {
 KINDS = {
     "notes.txt": "the value of SECRET_KEY",
     "deploy.yaml": "the value of the config field MAIL_PASSWORD",
-    "docker-compose.yml": "a password in a URL",
+    "README.md": "a password in a URL",
     "id_ed25519": "a private key",
     "notes/fixtures/users.json": "the value of SECRET_KEY",
     "notes/integrations.py": "a key in a URL",
     "notes/static/notes/app.js": "the value of the config field MAIL_PASSWORD",
     "example/settings_extra.py": "a password in a URL",
 }
-# Never packed, so never reported: the development config and dotenv files.
+# Never packed, so never reported: the development config, dotenv files and deploy tooling.
 DEVELOPMENT = {
+    "docker-compose.yml": f"DATABASE_URL: postgres://site:{DB_PASSWORD}@db:5432/site\n",
     "dev.yaml": f"SECRET_KEY: {KEY}\nDEBUG: true\n",
     "site.toml": f'SECRET_KEY = "{KEY}"\n',
     ".env": f"SECRET_KEY={KEY}\n",
