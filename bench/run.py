@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
@@ -40,6 +41,8 @@ import bundle  # bench/bundle.py, beside this script
 import deploys  # bench/deploys.py, beside this script
 import load  # bench/load.py, beside this script
 import media  # bench/media.py
+import packing  # bench/packing.py, beside this script
+import verify  # bench/verify.py
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
@@ -416,11 +419,11 @@ def check_venv_python(ws: Workspace) -> None:
 # Measurements
 
 
-def build(ws: Workspace, step: str) -> float:
+def build(ws: Workspace, step: str, options: Sequence[str] = ()) -> float:
     ws.archive.parent.mkdir(exist_ok=True)
     return run(
         step,
-        [ws.python, "manage.py", "buildpyz", "-o", ws.archive],
+        [ws.python, "manage.py", "buildpyz", "-o", ws.archive, *options],
         ws=ws,
         cwd=ws.site,
     )
@@ -458,7 +461,12 @@ def measure_builds(ws: Workspace, runs: int, samples: Samples) -> None:
         # Interleaved, so that a slow patch of the machine weighs on both sides alike.
         samples.clean_builds.append(clean_build(ws, index))
         samples.rebuilds.append(build(ws, f"rebuild {index}"))
+        scanned = packing.scan_ms(sorted(ws.logs.glob(f"*-rebuild-{index}.log"))[-1].read_text())
+        if scanned is not None:
+            samples.add("secret scan ms", scanned)
         samples.shiv_builds.append(hand_written_shiv(ws, index))
+        for key, seconds in verify.measure(partial(build, ws), index).items():
+            samples.add(key, seconds)
         note(
             f"build {index}/{runs}: clean {samples.clean_builds[-1]:.2f} s, "
             f"rebuild {samples.rebuilds[-1]:.2f} s, shiv by hand {samples.shiv_builds[-1]:.2f} s"
@@ -467,6 +475,12 @@ def measure_builds(ws: Workspace, runs: int, samples: Samples) -> None:
     samples.shiv_archive = (ws.root / "dist" / "shiv.pyz").stat().st_size / MB
     _, size = baseline_install(ws, 1)
     samples.installed.append(size / MB)
+    front_end = ws.root / "front-end-site"
+    shutil.copytree(ws.site, front_end, ignore=shutil.ignore_patterns("staticfiles"))
+    if packing.vendor_front_end(front_end, ws.root):
+        now, before = packing.front_end_sizes(str(ws.python), front_end, ws.root, ws.env)
+        samples.add("front-end archive MB/now", now)
+        samples.add("front-end archive MB/sources packed", before)
 
 
 def clean_build(ws: Workspace, index: int) -> float:
@@ -812,12 +826,33 @@ def table(samples: Samples) -> list[Row]:
             "the archive's warm start (its extraction already there)",
             paired=True,
         ),
+        *verify.rows(samples.load, Row),
+        *packing_rows(samples),
         *load_rows(samples),
         *(
             Row(*fields)
             for fields in bundle.rows(samples.load, samples.archive, samples.cold, samples.warm)
         ),
     ]
+
+
+def packing_rows(samples: Samples) -> list[Row]:
+    rows = [
+        Row(
+            "secret scan in a rebuild (ms)",
+            samples.load.get("secret scan ms", []),
+            [seconds * 1000 for seconds in samples.rebuilds],
+            "the whole rebuild",
+            paired=True,
+        ),
+        Row(
+            "archive size, vendored front end (MB)",
+            samples.load.get("front-end archive MB/now", []),
+            samples.load.get("front-end archive MB/sources packed"),
+            "the same build packing the STATICFILES_DIRS sources as well, as before",
+        ),
+    ]
+    return [row for row in rows if row.zipapp]
 
 
 def load_rows(samples: Samples) -> list[Row]:

@@ -131,9 +131,20 @@ def run() -> int:
     archive = os.path.abspath(sys.argv[0])
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry) != archive]
     _forget_directory(archive)
+    _expose_archive_as_main(archive)
     from django_zipapp.runtime import main as runtime_main
 
     return runtime_main(_state["build"], _state["site_packages"], sys.argv[1:])
+
+
+def _expose_archive_as_main(archive: str) -> None:
+    # Libraries stat __main__.__file__ and sys.argv[0] (strawberry-graphql does, resolving
+    # lazy types): "site.pyz/__main__.py" inside the zip is no file on disk, and stat()
+    # fails with NotADirectoryError. The archive itself is what runs, and a real file.
+    main = sys.modules.get("__main__")
+    if main is not None and not os.path.isfile(getattr(main, "__file__", None) or ""):
+        main.__file__ = archive
+    sys.argv[0] = archive
 
 
 def _forget_directory(archive: str) -> None:
@@ -823,11 +834,24 @@ def compile_bytecode(site_packages: Path, final: Path) -> None:
     # the service may not write next to the sources (or PYTHONDONTWRITEBYTECODE is set).
     # ddir: tracebacks name the final path.
     import compileall
+    import warnings
 
+    # A dependency's SyntaxWarning (an invalid escape in an old module) is no news for
+    # whoever starts the site. The variable reaches the compiling processes too.
+    variable = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = "ignore"
     try:
-        compileall.compile_dir(site_packages, ddir=final, quiet=2, workers=0)
-    except OSError:  # no process pool here (no /dev/shm): compile in this process
-        compileall.compile_dir(site_packages, ddir=final, quiet=2, workers=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                compileall.compile_dir(site_packages, ddir=final, quiet=2, workers=0)
+            except OSError:  # no process pool here (no /dev/shm): compile in this process
+                compileall.compile_dir(site_packages, ddir=final, quiet=2, workers=1)
+    finally:
+        if variable is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = variable
 
 
 def discard(path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .boot import BOOT_MODULE
-from .conf import project_setting, staticfiles_storage_config
+from .conf import from_base_dir, project_setting, staticfiles_storage_config
 
 OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # The tag of the checks that judge the settings an archive runs with: buildpyz runs
@@ -36,6 +37,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_requirements(),
         *_check_static_storage(),
         *_check_lists(),
+        *_check_generators(),
         *_check_processes(),
     ]
 
@@ -135,7 +137,10 @@ def _check_static_storage() -> list[CheckMessage]:
             f"The static files storage {backend!r} does not hash file names, so the "
             "archive's static files cannot be cached by browsers for long.",
             hint="Set STORAGES['staticfiles']['BACKEND'] to "
-            "'whitenoise.storage.CompressedManifestStaticFilesStorage'.",
+            "'whitenoise.storage.CompressedManifestStaticFilesStorage'. If collectstatic then "
+            "fails on a source map ('.map') that a package names but does not ship, use a "
+            "subclass of it that does not rewrite sourceMappingURL comments, as the checks "
+            "page of django-zipapp's docs shows under W001.",
             id="django_zipapp.W001",
         )
     ]
@@ -157,6 +162,23 @@ def _check_lists() -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def _check_generators() -> list[CheckMessage]:
+    from .conf import conf
+    from .generators import missing_generators
+
+    commands = conf.BUILD_COMMANDS if _check_lists() == [] else []
+    return [
+        Error(
+            f"{generator.setting} is on but {generator.command!r} is not among "
+            f"ZIPAPP_BUILD_COMMANDS, so in the archive {generator.failure}.",
+            hint=f"Add {generator.command!r} to ZIPAPP_BUILD_COMMANDS (or build with "
+            f"--build-command {generator.command}), so that the build generates its files.",
+            id="django_zipapp.E013",
+        )
+        for generator in missing_generators(commands)
+    ]
 
 
 def _is_item(item: object) -> bool:
@@ -224,20 +246,41 @@ def _check_databases(root: Path) -> list[CheckMessage]:
 
 
 def _check_media_root(root: Path) -> list[CheckMessage]:
-    media_root = getattr(settings, "MEDIA_ROOT", "")
+    errors = [_media_error("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""), root)]
+    for alias, location in _storage_locations():
+        # STORAGES['default'] without a location writes to MEDIA_ROOT, checked above.
+        setting = f"STORAGES[{alias!r}]['OPTIONS']['location']"
+        errors.append(_media_error(setting, location, root))
+    return [error for error in errors if error is not None]
+
+
+def _storage_locations() -> list[tuple[str, Any]]:
+    from django.core.files.storage import FileSystemStorage
+
+    found = []
+    for alias, config in getattr(settings, "STORAGES", {}).items():
+        try:
+            backend = import_string(config.get("BACKEND", ""))
+        except ImportError:
+            continue
+        location = (config.get("OPTIONS") or {}).get("location")
+        if alias != "staticfiles" and location and issubclass(backend, FileSystemStorage):
+            found.append((alias, location))
+    return found
+
+
+def _media_error(setting: str, media_root: Any, root: Path) -> CheckMessage | None:
     if not _inside(media_root, root):
-        return []
-    return [
-        Error(
-            f"MEDIA_ROOT is {str(media_root)!r}, inside the project directory that is packed "
-            "into the archive: uploads would land in the folder the archive unpacks itself "
-            "into, which the next deploy removes.",
-            hint="Set MEDIA_ROOT to a directory outside the project that the server keeps, "
-            "read from the configuration or the environment (systemd's STATE_DIRECTORY), "
-            "or store uploads elsewhere with STORAGES['default'].",
-            id="django_zipapp.E006",
-        )
-    ]
+        return None
+    return Error(
+        f"{setting} is {str(media_root)!r}, inside the project directory that is packed "
+        "into the archive: uploads would land in the folder the archive unpacks itself "
+        "into, which the next deploy removes.",
+        hint=f"Set {setting} to a directory outside the project that the server keeps, "
+        "read from the configuration or the environment (systemd's STATE_DIRECTORY), "
+        "or store uploads elsewhere with STORAGES['default'].",
+        id="django_zipapp.E006",
+    )
 
 
 def _writable_paths() -> list[tuple[str, Any]]:
@@ -289,7 +332,7 @@ def _check_relative_dirs() -> list[CheckMessage]:
         Error(
             f"{setting} contains the relative path {str(path)!r}, which is read from the "
             "directory the site is started in, not from the archive.",
-            hint=f"Build the path from BASE_DIR, for example BASE_DIR / {str(path)!r}.",
+            hint=f"Build the path from BASE_DIR, for example {from_base_dir(str(path))}.",
             id="django_zipapp.E008",
         )
         for setting, path in _named_dirs()
@@ -318,9 +361,11 @@ def _check_secret_key(root: Path) -> list[CheckMessage]:
         key = settings.SECRET_KEY
     except ImproperlyConfigured:
         return []  # empty at build time: it comes from the host, as it should
-    if not isinstance(key, str) or len(key) < 8:
-        return []  # Django's own checks report a missing or short key
-    sources = [path for path in _project_module_files(root) if key in _read(path)]
+    if not isinstance(key, str) or not key:
+        return []  # Django's own checks report a missing key
+    # A string literal equal to the key, however short: a fallback such as
+    # os.environ.get("SECRET_KEY", "---") is as literal as SECRET_KEY = "...".
+    sources = [path for path in _project_module_files(root) if key in _literals(path)]
     if not sources:
         return []
     return [
@@ -354,15 +399,20 @@ def _project_module_files(root: Path) -> list[Path]:
     )
 
 
-def _read(path: Path) -> str:
+def _literals(path: Path) -> set[str]:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
 
 
 def _check_debug() -> list[CheckMessage]:
-    if not settings.DEBUG:
+    if not settings.DEBUG or not _archive_debug():
         return []
     return [
         Warning(
@@ -374,3 +424,53 @@ def _check_debug() -> list[CheckMessage]:
             id="django_zipapp.W003",
         )
     ]
+
+
+def check_modules(**kwargs: Any) -> list[CheckMessage]:
+    """Two owners of one top-level module: one hides the other, here and in the archive."""
+    if BOOT_MODULE in sys.modules:
+        return []  # the build refused such an archive
+    from .collisions import find_collisions, installed_providers, project_collisions
+
+    root = project_root()
+    providers = installed_providers()
+    found = [
+        *find_collisions(providers),
+        *project_collisions(root, _project_modules(root), providers),
+    ]
+    return [
+        Error(collision.problem(), hint=collision.way_out(), id="django_zipapp.E012")
+        for collision in found
+    ]
+
+
+def _project_modules(root: Path) -> list[str]:
+    return [
+        path.stem
+        for path in root.iterdir()
+        if (path.suffix == ".py" and path.stem.isidentifier() and path.stem != "manage")
+        or (path.name.isidentifier() and (path / "__init__.py").is_file())
+    ]
+
+
+def _archive_debug() -> bool:
+    """DEBUG as the archive will have it: from the goodconf field the settings copy, whose
+    value the build's own environment or development file may have turned on."""
+    config = _config_instance()
+    fields = getattr(type(config), "model_fields", {})
+    if "DEBUG" not in fields or getattr(config, "DEBUG", None) != settings.DEBUG:
+        return bool(settings.DEBUG)
+    default = fields["DEBUG"].default
+    return default if isinstance(default, bool) else bool(settings.DEBUG)
+
+
+def _config_instance() -> object | None:
+    from goodconf import GoodConf
+
+    named = getattr(settings, "ZIPAPP_CONFIG_OBJECT", None)
+    if isinstance(named, str) and OBJECT_PATH.match(named):
+        module_name, _, attribute = named.partition(":")
+        return getattr(sys.modules.get(module_name), attribute, None)
+    module = sys.modules.get(settings_module())
+    found = [v for v in vars(module).values() if isinstance(v, GoodConf)] if module else []
+    return found[0] if len(found) == 1 else None

@@ -36,6 +36,13 @@ def staticfiles_storage_config() -> dict[str, Any]:
     return cast("dict[str, Any]", storages.backends["staticfiles"])
 
 
+def from_base_dir(path: str) -> str:
+    """BASE_DIR joined with path, written for the type BASE_DIR has in these settings."""
+    if isinstance(getattr(settings, "BASE_DIR", None), str):
+        return f"os.path.join(BASE_DIR, {path!r})"
+    return f"BASE_DIR / {path!r}"
+
+
 class ZipappSettings:
     def _get(self, name: str, default: Any) -> Any:
         return getattr(settings, f"ZIPAPP_{name}", default)
@@ -101,6 +108,19 @@ class ZipappSettings:
     @property
     def CACHE_DIR(self) -> str | None:
         return self._optional_str("CACHE_DIR")
+
+    # The verification of the new archive.
+    @property
+    def VERIFY(self) -> bool:
+        return bool(self._get("VERIFY", True))
+
+    @property
+    def VERIFY_URLS(self) -> list[str]:
+        return [str(url) for url in self._get("VERIFY_URLS", ["/"])]
+
+    @property
+    def VERIFY_ENV(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._get("VERIFY_ENV", {}).items()}
 
     # The site's workers and scheduled jobs (django_zipapp.processes checks them).
     @property

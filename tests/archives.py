@@ -90,11 +90,18 @@ DEPENDENCY_CACHE = Path(tempfile.gettempdir(), f"django-zipapp-test-dependencies
 
 
 def build_in(
-    project: Path, *options: str, env: dict[str, str] | None = None
+    project: Path, *options: str, env: dict[str, str] | None = None, verify: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would."""
+    """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would.
+
+    Without the verification step unless asked: it starts each archive four times (half
+    a minute on a loaded machine), and the tests start the archives they build anyway.
+    The session's end-to-end build (conftest.py) and tests/test_verify.py keep it.
+    """
+    skip = [] if verify else ["--no-verify"]
+    cache = ["--cache-dir", str(DEPENDENCY_CACHE)]
     return subprocess.run(
-        [sys.executable, "manage.py", "buildpyz", "--cache-dir", str(DEPENDENCY_CACHE), *options],
+        [sys.executable, "manage.py", "buildpyz", *cache, *skip, *options],
         cwd=project,
         capture_output=True,
         text=True,

@@ -41,7 +41,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     make_sqlite(project / "notes" / "db.sqlite3")
     make_sqlite(project / "example" / "cache.bin")  # a database by content, not by name
     (work / "build").mkdir()
-    result = build_in(project, "-o", str(work / "build" / "site.pyz"))
+    # The default build, verification step included.
+    result = build_in(project, "-o", str(work / "build" / "site.pyz"), verify=True)
     assert result.returncode == 0, result.stdout + result.stderr
     # Deploy: the archive alone, copied to another folder.
     (work / "srv").mkdir()

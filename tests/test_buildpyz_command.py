@@ -5,6 +5,7 @@ build_pyz itself is replaced here (plumbing only); test_e2e.py builds real archi
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,35 @@ def test_defaults(calls: list[dict[str, Any]]) -> None:
     assert kwargs["shebang"] is None
     assert kwargs["compressed"] is True
     assert kwargs["config_object"] is None
-    assert kwargs["pip_echo"] is None
-    assert output == (
-        f"- Installing dependencies\nBuilt /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})\n"
-    )
+    assert kwargs["verify"] is True
+    assert kwargs["verify_urls"] == ["/"]
+    lines = output.splitlines()
+    assert lines[0] == "- Installing dependencies"
+    # Each step's duration at the end, then the archive.
+    assert re.fullmatch(r"Took \d+\.\d s:", lines[1])
+    assert re.fullmatch(r"  +\d+\.\d s  Installing dependencies", lines[2])
+    assert lines[3:] == [f"Built /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})"]
+
+
+def test_pip_progress_at_the_default_verbosity(calls: list[dict[str, Any]]) -> None:
+    out = StringIO()
+    command = Command(stdout=out)
+    command.verbosity = 1
+    for line in (
+        "Collecting Django==5.2",
+        "  Using cached Django.whl (8 MB)",
+        "Successfully installed Django-5.2",
+    ):
+        command._pip_line(line)
+    assert out.getvalue() == "    Collecting Django==5.2\n    Successfully installed Django-5.2\n"
+
+
+def test_no_verify_option(calls: list[dict[str, Any]]) -> None:
+    run("--no-verify")
+    assert calls[0]["verify"] is False
+    with override_settings(ZIPAPP_VERIFY=False, ZIPAPP_VERIFY_URLS=["/", "/health/"]):
+        run()
+    assert (calls[1]["verify"], calls[1]["verify_urls"]) == (False, ["/", "/health/"])
 
 
 @override_settings(

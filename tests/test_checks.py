@@ -276,3 +276,40 @@ def test_workers_and_jobs_valid() -> None:
         ZIPAPP_JOBS={"clearsessions": {"command": "clearsessions", "schedule": "daily"}},
     ):
         assert ids() == []
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_every_file_system_storage_inside_the_project(tmp_path: Path) -> None:
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "scripts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "user_scripts"},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(BASE_DIR=tmp_path, MEDIA_ROOT="/srv/media", STORAGES=storages):
+        (message,) = check_archive_settings()
+    setting = "STORAGES['scripts']['OPTIONS']['location']"
+    assert message.id == "django_zipapp.E006"
+    assert message.msg.startswith(f"{setting} is {str(tmp_path / 'user_scripts')!r}, inside")
+    assert (message.hint or "").startswith(f"Set {setting} to a directory outside the project")
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_debug_of_the_build_environment_is_not_the_archives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A development file or variable turned DEBUG on for the build; the archive loads its
+    own configuration, where DEBUG is off unless the host turns it on."""
+    from tests import sample_conf
+
+    monkeypatch.setenv("DEBUG", "true")
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment-" * 3)
+    sample_conf.config._load()
+    assert sample_conf.config.DEBUG is True
+    with override_settings(DEBUG=True, ZIPAPP_CONFIG_OBJECT="tests.sample_conf:config"):
+        assert [m.id for m in check_archive_settings()] == []
+    # Settings that turn DEBUG on themselves: the archive runs with it on.
+    with override_settings(DEBUG=True, ZIPAPP_CONFIG_OBJECT="tests.sample_conf:nothing"):
+        assert [m.id for m in check_archive_settings()] == ["django_zipapp.W003"]

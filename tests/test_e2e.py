@@ -41,12 +41,34 @@ pytestmark = pytest.mark.e2e
 
 def test_build_reports_each_step_and_the_result(built: Built) -> None:
     lines = built.build_output.splitlines()
-    assert lines[0].startswith("- Project 'example' in ")
-    assert lines[1].startswith("- Collected ")
-    assert lines[2].startswith("- Copied ")
-    assert lines[3] == "- Installing dependencies from requirements.txt with pip"
-    assert lines[4].startswith("- Using the installed dependencies ")
-    assert lines[5] == "- Writing site.pyz"
+    # Each step as it starts, and what it did; pip's own lines (indented) in between.
+    steps = [line for line in lines if line.startswith("- ") and not line.startswith("- Note:")]
+    # What a default rule left out that a site may read is named, with its way in.
+    assert (
+        "- Note: left out notes/db.sqlite3 (database); --include notes/db.sqlite3 ships it" in lines
+    )
+    assert steps[0].startswith("- Project 'example' in ")
+    assert steps[1] == "- Configuration: example.conf:config, loaded before the settings"
+    assert steps[2] == "- Collecting static files"
+    assert steps[3].startswith("- Collected ")
+    assert steps[4] == "- Copying the project files"
+    assert steps[5].startswith("- Copied ")
+    assert re.fullmatch(r"- Scanned \d+ project files for secrets in \d+ ms: none found", steps[6])
+    assert steps[7] == "- Installing dependencies from requirements.txt with pip"
+    assert steps[8].startswith("- Using the installed dependencies ")
+    assert steps[9] == "- Writing site.pyz"
+    assert steps[10] == "- Verifying: check --deploy, migrate, serve, then GET /"
+    # Then each step's duration, results left out.
+    took = lines.index(next(line for line in lines if line.startswith("Took ")))
+    durations = [line.split(" s  ", 1)[1] for line in lines[took + 1 : -1]]
+    assert durations == [
+        steps[0].removeprefix("- ").split(" (")[0],
+        "Collecting static files",
+        "Copying the project files",
+        "Installing dependencies from requirements.txt with pip",
+        "Writing site.pyz",
+        "Verifying: check --deploy, migrate, serve, then GET /",
+    ]
     match = re.fullmatch(r"Built (\S+) \((\d+\.\d) MB, sha256 ([0-9a-f]{64})\)", lines[-1])
     assert match is not None, lines[-1]
     archive = Path(match[1])

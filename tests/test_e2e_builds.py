@@ -94,7 +94,7 @@ def test_list_shows_what_goes_in_and_why_the_rest_stays_out(tmp_path: Path) -> N
     assert "  - notes/NOTES.md  (excluded by '*.md')" in lines
     reason = "not a package the site imports, nor a data directory the settings name"
     assert f"  - design/  ({reason})" in lines
-    assert "  + manage.py" in lines
+    assert "  - manage.py  (the development entry point)" in lines
     assert "  + notes/site.css" in lines
     assert "  + admin/css/base.css" in lines
     assert lines[-1].startswith("Written by the build: django_zipapp.json (the build record)")

@@ -15,6 +15,7 @@ from django_zipapp.builder.project import (
     included_path,
     package_folders,
     root_files,
+    static_sources,
 )
 from django_zipapp.conf import conf
 
@@ -60,12 +61,13 @@ def test_included_paths_refused(tree: Path, path: str, message: str) -> None:
     assert str(caught.value).startswith(message)
 
 
-def test_static_sources_inside_the_project_are_data(tree: Path, tmp_path: Path) -> None:
+def test_static_sources_are_collected_not_packed(tree: Path, tmp_path: Path) -> None:
     outside = tmp_path.parent / "frontend-dist"
     with override_settings(STATICFILES_DIRS=[("vendor", tree / "static"), outside]):
         from django.conf import settings
 
-        assert data_dirs(tree, settings) == (PurePosixPath("static"),)
+        assert data_dirs(tree, settings) == ()
+        assert static_sources(tree) == [(tree / "static").resolve()]
 
 
 def test_build_command_words() -> None:

@@ -70,7 +70,6 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
         "site-packages/facts/reader.py",  # imported lazily by a view
         "site-packages/pages/views.py",
         "site-packages/templates/pages/home.html",
-        "site-packages/static/css/site.css",
         "site-packages/data/facts.json",  # ZIPAPP_INCLUDE
         "site-packages/CHANGELOG.txt",  # next to manage.py
         "site-packages/fixtures/people.json",
@@ -79,6 +78,8 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
         "site-packages/greeting/__init__.py",  # -e ../libs/greeting, from base.txt
     } <= names
     assert [n for n in names if n.startswith("site-packages/libs/")] == []
+    # STATICFILES_DIRS: collected (served below), not packed a second time as sources.
+    assert [n for n in names if n.startswith("site-packages/static/")] == []
     assert "site-packages/gunicorn/__init__.py" in names  # from -r base.txt's sibling
 
 

@@ -125,3 +125,15 @@ def test_include_cycle(tmp_path: Path) -> None:
         "The requirements files include each other in a cycle: "
         "requirements.txt -> base.txt -> requirements.txt."
     )
+
+
+def test_found_up_to_the_repository_root(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "requirements.txt").write_text("Django\n")
+    project = tmp_path / "backend" / "site"
+    project.mkdir(parents=True)
+    assert find_requirements(project, None).source == tmp_path / "requirements.txt"
+    # Outside a repository, only the project's own folder.
+    (tmp_path / ".git").rmdir()
+    with pytest.raises(BuildError):
+        find_requirements(project, None)

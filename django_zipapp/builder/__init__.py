@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 import django_zipapp
+from django_zipapp.collisions import find_collisions, installed_providers
 from django_zipapp.conf import default_shebang
 from django_zipapp.processes import DeclarationError, declared_processes
 
@@ -29,18 +32,29 @@ from .bundle import write_bundle
 from .commands import parse_command, run_build_commands
 from .dependencies import default_cache_dir, normalize_modes, stage_dependencies
 from .errors import BuildError
-from .files import Rules, copy_file, copy_self, copy_tree, is_shippable
+from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
 from .interpreter import check_source, prepare_interpreter
 from .listing import list_contents, project_rules
+from .packing import LeftOut
 from .pip import Resolution, can_report
 from .project import Project, find_project
 from .provenance import git_state, has_native_code, project_version, source_date
+from .reproducible import build_twice
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
+from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
 from .target import Target, make_target
+from .verify import can_run_here, request_headers, verify_archive
 
-__all__ = ["BuildError", "BuildResult", "build_pyz", "default_cache_dir", "list_build"]
+__all__ = [
+    "BuildError",
+    "BuildResult",
+    "build_pyz",
+    "check_reproducible",
+    "default_cache_dir",
+    "list_build",
+]
 
 BUILD_INFO_FORMAT = 1
 
@@ -80,6 +94,10 @@ def build_pyz(
     jobs: Mapping[str, Any] | None = None,
     # None: a plain archive; "": bundle the running interpreter; else a tarball's path.
     bundle_python: str | None = None,
+    # The last step: the new archive started as production would.
+    verify: bool = True,
+    verify_urls: Sequence[str] = ("/",),
+    verify_env: Mapping[str, str] | None = None,
 ) -> BuildResult:
     output = output.resolve()
     if output.is_dir():
@@ -95,6 +113,7 @@ def build_pyz(
         static_storage_class()
         processes = _processes(workers, jobs)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
+        _report_config(project, report)
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
         cache = (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
@@ -102,21 +121,25 @@ def build_pyz(
         with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
             pip_args = [*found.install_args(Path(staging)), *RUNTIME_REQUIREMENTS]
             resolution = _resolve(found, pip_args, target) if cache is not None else None
+            # Where a deploy script would not pick it up, until it is verified.
+            pending = output.with_name(f".{output.name}.{os.getpid()}.unverified")
             try:
                 site_packages = Path(staging, "site-packages")
                 # pip resolves the dependencies meanwhile.
                 _collect_static(project, site_packages, built_at, report)
                 _run_build_commands(project, site_packages, built_at, build_commands, report)
                 _copy_project(project, site_packages, output, exclude, report)
+                _refuse_secrets(project, site_packages, report)
                 dependencies = _install_dependencies(
                     Path(staging), found, pip_args, target, cache, resolution, report, pip_echo
                 )
                 resolution = None
+                _check_collisions(dependencies)
                 _check_names(project, site_packages, dependencies, report)
                 _add_self(site_packages, dependencies, report)
                 normalize_modes(site_packages)
                 report(f"Writing {output.name}")
-                plain = output if bundle_python is None else Path(staging, output.name)
+                plain = pending if bundle_python is None else Path(staging, output.name)
                 build_id = write_archive(
                     [dependencies, site_packages],
                     plain,
@@ -132,11 +155,29 @@ def build_pyz(
                     cache_dir=cache,
                 )
                 if bundle_python is not None:
-                    _bundle(plain, output, bundle_python, target, built_at, build_id, report)
+                    _bundle(plain, pending, bundle_python, target, built_at, build_id, report)
+                    report("Note: not verified: the archive carries its own interpreter")
+                elif verify:
+                    _verify(pending, target, verify_urls, verify_env or {}, report)
+                os.replace(pending, output)
             finally:
                 if resolution is not None:
                     resolution.cancel()
+                pending.unlink(missing_ok=True)
         return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
+
+
+def check_reproducible(*, manage: Path, arguments: Sequence[str]) -> list[str]:
+    """Build twice in separate copies of manage.py's folder; what differs, with its cause."""
+    with _settings_errors_as_build_errors():
+        root = find_project(settings).root
+    source = manage.resolve().parent
+    if not root.is_relative_to(source):
+        raise BuildError(
+            f"--check-reproducible copies the folder of manage.py, {str(source)!r}, which "
+            f"does not hold the project directory {str(root)!r}."
+        )
+    return build_twice(source, manage.resolve(), arguments, source_date(root))
 
 
 def list_build(
@@ -163,6 +204,16 @@ def _processes(workers: Mapping[str, Any] | None, jobs: Mapping[str, Any] | None
         return declared_processes(dict(workers or {}), dict(jobs or {}))
     except DeclarationError as exc:
         raise BuildError(f"{exc} See the guide 'Background workers and scheduled jobs'.") from None
+
+
+def _report_config(project: Project, report: Callable[[str], None]) -> None:
+    if project.config_object is None:
+        report(
+            "Note: the project has no goodconf configuration, so the archive runs with its "
+            "settings as they are, and -C/--config and `config` have nothing to load"
+        )
+    else:
+        report(f"Configuration: {project.config_object}, loaded before the settings")
 
 
 def _resolve(found: Requirements, pip_args: list[str], target: Target) -> Resolution:
@@ -218,6 +269,33 @@ def _check_names(
         )
 
 
+def _check_collisions(dependencies: Path) -> None:
+    collisions = find_collisions(installed_providers([str(dependencies)]))
+    if collisions:
+        found = " ".join(f"{c.problem()} {c.way_out()}" for c in collisions)
+        raise BuildError(f"No archive was built: {found}")
+
+
+def _verify(
+    archive: Path,
+    target: Target,
+    urls: Sequence[str],
+    environment: Mapping[str, str],
+    report: Callable[[str], None],
+) -> None:
+    if not can_run_here(target):
+        report(
+            f"Note: not verified: the archive is for Python {target.python} on "
+            f"{target.describe()['platform']}, which cannot run here"
+        )
+        return
+    report(f"Verifying: check --deploy, migrate, serve, then GET {', '.join(urls)}")
+    host, https = request_headers(settings)
+    verify_archive(
+        archive, urls=urls, host=host, https_header=https, environment=environment, report=report
+    )
+
+
 def _add_self(site_packages: Path, dependencies: Path, report: Callable[[str], None]) -> None:
     pip_version = copy_self(site_packages, installed=dependencies)
     if pip_version is not None and pip_version != django_zipapp.__version__:
@@ -234,35 +312,51 @@ def _copy_project(
     exclude: Sequence[str],
     report: Callable[[str], None],
 ) -> None:
+    report("Copying the project files")
     rules = project_rules(project, output, exclude)
+    left_out = LeftOut(project.root, project.includes)
     count = 0
     for name in (*project.packages, *project.unimported_packages):
         source = project.root / name
         target = site_packages / name
         if source.is_dir():
-            count += copy_tree(source, target, rules=rules)
+            count += copy_tree(source, target, rules=rules, on_skip=left_out)
         else:
             copy_file(source.with_suffix(".py"), target.with_suffix(".py"))
             count += 1
-    count += _copy_layout(project, site_packages, rules)
+    count += _copy_layout(project, site_packages, rules, left_out)
     names = ", ".join((*project.packages, *project.unimported_packages))
     report(f"Copied {count} project files ({names}; {len(project.data_dirs)} data directories)")
+    left_out.report(report)
 
 
-def _copy_layout(project: Project, site_packages: Path, rules: Rules) -> int:
+def _refuse_secrets(project: Project, site_packages: Path, report: Callable[[str], None]) -> None:
+    started = time.perf_counter()
+    secrets = known_secrets(settings, config_instance(project.config_object))
+    files = packed_files(site_packages, site_packages / project.static_root, project.root)
+    refuse(scan(files, secrets))
+    took = (time.perf_counter() - started) * 1000
+    report(f"Scanned {len(files)} project files for secrets in {took:.0f} ms: none found")
+
+
+def _copy_layout(project: Project, site_packages: Path, rules: Rules, left_out: LeftOut) -> int:
     """Data beside the code, where BASE_DIR finds it: the archive's site-packages is BASE_DIR."""
     count = 0
     for directory in project.data_dirs:
-        count += copy_tree(project.root / directory, site_packages / directory, rules=rules)
+        target = site_packages / directory
+        count += copy_tree(project.root / directory, target, rules=rules, on_skip=left_out)
     for name in project.data_files:
         source, target = project.root / name, site_packages / name
-        if is_shippable(source, rules):
+        reason = skip_reason(source, rules)
+        if reason is None:
             copy_file(source, target)
             count += 1
+        else:
+            left_out(source, reason)
     for path in project.includes:
         source, target = project.root / path, site_packages / path
-        if source.is_dir():
-            count += copy_tree(source, target, rules=rules)
+        if source.is_dir():  # tests included on purpose ship whole
+            count += copy_tree(source, target, rules=replace(rules, leave_out_tests=False))
         else:  # named on purpose: copied even when the rules would leave it out
             target.parent.mkdir(parents=True, exist_ok=True)
             copy_file(source, target)
@@ -273,6 +367,7 @@ def _copy_layout(project: Project, site_packages: Path, rules: Rules) -> int:
 def _collect_static(
     project: Project, site_packages: Path, built_at: int, report: Callable[[str], None]
 ) -> None:
+    report("Collecting static files")
     target = site_packages / project.static_root
     count = collect_static(target)
     index = static_index(target, built_at)

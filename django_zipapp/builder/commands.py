@@ -18,6 +18,7 @@ from whitenoise.compress import Compressor
 from django_zipapp.conf import project_setting
 
 from .errors import BuildError
+from .reproducible import normalize_written
 
 
 def parse_command(command: str | Sequence[str]) -> list[str]:
@@ -38,10 +39,11 @@ def run_build_commands(
     (`compilemessages`) run in it, before it is copied.
     """
     before = _files(static_target)
-    with _static_root_at(static_target), _working_directory(cwd):
+    with _static_root_at(static_target), _as_in_production(), _working_directory(cwd):
         for command in commands:
             _run(parse_command(command))
     written = sorted(_files(static_target) - before)
+    normalize_written(written)
     # gzip and brotli siblings, as for the collected files.
     compressor = Compressor(quiet=True)
     for path in written:
@@ -82,6 +84,18 @@ def _working_directory(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(previous)
+
+
+@contextmanager
+def _as_in_production() -> Iterator[None]:
+    # The archive never runs with DEBUG on (serve refuses it), so the commands that
+    # generate its files must not either: django-compressor's `compress` refuses to run
+    # with COMPRESS_ENABLED off, which follows DEBUG unless the project sets it.
+    moved: dict[str, object] = {"DEBUG": False}
+    if settings.DEBUG and getattr(settings, "COMPRESS_ENABLED", True) is False:
+        moved["COMPRESS_ENABLED"] = True
+    with override_settings(**moved):
+        yield
 
 
 @contextmanager

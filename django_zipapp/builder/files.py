@@ -13,6 +13,8 @@ from pathlib import Path
 
 import django_zipapp
 
+from .secrets import DEVELOPMENT_CONFIG_NAMES
+
 # Each name or pattern with the reason `buildpyz --list` gives for leaving it out.
 SKIPPED_DIRS = {
     "__pycache__": "bytecode cache",
@@ -34,7 +36,14 @@ SKIPPED_FILES = {
     "*-wal": "database journal", "*-shm": "database journal",
     ".DS_Store": "editor or system leftover", "*~": "editor or system leftover",
     "*.pyz": "archive",
+    # It may set a development key; the archive has its own entry and never runs it.
+    "manage.py": "the development entry point",
+    **dict.fromkeys(DEVELOPMENT_CONFIG_NAMES, "a development config file"),
 }  # fmt: skip
+# The project's tests: the site never imports them. --include ships them all the same.
+TEST_DIRS = ("tests",)
+TEST_FILES = ("tests.py", "test_*.py", "*_tests.py", "conftest.py")
+TESTS_REASON = "the project's tests (--include ships them)"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Called with each path left out and the reason, by `buildpyz --list`.
@@ -48,10 +57,12 @@ class Rules:
     skip: Mapping[Path, str] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     root: Path | None = None  # what --exclude patterns with a "/" are relative to
+    leave_out_tests: bool = False
 
     def resolved(self) -> Rules:
         skip = {path.resolve(): reason for path, reason in self.skip.items()}
-        return Rules(skip, self.exclude, self.root.resolve() if self.root else None)
+        root = self.root.resolve() if self.root else None
+        return Rules(skip, self.exclude, root, self.leave_out_tests)
 
 
 def copy_tree(
@@ -116,9 +127,17 @@ def is_shippable(path: Path, rules: Rules = Rules()) -> bool:
     return skip_reason(path, rules) is None
 
 
+def is_test_file(path: Path) -> bool:
+    if path.is_dir():
+        return path.name in TEST_DIRS
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in TEST_FILES)
+
+
 def _dir_reason(path: Path, rules: Rules) -> str | None:
     if path.name in SKIPPED_DIRS:
         return SKIPPED_DIRS[path.name]
+    if rules.leave_out_tests and path.name in TEST_DIRS:
+        return TESTS_REASON
     if (path / "pyvenv.cfg").exists():
         return "virtualenv"
     if path.name == "build" and ((path / "lib").is_dir() or any(path.glob("bdist.*"))):
@@ -134,6 +153,8 @@ def _file_reason(path: Path, rules: Rules) -> str | None:
     reason = rules.skip.get(path.resolve()) or _excluded(path, rules)
     if reason is not None:
         return reason
+    if rules.leave_out_tests and any(fnmatch.fnmatch(path.name, p) for p in TEST_FILES):
+        return TESTS_REASON
     if not path.is_file():
         return "not a regular file"
     return "database" if is_sqlite_database(path) else None

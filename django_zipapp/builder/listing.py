@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
 
 import django_zipapp
 
-from .files import Rules, skip_reason, walk_shippable
+from .files import TESTS_REASON, Rules, is_test_file, skip_reason, walk_shippable
+from .packing import default_skips
 from .pip import Resolution
-from .project import Project
+from .project import Project, static_sources, storage_locations
 from .requirements import RUNTIME_REQUIREMENTS, Requirements
+from .secrets import config_files, config_instance
 from .target import Target
 
 
 def project_rules(project: Project, output: Path, exclude: Sequence[str]) -> Rules:
     skip = {
+        **default_skips(project.root),
         output: "the archive being written",
         project.root / project.static_root: "STATIC_ROOT, collected afresh at build time",
     }
     if getattr(settings, "MEDIA_ROOT", None):
         skip[Path(settings.MEDIA_ROOT)] = "MEDIA_ROOT, uploads"
-    return Rules(skip, tuple(exclude), project.root)
+    for alias, location in storage_locations():
+        skip.setdefault(location, f"STORAGES[{alias!r}], uploads")
+    for source in static_sources(project.root):
+        skip[source] = "a STATICFILES_DIRS source: collectstatic copied it (--include ships it)"
+    skip.update(config_files(config_instance(project.config_object), project.root))
+    return Rules(skip, tuple(exclude), project.root, leave_out_tests=True)
 
 
 def list_contents(
@@ -76,14 +85,17 @@ def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) 
 
     for name in roots:
         source = project.root / name
+        # Paths included on purpose ship whole, tests too, as the build copies them.
+        included = PurePosixPath(name) in project.includes
         if source.is_file():
-            reason = skip_reason(source, rules)
+            reason = None if included else skip_reason(source, rules)
             write(f"  + {name}" if reason is None else f"  - {name}  ({reason})")
             continue
         if not source.is_dir():
             write(f"  + {name}.py")
             continue
-        for path in walk_shippable(source, rules=rules, on_skip=skipped):
+        walked = replace(rules, leave_out_tests=False) if included else rules
+        for path in walk_shippable(source, rules=walked, on_skip=skipped):
             write(f"  + {_relative(path, project.root)}")
     shipped = {*roots[: len(project.packages) + len(project.unimported_packages)]}
     shipped |= {p.parts[0] for p in (*project.data_dirs, *project.data_files, *project.includes)}
@@ -91,6 +103,11 @@ def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) 
         if path.name not in shipped and not (path.suffix == ".py" and path.stem in shipped):
             folder = "/" if path.is_dir() else ""
             reason = "not a package the site imports, nor a data directory the settings name"
+            reason = (
+                TESTS_REASON
+                if is_test_file(path)
+                else rules.resolved().skip.get(path.resolve(), reason)
+            )
             write(f"  - {path.name}{folder}  ({reason})")
 
 

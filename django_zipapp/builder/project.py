@@ -9,7 +9,9 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
+from ..conf import from_base_dir
 from .errors import BuildError
+from .files import TEST_DIRS, is_test_file
 
 # Where collected static files go when STATIC_ROOT is not inside the project.
 FALLBACK_STATIC_ROOT = PurePosixPath("_zipapp/static")
@@ -85,7 +87,9 @@ def package_folders(root: Path, *, exclude: Sequence[str]) -> tuple[str, ...]:
     found = (
         path.name
         for path in root.iterdir()
-        if path.name.isidentifier() and (path / "__init__.py").is_file()
+        if path.name.isidentifier()
+        and (path / "__init__.py").is_file()
+        and path.name not in TEST_DIRS
     )
     return tuple(sorted(name for name in found if name not in exclude and _lives_in(root, name)))
 
@@ -95,7 +99,7 @@ def root_files(root: Path) -> tuple[PurePosixPath, ...]:
     return tuple(
         PurePosixPath(path.name)
         for path in sorted(root.iterdir())
-        if path.is_file() and not path.name.startswith(".")
+        if path.is_file() and not path.name.startswith(".") and not is_test_file(path)
     )
 
 
@@ -137,13 +141,40 @@ def data_dirs(root: Path, settings: Any) -> tuple[PurePosixPath, ...]:
     named.extend(("LOCALE_PATHS", path) for path in settings.LOCALE_PATHS)
     named.extend(("FIXTURE_DIRS", path) for path in settings.FIXTURE_DIRS)
     found = {_relative_dir(root, setting, path) for setting, path in named}
-    # Static sources too, for a view that reads one through BASE_DIR; those outside the
-    # project are collected all the same.
+    # Not STATICFILES_DIRS: collectstatic copied them, and the archive empties the setting.
+    return tuple(sorted(path for path in found if path is not None))
+
+
+def static_sources(root: Path) -> list[Path]:
+    """The STATICFILES_DIRS inside the project: packed once, as collected files."""
+    from django.conf import settings
+
+    found = []
     for entry in getattr(settings, "STATICFILES_DIRS", ()):
         path = entry[1] if isinstance(entry, (tuple, list)) else entry
         if Path(path).is_absolute() and Path(path).resolve().is_relative_to(root):
-            found.add(_relative_dir(root, "STATICFILES_DIRS", path))
-    return tuple(sorted(path for path in found if path is not None))
+            found.append(Path(path).resolve())
+    return found
+
+
+def storage_locations() -> list[tuple[str, Path]]:
+    """Where each FileSystemStorage of STORAGES but the static files' one writes."""
+    from django.conf import settings
+    from django.core.files.storage import FileSystemStorage
+    from django.utils.module_loading import import_string
+
+    found = []
+    for alias, config in getattr(settings, "STORAGES", {}).items():
+        try:
+            backend = import_string(config.get("BACKEND", ""))
+        except ImportError:
+            continue
+        if alias == "staticfiles" or not issubclass(backend, FileSystemStorage):
+            continue
+        location = (config.get("OPTIONS") or {}).get("location") or settings.MEDIA_ROOT
+        if location:
+            found.append((alias, Path(location).resolve()))
+    return found
 
 
 def _relative_dir(root: Path, setting: str, path: Any) -> PurePosixPath | None:
@@ -152,7 +183,7 @@ def _relative_dir(root: Path, setting: str, path: Any) -> PurePosixPath | None:
         raise BuildError(
             f"{setting} contains the relative path {str(path)!r}, which depends on the "
             "directory the site is started from. Build it from BASE_DIR instead, for "
-            f"example BASE_DIR / {str(path)!r}."
+            f"example {from_base_dir(str(path))}."
         )
     directory = directory.resolve()
     if not directory.is_dir():
@@ -185,6 +216,10 @@ def find_config_object(settings_module: str, root: Path) -> str | None:
     settings_namespace = vars(sys.modules[settings_module])
     instances = {id(v): v for v in settings_namespace.values() if isinstance(v, GoodConf)}
     if not instances:
+        # The settings may reach it through a module (`from mysite import conf`).
+        instances = _project_instances(root, GoodConf)
+    if not instances:
+        _refuse_unused_class(root, GoodConf)
         return None
     if len(instances) > 1:
         raise BuildError(
@@ -205,6 +240,47 @@ def find_config_object(settings_module: str, root: Path) -> str | None:
         f"{settings_module.rsplit('.', 1)[0]}.conf) and import it in the settings, or set "
         "ZIPAPP_CONFIG_OBJECT."
     )
+
+
+def _project_instances(root: Path, kind: type) -> dict[int, Any]:
+    return {
+        id(value): value
+        for module in list(sys.modules.values())
+        if _is_project_module(module, root)
+        for value in list(vars(module).values())
+        if isinstance(value, kind)
+    }
+
+
+def _refuse_unused_class(root: Path, base: type) -> None:
+    """A goodconf class of the project with no instance found: the archive could not load
+    the configuration its settings read, and would end in an AttributeError."""
+    for module in list(sys.modules.values()):
+        if not _is_project_module(module, root):
+            continue
+        for value in list(vars(module).values()):
+            if _defines(module, value, base):
+                raise BuildError(
+                    f"The project defines the goodconf class {value.__name__!r} in "
+                    f"{module.__name__!r}, but no instance of it was found among the modules "
+                    "the settings loaded, so the archive would not know which configuration "
+                    "to load before its settings. Create one in a module the settings import "
+                    f"(config = {value.__name__}()), or name it with --config-object or "
+                    "ZIPAPP_CONFIG_OBJECT as 'module:attribute'."
+                )
+
+
+def _defines(module: ModuleType, value: object, base: type) -> bool:
+    return (
+        isinstance(value, type) and issubclass(value, base) and value.__module__ == module.__name__
+    )
+
+
+def _is_project_module(module: ModuleType | None, root: Path) -> bool:
+    # A virtualenv inside the project holds modules too; they are not the project's.
+    file = getattr(module, "__file__", None)
+    parts = set(Path(file).parts) if file else set()
+    return _is_under(module, root) and not {"site-packages", "dist-packages"} & parts
 
 
 def _candidate_modules(class_module: str, root: Path) -> list[str]:

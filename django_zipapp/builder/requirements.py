@@ -80,16 +80,30 @@ def find_requirements(root: Path, explicit: str | None) -> Requirements:
                 "requirements file or a pyproject.toml with --requirements."
             )
         return read_requirements(path.resolve())
-    for name in DISCOVERED:
-        candidate = root / name
-        if candidate.is_file() and (name != "pyproject.toml" or _project_table(candidate)):
-            return read_requirements(candidate)
+    for folder in _folders_up_to_repository(root):
+        for name in DISCOVERED:
+            candidate = folder / name
+            if candidate.is_file() and (name != "pyproject.toml" or _project_table(candidate)):
+                return read_requirements(candidate)
     raise BuildError(
         f"No dependencies were found for the project in {str(root)!r}. Add a "
-        "requirements.txt there (for example with `pip freeze > requirements.txt`), list them "
+        "requirements.txt there or in a folder above it up to the repository's root (for "
+        "example with `pip freeze > requirements.txt`), list them "
         "under [project] dependencies in a pyproject.toml, or name a file with --requirements "
         "or the ZIPAPP_REQUIREMENTS setting."
     )
+
+
+def _folders_up_to_repository(root: Path) -> list[Path]:
+    """The project folder, then each one above it up to the repository's root (a folder
+    with .git): a common layout keeps requirements.txt beside a src/ or backend/ folder.
+    Outside a repository, the project folder only."""
+    folders = []
+    for folder in (root, *root.parents):
+        folders.append(folder)
+        if (folder / ".git").exists():
+            return folders
+    return [root]
 
 
 def read_requirements(path: Path) -> Requirements:

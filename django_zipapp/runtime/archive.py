@@ -42,6 +42,18 @@ class Archive:
         # they were collected from are build inputs and stay on the build machine.
         from django.conf import settings
 
-        settings.STATIC_ROOT = str(self.site_packages / self.build["static"]["root"])
+        try:
+            settings.STATIC_ROOT = str(self.site_packages / self.build["static"]["root"])
+        except AttributeError as exc:
+            if self.build.get("config_object") is not None:
+                raise
+            # Settings that read a goodconf instance nobody loaded (built before the build
+            # refused an unknown config object).
+            raise ConfigError(
+                f"The settings could not be loaded: {exc}. This archive was built without "
+                "knowing the project's goodconf configuration object, so nothing loaded it "
+                "before the settings. Build it again with --config-object "
+                "(ZIPAPP_CONFIG_OBJECT) naming it as 'module:attribute'."
+            ) from None
         settings.STATICFILES_DIRS = []
         refuse_databases_inside(self.site_packages.parent.parent)

@@ -4,16 +4,36 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test.utils import override_settings
 
 from django_zipapp.checks import ARCHIVE_TAG, settings_module
 from django_zipapp.conf import DEFAULT_OUTPUT, conf, default_shebang
 
+# The lines of pip's that say what it is doing, shown at the default verbosity.
+PIP_PROGRESS = (
+    "Collecting ",
+    "Downloading ",
+    "Building wheel",
+    "Installing collected",
+    "Successfully installed",
+)
+# Lines that say what a step did, once it is done, rather than which step starts.
+RESULTS = (
+    "Note:",
+    "Configuration:",
+    "Collected ",
+    "Copied ",
+    "Scanned ",
+    "Using the installed",
+    "Build commands wrote",
+)
 # Set for the build run again under another settings module: it must not loop.
 REBUILT_UNDER = "DJANGO_ZIPAPP_BUILD_SETTINGS"
 
@@ -23,6 +43,7 @@ class Command(BaseCommand):
     # buildpyz runs the system checks itself, with its own failure message.
     requires_system_checks: list[str] = []
     verbosity = 1
+    _started: list[tuple[str, float]]
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -136,6 +157,19 @@ class Command(BaseCommand):
             help="install the dependencies afresh and keep nothing for later builds",
         )
         parser.add_argument(
+            "--check-reproducible",
+            action="store_true",
+            help="build twice, in two separate copies of the project, and name each entry "
+            "of the archives that differs, with its likely cause; write no archive",
+        )
+        parser.add_argument(
+            "--no-verify",
+            action="store_true",
+            help="do not start the new archive to check it before writing it "
+            "(ZIPAPP_VERIFY = False); by default it runs check --deploy, migrate and serve, "
+            "and requests ZIPAPP_VERIFY_URLS",
+        )
+        parser.add_argument(
             "--list",
             "--dry-run",
             dest="list",
@@ -155,14 +189,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
+        self._started = []
         builder = _import_builder()
         target = options["settings_module"] or conf.SETTINGS_MODULE
         if target and target != settings_module():
             return self._build_under(target)
-        self._run_checks()
+        # The build commands of the command line count for the checks (E012) too.
+        with override_settings(ZIPAPP_BUILD_COMMANDS=self._build_commands(options)):
+            self._run_checks()
         compress = options["compress"]
         if options["list"]:
             self._list(builder, options)
+            return
+        if options["check_reproducible"]:
+            self._check_reproducible(builder)
             return
         try:
             result = builder.build_pyz(
@@ -172,22 +212,29 @@ class Command(BaseCommand):
                 compressed=conf.COMPRESS if compress is None else compress,
                 config_object=options["config_object"] or conf.CONFIG_OBJECT,
                 report=self._step,
-                pip_echo=self.stdout.write if options["verbosity"] >= 2 else None,
+                pip_echo=self._pip_line if options["verbosity"] >= 1 else None,
                 includes=options["include"] or conf.INCLUDE,
-                build_commands=options["build_command"] or conf.BUILD_COMMANDS,
+                build_commands=self._build_commands(options),
                 workers=conf.WORKERS,
                 jobs=conf.JOBS,
                 bundle_python=conf.BUNDLE_PYTHON
                 if options["bundle_python"] is None
                 else options["bundle_python"],
+                verify=conf.VERIFY and not options["no_verify"],
+                verify_urls=conf.VERIFY_URLS,
+                verify_env=conf.VERIFY_ENV,
                 **self._target_options(options),
             )
         except builder.BuildError as exc:
             raise CommandError(str(exc)) from None
+        self._durations()
         size = f"{result.size / 1_000_000:.1f} MB"
         self.stdout.write(
             self.style.SUCCESS(f"Built {result.path} ({size}, sha256 {result.sha256})")
         )
+
+    def _build_commands(self, options: dict[str, Any]) -> list[str | list[str]]:
+        return options["build_command"] or conf.BUILD_COMMANDS
 
     def _build_under(self, target: str) -> None:
         """Build again in a new process under the production settings.
@@ -218,6 +265,24 @@ class Command(BaseCommand):
         if status:
             sys.exit(status)  # the build under target has said what failed
 
+    def _check_reproducible(self, builder: ModuleType) -> None:
+        argv = getattr(self, "_argv", None)
+        if argv is None or not argv[0].endswith("manage.py"):
+            raise CommandError("Run --check-reproducible as `python manage.py buildpyz`.")
+        self._step("Building twice, in two copies of the project")
+        try:
+            differences = builder.check_reproducible(
+                manage=Path(argv[0]), arguments=_build_arguments(argv[2:])
+            )
+        except builder.BuildError as exc:
+            raise CommandError(str(exc)) from None
+        if differences:
+            listing = "\n".join(f"  {line}" for line in differences)
+            raise CommandError(
+                f"Two builds of the same sources differ in {len(differences)} entries:\n{listing}"
+            )
+        self.stdout.write(self.style.SUCCESS("Two builds in separate copies are byte-identical."))
+
     def _list(self, builder: ModuleType, options: dict[str, Any]) -> None:
         target = self._target_options(options)
         try:
@@ -235,8 +300,25 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _step(self, message: str) -> None:
+        if not message.startswith(RESULTS):
+            self._started.append((message, time.monotonic()))
         if self.verbosity >= 1:
             self.stdout.write(f"- {message}")
+
+    def _pip_line(self, line: str) -> None:
+        # pip's own words, under the step that runs it; all of them from --verbosity 2.
+        if self.verbosity >= 2 or line.startswith(PIP_PROGRESS):
+            self.stdout.write(f"    {line}")
+
+    def _durations(self) -> None:
+        """Each step's time: from its start to the next one's, the last to the end."""
+        if self.verbosity < 1 or not self._started:
+            return
+        ends = [at for _, at in self._started[1:]] + [time.monotonic()]
+        total = ends[-1] - self._started[0][1]
+        self.stdout.write(f"Took {total:.1f} s:")
+        for (message, started), ended in zip(self._started, ends, strict=True):
+            self.stdout.write(f"  {ended - started:6.1f} s  {message.split(' (')[0]}")
 
     def _run_checks(self) -> None:
         found = [
@@ -258,6 +340,20 @@ class Command(BaseCommand):
                 f"The system checks found {len(errors)} error(s), so no archive was built. "
                 f"{listing}"
             )
+
+
+def _build_arguments(arguments: list[str]) -> list[str]:
+    """The command line of a build for the comparison: without the output and this check."""
+    kept: list[str] = []
+    skip_next = False
+    for word in arguments:
+        if skip_next:
+            skip_next = False
+        elif word in ("-o", "--output"):
+            skip_next = True
+        elif not word.startswith(("--output=", "--check-reproducible")):
+            kept.append(word)
+    return kept
 
 
 def _importable(module: str) -> bool:

@@ -1,0 +1,219 @@
+"""The build's last step: start the new archive as production would, before anyone deploys it.
+
+No HOME, a temporary extraction and state directory, no DEBUG, a throwaway SECRET_KEY,
+the database migrated into a temporary SQLite file (for settings that read DATABASE_URL
+or STATE_DIRECTORY); then `check --deploy`, `serve`, and a request for each URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from .errors import BuildError
+from .target import Target, normalize_machine
+
+START_TIMEOUT = 120  # seconds for serve to answer: the first start unpacks the archive
+COMMAND_TIMEOUT = 600
+OUTPUT_TAIL = 40  # lines of the server's own output quoted in the error
+# Printed by the archive, read back here: where each database lives.
+DATABASES_SCRIPT = (
+    "import json; from django.conf import settings; "
+    "print(json.dumps({a: [d.get('ENGINE', ''), str(d.get('NAME', ''))] "
+    "for a, d in settings.DATABASES.items()}))"
+)
+
+
+def can_run_here(target: Target) -> bool:
+    """Whether this machine can start an archive built for target."""
+    described = target.describe()
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return bool(
+        described["python"] == running
+        and described["implementation"] == sys.implementation.name
+        and described["os"] == [sys.platform]
+        and described["machine"] == [normalize_machine(platform.machine())]
+    )
+
+
+def request_headers(settings: object) -> tuple[str, tuple[str, str] | None]:
+    """The Host the settings allow, and the header that marks a request as HTTPS."""
+    allowed = [h.lstrip(".") for h in getattr(settings, "ALLOWED_HOSTS", []) if "*" not in h]
+    proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    https = None
+    if proxy:
+        name = proxy[0].removeprefix("HTTP_").replace("_", "-").title()
+        https = (name, proxy[1])
+    return (allowed[0] if allowed else "localhost"), https
+
+
+def verify_archive(
+    archive: Path,
+    *,
+    urls: Sequence[str],
+    host: str,
+    https_header: tuple[str, str] | None,
+    environment: Mapping[str, str],
+    report: Callable[[str], None],
+) -> None:
+    """Raise BuildError when the archive fails a deployment check or answers with a 5xx."""
+    with tempfile.TemporaryDirectory(prefix="buildpyz-verify-") as scratch:
+        env = _environment(Path(scratch), environment)
+        _run(archive, env, "check", "--deploy")
+        if _temporary_databases(archive, env, Path(scratch)):
+            _run(archive, env, "migrate", "--noinput")
+        else:
+            report(
+                "Note: the verification did not migrate: a database of the settings is not "
+                "a temporary SQLite file (set DATABASE_URL in ZIPAPP_VERIFY_ENV to choose one)"
+            )
+        _serve_and_request(archive, env, Path(scratch), urls, host, https_header)
+
+
+def _environment(scratch: Path, extra: Mapping[str, str]) -> dict[str, str]:
+    (scratch / "state").mkdir()
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "SHIV_ROOT": str(scratch / "cache"),
+        "STATE_DIRECTORY": str(scratch / "state"),
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        # No DEBUG: the build machine's does not leak in, and serve refuses DEBUG on.
+        "DATABASE_URL": f"sqlite:///{scratch / 'state' / 'verify.sqlite3'}",
+    }
+    # pyenv's shims find the interpreter through these.
+    for name in ("PYENV_ROOT", "PYENV_VERSION"):
+        if name in os.environ:
+            environment[name] = os.environ[name]
+    return {**environment, **extra}
+
+
+def _run(archive: Path, env: dict[str, str], *args: str) -> str:
+    try:
+        result = subprocess.run(
+            [sys.executable, str(archive), *args],
+            env=env,
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        what = f"`{' '.join(args)}` did not finish in {COMMAND_TIMEOUT} s"
+        raise BuildError(_failed(what, "")) from None
+    if result.returncode != 0:
+        said = f"{result.stdout}\n{result.stderr}"
+        raise BuildError(_failed(f"`{' '.join(args)}` exited with {result.returncode}", said))
+    return result.stdout
+
+
+def _temporary_databases(archive: Path, env: dict[str, str], scratch: Path) -> bool:
+    printed = _run(archive, env, "shell", "--no-imports", "-c", DATABASES_SCRIPT)
+    databases = json.loads(printed.strip().splitlines()[-1])
+    return all(
+        "sqlite" in engine and Path(name).resolve().is_relative_to(scratch.resolve())
+        for engine, name in databases.values()
+    )
+
+
+def _serve_and_request(
+    archive: Path,
+    env: dict[str, str],
+    scratch: Path,
+    urls: Sequence[str],
+    host: str,
+    https_header: tuple[str, str] | None,
+) -> None:
+    port = _free_port()
+    log = scratch / "serve.log"
+    command = [sys.executable, str(archive), "serve", "--bind", f"127.0.0.1:{port}"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, "--workers", "1"], env=env, cwd="/", stdout=output, stderr=output
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_answering(process, base, log)
+        headers = {"Host": host, **(dict([https_header]) if https_header else {})}
+        for url in urls:
+            status = _status(base + url, headers)
+            if status >= 500:
+                _stop(process)
+                raise BuildError(_failed(f"GET {url} answered {status}", _read(log)))
+    finally:
+        _stop(process)
+
+
+def _wait_until_answering(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BuildError(_failed(f"`serve` exited with {process.returncode}", _read(log)))
+        try:
+            with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), 1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise BuildError(_failed(f"`serve` did not answer within {START_TIMEOUT} s", _read(log)))
+
+
+def _status(url: str, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, headers=headers)
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=60) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # A redirect answers; following it would leave the server under test.
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _read(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")
+
+
+def _failed(what: str, output: str) -> str:
+    tail = "\n".join(output.strip().splitlines()[-OUTPUT_TAIL:])
+    said = f" It said:\n{tail}" if tail else ""
+    return (
+        f"The new archive failed its verification, started as production would: {what}, "
+        "so it was not written to the output path. Fix what the output names (the same "
+        "happens on the server), or build with --no-verify (ZIPAPP_VERIFY = False) to skip "
+        f"this step.{said}"
+    )

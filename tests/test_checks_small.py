@@ -1,0 +1,97 @@
+"""E008's hint in the type of BASE_DIR, W002 for any literal key, E012 for module collisions."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from django_zipapp.checks import check_archive_settings, check_modules
+from django_zipapp.collisions import find_collisions, installed_providers
+
+SAFE_KEY = "from-the-environment-" * 3
+
+
+@pytest.mark.parametrize(
+    ("base_dir", "hint"),
+    [
+        ("/srv/site", "os.path.join(BASE_DIR, 'assets')"),
+        (Path("/srv/site"), "BASE_DIR / 'assets'"),
+    ],
+)
+def test_relative_dir_hint_fits_base_dir(base_dir: str | Path, hint: str) -> None:
+    with override_settings(SECRET_KEY=SAFE_KEY, BASE_DIR=base_dir, STATICFILES_DIRS=["assets"]):
+        (message,) = check_archive_settings()
+    assert message.id == "django_zipapp.E008"
+    assert message.hint == f"Build the path from BASE_DIR, for example {hint}."
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path) -> Iterator[Path]:
+    """A project module holding a short fallback key, imported as the settings are."""
+    path = tmp_path / "shortkey_settings.py"
+    path.write_text('import os\nSECRET_KEY = os.environ.get("SECRET_KEY", "---")\n')
+    spec = importlib.util.spec_from_file_location("shortkey_settings", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["shortkey_settings"] = module
+    spec.loader.exec_module(module)
+    yield path
+    del sys.modules["shortkey_settings"]
+
+
+def test_short_literal_fallback_key_is_found(settings_file: Path) -> None:
+    with override_settings(SECRET_KEY="---", BASE_DIR=settings_file.parent):
+        (message,) = check_archive_settings()
+    assert message.id == "django_zipapp.W002"
+    assert message.msg.startswith("SECRET_KEY is written literally in 'shortkey_settings.py'")
+    # Only a whole literal counts: a key that merely occurs inside other text does not.
+    with override_settings(SECRET_KEY="SECRET", BASE_DIR=settings_file.parent):
+        assert check_archive_settings() == []
+
+
+@pytest.fixture(scope="module")
+def two_dotenvs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """django-dotenv and python-dotenv, from PyPI, installed side by side."""
+    target = tmp_path_factory.mktemp("dotenvs")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+         str(target), "django-dotenv==1.4.2", "python-dotenv"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return target
+
+
+def test_two_distributions_of_one_module(two_dotenvs: Path) -> None:
+    (collision,) = find_collisions(installed_providers([str(two_dotenvs)]))
+    assert collision.name == "dotenv"
+    assert collision.problem().startswith("The top-level module 'dotenv' is provided by both ")
+    assert "django-dotenv 1.4.2 (dotenv.py)" in collision.problem()
+    assert "python-dotenv " in collision.problem()
+    assert "replace django-dotenv" in collision.way_out()
+
+
+def test_the_check_sees_the_environment(two_dotenvs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_modules() == []
+    monkeypatch.syspath_prepend(str(two_dotenvs))
+    (message,) = check_modules()
+    assert message.id == "django_zipapp.E012"
+    assert "'dotenv'" in message.msg
+
+
+def test_a_project_module_named_like_a_distribution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "gunicorn.py").write_text("")
+    with override_settings(BASE_DIR=tmp_path):
+        (message,) = check_modules()
+    assert message.msg.startswith(
+        "The top-level module 'gunicorn' is provided by both the project (gunicorn.py) and "
+        "gunicorn "
+    )

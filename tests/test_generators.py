@@ -1,0 +1,63 @@
+"""django-compressor's offline mode, from PyPI: refused without `compress`, reproducible with it.
+
+The build runs its commands with DEBUG off, as the archive runs, even when the build
+machine's environment turns DEBUG on (and with it, by default, compressor off).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .archives import build_in
+from .test_layouts import PROJECTS
+
+pytestmark = pytest.mark.e2e
+
+# DEBUG from the environment; COMPRESS_ENABLED left to its default, `not DEBUG`.
+DEBUG_FROM_ENVIRONMENT = """
+DEBUG = os.environ.get("DEBUG") == "1"
+del COMPRESS_ENABLED
+"""
+
+
+def compressed_copy(folder: Path, *, commands: bool = True) -> Path:
+    project = folder / "project"
+    shutil.copytree(PROJECTS / "compressed", project, ignore=shutil.ignore_patterns("__pycache__"))
+    settings = project / "compressed" / "settings.py"
+    text = settings.read_text() + DEBUG_FROM_ENVIRONMENT
+    if not commands:
+        text = text.replace('ZIPAPP_BUILD_COMMANDS = ["compress"]\n', "")
+    settings.write_text(text)
+    return project
+
+
+def test_offline_without_compress_is_refused_before_building(tmp_path: Path) -> None:
+    project = compressed_copy(tmp_path, commands=False)
+    result = build_in(project, "-o", str(tmp_path / "site.pyz"), env={"SECRET_KEY": ""})
+    assert result.returncode == 1
+    assert result.stdout == ""  # not one step began
+    assert result.stderr == (
+        "CommandError: The system checks found 1 error(s), so no archive was built. "
+        "django_zipapp.E013: COMPRESS_OFFLINE is on but 'compress' is not among "
+        "ZIPAPP_BUILD_COMMANDS, so in the archive every page with a {% compress %} tag "
+        "would fail with OfflineGenerationError. Add 'compress' to ZIPAPP_BUILD_COMMANDS "
+        "(or build with --build-command compress), so that the build generates its files.\n"
+    )
+    # The command line's build commands count.
+    result = build_in(project, "--list", "--build-command", "compress", env={"SECRET_KEY": ""})
+    assert result.returncode == 0, result.stderr
+
+
+def test_built_with_debug_on_verified_and_reproducible(tmp_path: Path) -> None:
+    project = compressed_copy(tmp_path)
+    env = {"SECRET_KEY": "", "DEBUG": "1"}
+    built = build_in(project, "-o", str(tmp_path / "site.pyz"), env=env, verify=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    # The verification served / from the new archive: 200, its CSS compressed offline.
+    assert "- Verifying: check --deploy, migrate, serve, then GET /" in built.stdout
+    twice = build_in(project, "--check-reproducible", env=env)
+    assert twice.returncode == 0, twice.stdout + twice.stderr
+    assert twice.stdout.splitlines()[-1] == "Two builds in separate copies are byte-identical."
