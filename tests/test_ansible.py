@@ -3,7 +3,8 @@
 Each host runs the example site under the unit its archive writes, on a loopback port of
 its own, with a SQLite database of its own. The tests run in order on the same hosts:
 a first deploy, a rollout under continuous requests, a second run, a failing build, a
-rollback. Needs ansible-core (tox's py environment installs it).
+rollback. The example declares a scheduled job (its timer); the build rolled out adds a
+worker, which the rollback removes. Needs ansible-core (tox's py environment installs it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,25 @@ COLLECTIONS = REPO / "ansible" / "collections"
 # The Debian release whose python3 is the one the archives are built with.
 RELEASES = {(3, 11): "bookworm", (3, 13): "trixie"}
 MIGRATE_ONCE = "Migrate the database with the new build, once for the rollout"
+WORKER = "site-waiter.service"
+TIMER = "site-clearsessions.timer"
+# A worker that takes no task: it waits until systemd stops it.
+WAITER = """\
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Wait until SIGTERM."
+
+    def handle(self, *args: object, **options: object) -> None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        while not stop.wait(3600):
+            pass
+"""
 
 
 @dataclass
@@ -106,6 +126,32 @@ def ran_on(output: str, task: str) -> list[str]:
     # A task of a play with serial appears once per batch.
     sections = [part.split("\nTASK [")[0] for part in output.split(f": {task}] ")[1:]]
     return re.findall(r"^(?:ok|changed): \[(\w+)\]", "\n".join(sections), re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """A second build of example_project, whose home page says so, with a worker."""
+    work = tmp_path_factory.mktemp("rebuilt-worker")
+    project = copy_example(work / "project")
+    template = project / "notes" / "templates" / "notes" / "home.html"
+    template.write_text(template.read_text().replace("<h1>Notes</h1>", "<h1>Notes, rebuilt</h1>"))
+    commands = project / "notes" / "management" / "commands"
+    commands.mkdir(parents=True)
+    for package in (commands.parent, commands):
+        (package / "__init__.py").write_text("")
+    (commands / "wait_for_sigterm.py").write_text(WAITER)
+    with (project / "example" / "settings.py").open("a") as settings:
+        settings.write('\nZIPAPP_WORKERS = {"waiter": {"command": "wait_for_sigterm"}}\n')
+    result = build_in(project, "-o", str(work / "site.pyz"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Built(work / "site.pyz", result.stdout, work)
+
+
+def unit_states(host: Host, *units: str) -> list[tuple[str, str]]:
+    """(is-active, is-enabled) of each unit on the host."""
+    active = host.systemctl("is-active", *units, check=False).stdout.split()
+    enabled = host.systemctl("is-enabled", *units, check=False).stdout.split()
+    return list(zip(active, enabled, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +257,10 @@ def test_a_rollout_under_continuous_requests_fails_none(fleet: Fleet, rebuilt: B
     # Migrations once, on the first host, before the play that switches.
     assert ran_on(result.stdout, MIGRATE_ONCE) == ["web1"]
     assert result.stdout.index("Migrate the database") < result.stdout.index("Switch the link")
+    # The worker the new build declares runs on every host, and the job's timer is on.
+    assert ran_on(result.stdout, "Restart the workers onto the build") == fleet.names
+    for host in fleet.hosts:
+        assert unit_states(host, WORKER, TIMER) == [("active", "enabled")] * 2
 
 
 def test_a_second_run_changes_nothing(fleet: Fleet, rebuilt: Built, built: Built) -> None:
@@ -249,6 +299,9 @@ def test_a_failing_build_stops_at_the_first_host_and_puts_it_back(
     ] * 3
     # The 500 was a real one, logged by the new build before web1 went back.
     assert "NoReverseMatch" in fleet.hosts[0].journal("site.service")
+    # The broken build declares no worker: web1 got its worker back with its build.
+    for host in fleet.hosts:
+        assert unit_states(host, WORKER, TIMER) == [("active", "enabled")] * 2
 
 
 def test_a_rollback_puts_every_host_on_the_previous_build(
@@ -263,3 +316,8 @@ def test_a_rollback_puts_every_host_on_the_previous_build(
     # The build rolled back from is now the previous one: a second rollback undoes it.
     previous = [os.readlink(host.path("/srv/site/previous.pyz")) for host in fleet.hosts]
     assert [path.split("/")[-2] for path in previous] == [release(rebuilt.archive)] * 3
+    # The previous build declares no worker: its unit is stopped and gone.
+    for host in fleet.hosts:
+        assert unit_states(host, TIMER) == [("active", "enabled")]
+        assert host.systemctl("is-active", WORKER, check=False).stdout.split() == ["inactive"]
+        assert not host.path(f"/etc/systemd/system/{WORKER}").exists()
