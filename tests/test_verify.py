@@ -61,3 +61,33 @@ def test_no_verify_builds_it_all_the_same(broken_project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Verifying" not in result.stdout
     assert output.is_file()
+
+
+def test_a_required_field_only_the_server_gives_is_named_with_the_way_in(tmp_path: Path) -> None:
+    project = copy_example(tmp_path / "project")
+    conf = project / "example" / "conf.py"
+    conf.write_text(
+        conf.read_text().replace(
+            "\n\nconfig = ExampleConfig()",
+            '\n    API_TOKEN: str = Field(description="The partner API token. Required.")'
+            "\n\n\nconfig = ExampleConfig()",
+        )
+    )
+    environment = {"API_TOKEN": "development-token"}
+    output = tmp_path / "site.pyz"
+    result = build_in(project, "-o", str(output), env=environment, verify=True)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith(
+        "CommandError: The new archive failed its verification, started as production "
+        "would: `check --deploy` found its configuration invalid, so it was not written to "
+        "the output path. The verification gives the archive a throwaway SECRET_KEY, "
+        "DATABASE_URL and state directory, and nothing else: give a value for each other "
+        "required field it names in ZIPAPP_VERIFY_ENV"
+    ), result.stderr
+    assert "API_TOKEN: required" in result.stderr
+    assert "development-token" not in result.stdout + result.stderr
+    assert not output.exists()
+    with (project / "example" / "settings.py").open("a") as settings:
+        settings.write('\nZIPAPP_VERIFY_ENV = {"API_TOKEN": "verification"}\n')
+    result = build_in(project, "-o", str(output), env=environment, verify=True)
+    assert result.returncode == 0, result.stdout + result.stderr

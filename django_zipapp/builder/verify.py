@@ -28,6 +28,13 @@ from .target import Target, normalize_machine
 START_TIMEOUT = 120  # seconds for serve to answer: the first start unpacks the archive
 COMMAND_TIMEOUT = 600
 OUTPUT_TAIL = 40  # lines of the server's own output quoted in the error
+# sysexits' EX_CONFIG, as the archive exits on an invalid configuration.
+EXIT_CONFIG_ERROR = 78
+CONFIG_HINT = (
+    "The verification gives the archive a throwaway SECRET_KEY, DATABASE_URL and state "
+    "directory, and nothing else: give a value for each other required field it names "
+    "in ZIPAPP_VERIFY_ENV (for example {'API_TOKEN': 'verification'}). "
+)
 # Printed by the archive, read back here: where each database lives.
 DATABASES_SCRIPT = (
     "import json; from django.conf import settings; "
@@ -114,6 +121,10 @@ def _run(archive: Path, env: dict[str, str], *args: str) -> str:
     except subprocess.TimeoutExpired:
         what = f"`{' '.join(args)}` did not finish in {COMMAND_TIMEOUT} s"
         raise BuildError(_failed(what, "")) from None
+    if result.returncode == EXIT_CONFIG_ERROR:
+        # A field the project's configuration requires, which only the server gives.
+        what = f"`{' '.join(args)}` found its configuration invalid"
+        raise BuildError(_failed(what, result.stderr, CONFIG_HINT))
     if result.returncode != 0:
         said = f"{result.stdout}\n{result.stderr}"
         raise BuildError(_failed(f"`{' '.join(args)}` exited with {result.returncode}", said))
@@ -208,12 +219,12 @@ def _read(log: Path) -> str:
     return log.read_text(encoding="utf-8", errors="replace")
 
 
-def _failed(what: str, output: str) -> str:
+def _failed(what: str, output: str, hint: str = "") -> str:
     tail = "\n".join(output.strip().splitlines()[-OUTPUT_TAIL:])
     said = f" It said:\n{tail}" if tail else ""
     return (
         f"The new archive failed its verification, started as production would: {what}, "
-        "so it was not written to the output path. Fix what the output names (the same "
-        "happens on the server), or build with --no-verify (ZIPAPP_VERIFY = False) to skip "
-        f"this step.{said}"
+        f"so it was not written to the output path. {hint}Fix what the output names (the "
+        "same happens on the server), or build with --no-verify (ZIPAPP_VERIFY = False) to "
+        f"skip this step.{said}"
     )
