@@ -85,14 +85,18 @@ def _compile(jobs: list[tuple[str, str, str]]) -> None:
         os.makedirs(folder, exist_ok=True)
     workers = max(min(os.cpu_count() or 1, 8), 1)
     # A fixed split and a fresh interpreter each, with a fixed hash seed: marshal's output
-    # depends on the order of frozensets' items and on what the process compiled before.
-    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    # depends on the order of frozensets' items (before Python 3.11, on the hash seed) and
+    # on what the process compiled before. Not -I, which would ignore PYTHONHASHSEED: the
+    # environment is cleaned of the other PYTHON* variables instead, and cwd is "/".
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTHON")}
+    env.update(PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
     processes = [
         subprocess.Popen(
-            [sys.executable, "-I", "-c", _COMPILE],
+            [sys.executable, "-s", "-c", _COMPILE],
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
+            cwd="/",
             text=True,
         )
         for _ in range(workers)
