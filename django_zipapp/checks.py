@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .boot import BOOT_MODULE
-from .conf import from_base_dir, project_setting, staticfiles_storage_config
+from .conf import file_system_storages, from_base_dir, project_setting, staticfiles_storage_config
 
 OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # The tag of the checks that judge the settings an archive runs with: buildpyz runs
@@ -247,26 +247,12 @@ def _check_databases(root: Path) -> list[CheckMessage]:
 
 def _check_media_root(root: Path) -> list[CheckMessage]:
     errors = [_media_error("MEDIA_ROOT", getattr(settings, "MEDIA_ROOT", ""), root)]
-    for alias, location in _storage_locations():
-        # STORAGES['default'] without a location writes to MEDIA_ROOT, checked above.
+    for alias, location in file_system_storages():
+        if location is None:
+            continue  # it writes to MEDIA_ROOT, checked above
         setting = f"STORAGES[{alias!r}]['OPTIONS']['location']"
         errors.append(_media_error(setting, location, root))
     return [error for error in errors if error is not None]
-
-
-def _storage_locations() -> list[tuple[str, Any]]:
-    from django.core.files.storage import FileSystemStorage
-
-    found = []
-    for alias, config in getattr(settings, "STORAGES", {}).items():
-        try:
-            backend = import_string(config.get("BACKEND", ""))
-        except ImportError:
-            continue
-        location = (config.get("OPTIONS") or {}).get("location")
-        if alias != "staticfiles" and location and issubclass(backend, FileSystemStorage):
-            found.append((alias, location))
-    return found
 
 
 def _media_error(setting: str, media_root: Any, root: Path) -> CheckMessage | None:

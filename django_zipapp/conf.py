@@ -36,6 +36,23 @@ def staticfiles_storage_config() -> dict[str, Any]:
     return cast("dict[str, Any]", storages.backends["staticfiles"])
 
 
+def file_system_storages() -> list[tuple[str, Any]]:
+    """Each FileSystemStorage of STORAGES but the static files' one, with the location
+    its OPTIONS give (None: it writes to MEDIA_ROOT)."""
+    from django.core.files.storage import FileSystemStorage
+    from django.utils.module_loading import import_string
+
+    found = []
+    for alias, config in getattr(settings, "STORAGES", {}).items():
+        try:
+            backend = import_string(config.get("BACKEND", ""))
+        except ImportError:
+            continue
+        if alias != "staticfiles" and issubclass(backend, FileSystemStorage):
+            found.append((alias, (config.get("OPTIONS") or {}).get("location") or None))
+    return found
+
+
 def from_base_dir(path: str) -> str:
     """BASE_DIR joined with path, written for the type BASE_DIR has in these settings."""
     if isinstance(getattr(settings, "BASE_DIR", None), str):

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
-from ..conf import from_base_dir
+from ..conf import file_system_storages, from_base_dir
 from .errors import BuildError
 from .files import TEST_DIRS, is_test_file
 
@@ -160,18 +160,10 @@ def static_sources(root: Path) -> list[Path]:
 def storage_locations() -> list[tuple[str, Path]]:
     """Where each FileSystemStorage of STORAGES but the static files' one writes."""
     from django.conf import settings
-    from django.core.files.storage import FileSystemStorage
-    from django.utils.module_loading import import_string
 
     found = []
-    for alias, config in getattr(settings, "STORAGES", {}).items():
-        try:
-            backend = import_string(config.get("BACKEND", ""))
-        except ImportError:
-            continue
-        if alias == "staticfiles" or not issubclass(backend, FileSystemStorage):
-            continue
-        location = (config.get("OPTIONS") or {}).get("location") or settings.MEDIA_ROOT
+    for alias, given in file_system_storages():
+        location = given or settings.MEDIA_ROOT
         if location:
             found.append((alias, Path(location).resolve()))
     return found
