@@ -14,13 +14,14 @@ import json
 import os
 import platform
 import re
+import stat
 import sys
 import sysconfig
 import zipfile
 import zipimport
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
@@ -542,8 +543,8 @@ def is_intact(extraction: Path, sizes: dict[str, int]) -> bool:
     try:
         if not os.path.isfile(base + COMPLETE_MARKER):
             return False
-        stat = os.stat
-        return all(stat(base + name).st_size == size for name, size in sizes.items())
+        size_of = os.stat
+        return all(size_of(base + name).st_size == size for name, size in sizes.items())
     except OSError:
         return False
 
@@ -593,19 +594,25 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
         pairs = (line.partition(" ") for line in lines)
         shareable = {name: layer for layer, _, name in pairs if name}
         has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
-    os.makedirs(temporary / SITE_PACKAGES)
-    # Without bytecode in the archive, compiling it here would write into the store.
-    shared = (
-        share_entries(archive_path, temporary, members, hashes, shareable)
-        if has_bytecode
-        else set()
-    )
-    rest = {name: info for name, info in members.items() if name not in shared}
-    _make_folders(temporary, rest)
-    unpack(archive_path, temporary, list(rest.values()))
+        os.makedirs(temporary / SITE_PACKAGES)
+        # Without bytecode in the archive, compiling it here would write into the store.
+        shared, hashed = (
+            share_entries(archive_path, temporary, members, hashes, shareable)
+            if has_bytecode
+            else (set(), 0)
+        )
+        rest = {name: info for name, info in members.items() if name not in shared}
+        _make_folders(temporary, rest)
+        unpack(archive_path, temporary, list(rest.values()), opened=archive)
     if not has_bytecode:  # built for another Python than the build host's
         compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
-    marker = {"archive": str(archive_path), "files": len(members), "shared": len(shared)}
+    marker = {
+        "archive": str(archive_path),
+        "files": len(members),
+        "shared": len(shared),
+        # Files of the store read to check them: those its stamps do not vouch for.
+        "hashed": hashed,
+    }
     (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
 
 
@@ -637,14 +644,28 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-def unpack(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]) -> None:
+# Less than this to unpack (a new build's own files, with the rest shared) is not worth
+# a thread that reads the archive's directory (thousands of entries) once more.
+UNPACK_IN_ONE_THREAD = 4 << 20
+
+
+def unpack(
+    archive_path: Path,
+    target: Path,
+    infos: list[zipfile.ZipInfo],
+    opened: zipfile.ZipFile | None = None,
+) -> None:
     """Decompress the members into target, spread over the cores, each file read-only.
 
     zlib lets go of the interpreter's lock while it inflates: threads run in parallel.
-    Reading each member to its end checks its CRC-32.
+    Reading each member to its end checks its CRC-32. ``opened``: the archive, already
+    open in this thread, used as it is for a small job.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    if opened is not None and sum(info.file_size for info in infos) < UNPACK_IN_ONE_THREAD:
+        _unpack_members(opened, target, infos)
+        return
     workers = min(_workers(), 8)
     # Every worker takes one member in N, by size: the work comes out even.
     ordered = sorted(infos, key=lambda info: info.file_size, reverse=True)
@@ -656,18 +677,22 @@ def unpack(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]) -> No
 
 def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]) -> None:
     with zipfile.ZipFile(archive_path) as archive:
-        for info in infos:
-            path = os.path.join(target, extracted_name(info.filename))
-            # Read-only: a file may be shared with later builds (see share_entries).
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-            try:
-                with archive.open(info) as source, open(descriptor, "wb", closefd=False) as out:
-                    while block := source.read(1 << 20):
-                        out.write(block)
-            except (zipfile.BadZipFile, zlib.error, EOFError):
-                raise _DamagedEntry(info.filename) from None
-            finally:
-                os.close(descriptor)
+        _unpack_members(archive, target, infos)
+
+
+def _unpack_members(archive: zipfile.ZipFile, target: Path, infos: list[zipfile.ZipInfo]) -> None:
+    for info in infos:
+        path = os.path.join(target, extracted_name(info.filename))
+        # Read-only: a file may be shared with later builds (see share_entries).
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        try:
+            with archive.open(info) as source, open(descriptor, "wb", closefd=False) as out:
+                while block := source.read(1 << 20):
+                    out.write(block)
+        except (zipfile.BadZipFile, zlib.error, EOFError):
+            raise _DamagedEntry(info.filename) from None
+        finally:
+            os.close(descriptor)
 
 
 # Sharing between builds. Each top-level entry of site-packages that a dependency
@@ -678,10 +703,22 @@ def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]
 # builds kept on disk take little more room than one. Files are read-only. A store entry
 # is checked against the recorded hashes, file by file, before a new build links to it;
 # one that does not match is left to whoever uses it, and the build unpacks its own copy.
-# Pruning removes an entry once no extraction links to it (see prune_store).
-# Set DJANGO_ZIPAPP_SHARE_FILES=0 to unpack every build on its own.
+# Once an entry is known to hold its content (unpacked here, or hashed), a stamp inside it
+# (not in what is linked) records each file's inode, size, mtime, ctime and mode: a later
+# build trusts a file whose lstat() still gives exactly that and hashes any other. Only
+# the kernel sets a ctime: any write, chmod or utime() moves it, which git's index relies
+# on too (see _Stamp). Pruning removes an entry, stamp included, once no extraction links
+# to it (see prune_store). Set DJANGO_ZIPAPP_SHARE_FILES=0 to unpack every build on its own.
 
 STORE = ".shared"
+STAMP = ".django-zipapp-verified"
+# A file changed in the same clock tick as the stat that the stamp records for it would
+# keep that stat. The stamp's reference time is taken from the file system's own clock
+# (a file created before any stat is taken), so such a change always carries a ctime at
+# or after it: files changed that late, or within this margin before it (for a clock set
+# back meanwhile), are hashed again rather than trusted, as git does for racily clean
+# entries.
+RACY_MARGIN_NS = 100_000_000
 
 
 def share_entries(
@@ -690,14 +727,15 @@ def share_entries(
     members: dict[str, zipfile.ZipInfo],
     hashes: dict[str, str],
     shareable: dict[str, str],
-) -> set[str]:
-    """Link the shareable top-level entries to the store, by layer; the files linked.
+) -> tuple[set[str], int]:
+    """Link the shareable top-level entries to the store, by layer.
 
     ``shareable``: the layer of each shareable top-level entry. A layer (all that the
-    dependencies installed, say) is unpacked, checked and shared as a whole.
+    dependencies installed, say) is unpacked, checked and shared as a whole. Returns the
+    files linked, and how many of the store's files were hashed to check them.
     """
     if os.environ.get(SHARE_VARIABLE, "1") == "0" or not hashes or not shareable:
-        return set()
+        return set(), 0
     store = temporary.parent / STORE
     store.mkdir(exist_ok=True)
     entries: dict[str, list[str]] = {}
@@ -707,14 +745,14 @@ def share_entries(
             entries.setdefault(shareable[top], []).append(name)
     keys = {top: _entry_key(names, hashes) for top, names in entries.items()}
     if any(key is None for key in keys.values()):
-        return set()  # a file without a recorded hash: nothing to check a store entry with
+        return set(), 0  # a file without a recorded hash: nothing to check an entry with
     missing = [
         top for top, key in keys.items() if not (store / str(key) / COMPLETE_MARKER).exists()
     ]
     for top in missing:
         _add_to_store(archive_path, store, str(keys[top]), [members[n] for n in entries[top]])
     found = [top for top in keys if top not in missing]
-    checked = _check_entries(store, found, keys, entries, hashes)
+    checked, hashed = _check_entries(store, found, keys, entries, hashes)
     trusted = set(missing) | {top for top, good in zip(found, checked, strict=True) if good}
     for layer in sorted(trusted):
         for top in sorted({name.split("/", 2)[1] for name in entries[layer]}):
@@ -722,7 +760,7 @@ def share_entries(
                 os.path.join("..", "..", STORE, str(keys[layer]), top),
                 temporary / SITE_PACKAGES / top,
             )
-    return {name for layer in trusted for name in entries[layer]}
+    return {name for layer in trusted for name in entries[layer]}, hashed
 
 
 def _entry_key(names: list[str], hashes: dict[str, str]) -> str | None:
@@ -755,8 +793,17 @@ def _add_to_store(archive_path: Path, store: Path, key: str, infos: list[zipfile
         if not (store / key / COMPLETE_MARKER).exists():
             raise
         # Another start added the same entry meanwhile: it is checked like any other.
+        return
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+    # Just unpacked, each member checked against its CRC-32 from the archive whose
+    # recorded hashes make the key: its content is known.
+    stamp = _Stamp(store / key)
+    stamp.begin()
+    names = [extracted_name(info.filename).split("/", 1)[1] for info in infos]
+    if all(stamp.record(name) for name in names):
+        stamp.save()
+    stamp.end()
 
 
 def _check_entries(
@@ -765,28 +812,140 @@ def _check_entries(
     keys: dict[str, str | None],
     entries: dict[str, list[str]],
     hashes: dict[str, str],
-) -> list[bool]:
-    """Whether each layer in the store holds exactly the recorded content, read-only."""
+) -> tuple[list[bool], int]:
+    """Whether each layer in the store holds exactly the recorded content, read-only.
+
+    A file that the entry's stamp vouches for is not read; every other one is hashed.
+    Also returns how many files were hashed.
+    """
     from concurrent.futures import ThreadPoolExecutor
+
+    stamps = {layer: _Stamp(store / str(keys[layer])) for layer in layers}
+    # Names in the store drop the leading "site-packages/".
+    items = [
+        (layer, name)
+        for layer in layers
+        for name in entries[layer]
+        if not stamps[layer].vouches(name.split("/", 1)[1])
+    ]
+    for layer in {layer for layer, _ in items}:
+        stamps[layer].begin()  # before any file it records is looked at
 
     def bad_layers(items: list[tuple[str, str]]) -> set[str]:
         import hashlib
 
         bad = set()
         for layer, name in items:
-            path = os.path.join(store, str(keys[layer]), name.split("/", 1)[1])
+            inside = name.split("/", 1)[1]
+            path = os.path.join(store, str(keys[layer]), inside)
             try:
-                if os.stat(path).st_mode & 0o222 or _sha256(path, hashlib.sha256()) != hashes[name]:
+                if (
+                    not stamps[layer].record(inside)
+                    or os.stat(path).st_mode & 0o222
+                    or _sha256(path, hashlib.sha256()) != hashes[name]
+                ):
                     bad.add(layer)
             except OSError:
                 bad.add(layer)
         return bad
 
-    items = [(layer, name) for layer in layers for name in entries[layer]]
     workers = min(_workers(), 8)
     with ThreadPoolExecutor(workers) as pool:
         bad = set().union(*pool.map(bad_layers, [items[i::workers] for i in range(workers)]))
-    return [layer not in bad for layer in layers]
+    for layer, stamp in stamps.items():
+        if layer not in bad:
+            stamp.save()
+        stamp.end()
+    return [layer not in bad for layer in layers], len(items)
+
+
+class _Stamp:
+    """What a store entry's files were when their content was last known good.
+
+    The stamp file, JSON: "since", the reference time (see RACY_MARGIN_NS), and
+    "files", for each file: [st_ino, st_size, st_mtime_ns, st_ctime_ns, st_mode] as
+    lstat() gave it before the content was known. A stamp that cannot be read, or is not
+    what this code writes, vouches for nothing. Written under a temporary name and
+    renamed: a reader finds the old stamp or the new, whole.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.since, self.files = self._read()
+        self.known: dict[str, list[int]] = {}
+        self.stale = False
+        self.temporary: str | None = None
+        self.reference = 0
+
+    def _read(self) -> tuple[int, dict[str, list[int]]]:
+        try:
+            content = json.loads((self.folder / STAMP).read_bytes())
+            since, files = content["since"], content["files"]
+            if type(since) is int and type(files) is dict:
+                return since, files
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+        return 0, {}
+
+    def vouches(self, name: str) -> bool:
+        """Whether the file is as recorded, and was recorded safely before it changed."""
+        try:
+            now = _identity(os.lstat(os.path.join(self.folder, name)))
+        except OSError:
+            return False
+        recorded = self.files.get(name)
+        if (
+            recorded != now
+            or now[3] >= self.since - RACY_MARGIN_NS
+            or not stat.S_ISREG(now[4])
+            or now[4] & 0o222
+        ):
+            return False
+        self.known[name] = now
+        return True
+
+    def begin(self) -> None:
+        """Take the reference time: before any stat that this stamp will record."""
+        import tempfile
+
+        try:
+            descriptor, self.temporary = tempfile.mkstemp(prefix=f"{STAMP}.tmp-", dir=self.folder)
+            with open(descriptor, "wb"):
+                self.reference = os.stat(self.temporary).st_ctime_ns
+        except OSError:
+            self.temporary = None  # a store this user cannot write to: check, stamp nothing
+        self.stale = True
+
+    def record(self, name: str) -> bool:
+        """Note the file's stat (before its content is checked); False when it has none."""
+        try:
+            self.known[name] = _identity(os.lstat(os.path.join(self.folder, name)))
+        except OSError:
+            return False
+        return True
+
+    def save(self) -> None:
+        if not self.stale or self.temporary is None:
+            return
+        content = {"since": self.reference, "files": dict(sorted(self.known.items()))}
+        try:
+            with open(self.temporary, "w") as file:
+                # dumps, not dump: json.dump encodes in Python, dumps in C.
+                file.write(json.dumps(content, separators=(",", ":")))
+            os.rename(self.temporary, self.folder / STAMP)
+            self.temporary = None
+        except OSError:
+            pass  # a stamp is only a shortcut: without one, the next build hashes
+
+    def end(self) -> None:
+        if self.temporary is not None:
+            with suppress(OSError):
+                os.unlink(self.temporary)
+            self.temporary = None
+
+
+def _identity(stat: os.stat_result) -> list[int]:
+    return [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_mode]
 
 
 def _sha256(path: str, digest: Any) -> str:
@@ -822,6 +981,10 @@ def prune_store(root: Path) -> None:
         for entry in os.scandir(store):
             if entry.name not in used:
                 shutil.rmtree(entry.path, ignore_errors=True)
+            elif entry.is_dir(follow_symlinks=False):
+                # Stamps that killed starts were writing: none is being written now.
+                for path in Path(entry.path).glob(f"{STAMP}.tmp-*"):
+                    path.unlink(missing_ok=True)
 
 
 def store_lock(root: Path) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.boot import _command, extracted_name
+from django_zipapp.boot import RACY_MARGIN_NS, STAMP, _command, extracted_name
 from django_zipapp.runtime import ARCHIVE_COMMANDS, HELP
 from tests.archives import Built, get, run_archive, running_server, site_env
 
@@ -229,3 +229,95 @@ def test_pruning_while_a_linked_build_runs(built: Built, rebuilt: Built, tmp_pat
         assert run_archive(site, "check", env=environment).returncode == 0
         assert {p.name for p in store.iterdir()} == after
         assert get(srv.base + "/")[0] == 200
+
+
+def stamped_deploys(built: Built, rebuilt: Built, tmp_path: Path) -> tuple[Path, Built, Path]:
+    """An old build, then a new one linked to its layers: the store's stamps written."""
+    old = extraction_of(deploy(built, tmp_path))
+    # A stamp does not vouch for a file changed within RACY_MARGIN_NS before it was
+    # taken: the last files unpacked into the store are hashed by the next build, which
+    # stamps them again. Let them age past the margin before that.
+    past_racy_margin()
+    site = deploy(rebuilt, tmp_path)
+    new = extraction_of(site)
+    assert (new / "site-packages" / "django").is_symlink()
+    past_racy_margin()
+    started_again(site)  # the new build's own layers (those that differ) are stamped again
+    past_racy_margin()
+    return old, site, new
+
+
+def past_racy_margin() -> None:
+    time.sleep(RACY_MARGIN_NS / 1e9 + 0.1)
+
+
+def started_again(site: Built) -> tuple[dict[str, int], Path]:
+    """The same build unpacked anew (SHIV_FORCE_EXTRACT), and its completion marker."""
+    result = run_archive(site, "prepare", env=site_env(site, SHIV_FORCE_EXTRACT="1"))
+    assert result.returncode == 0, result.stderr
+    new = Path(result.stdout.removeprefix("Ready: ").strip())
+    marker: dict[str, int] = json.loads((new / MARKER).read_text())
+    return marker, new
+
+
+@pytest.mark.e2e
+def test_a_stamped_layer_is_linked_without_hashing_it(
+    built: Built, rebuilt: Built, tmp_path: Path
+) -> None:
+    _, site, new = stamped_deploys(built, rebuilt, tmp_path)
+    marker, _ = started_again(site)
+    assert marker["shared"] > 1000
+    assert marker["hashed"] == 0
+    assert_as_recorded(new, site.archive)
+    # No stamp is linked into an extraction, and none is left half written.
+    store = tmp_path / "cache" / ".shared"
+    stamps = [entry / STAMP for entry in store.iterdir() if entry.is_dir()]
+    assert stamps and all(stamp.is_file() for stamp in stamps)
+    assert list(store.glob(f"*/{STAMP}.tmp-*")) == []
+    assert not list(new.rglob(f"{STAMP}*"))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("same_mtime", [False, True])
+def test_a_store_file_altered_behind_its_stamp_is_hashed_and_not_shared(
+    built: Built, rebuilt: Built, tmp_path: Path, same_mtime: bool
+) -> None:
+    old, site, _ = stamped_deploys(built, rebuilt, tmp_path)
+    target = old / "site-packages" / "django" / "shortcuts.py"
+    original, before = target.read_bytes(), target.stat()
+    target.chmod(0o644)
+    target.write_bytes(original.replace(b"def render(", b"def rendeR("))  # same size
+    target.chmod(before.st_mode)
+    if same_mtime:  # mtime, size, mode and inode as stamped: only the ctime tells
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    marker, new = started_again(site)
+    assert marker["hashed"] > 0
+    assert not (new / "site-packages" / "django").is_symlink()
+    assert_as_recorded(new, site.archive)
+    assert target.read_bytes() != original
+
+
+@pytest.mark.e2e
+def test_a_damaged_stamp_means_hashing_again(built: Built, rebuilt: Built, tmp_path: Path) -> None:
+    _, site, _ = stamped_deploys(built, rebuilt, tmp_path)
+    store = tmp_path / "cache" / ".shared"
+    stamps = sorted(entry / STAMP for entry in store.iterdir() if entry.is_dir())
+    damages = [
+        lambda content: content[: len(content) // 2],  # truncated
+        lambda content: b"\x00" * 10,
+        lambda content: b'{"since": "0", "files": []}',
+        None,  # removed
+    ]
+    for number, stamp in enumerate(stamps):
+        damage = damages[number % len(damages)]
+        if damage is None:
+            stamp.unlink()
+        else:
+            stamp.write_bytes(damage(stamp.read_bytes()))
+    marker, _ = started_again(site)
+    assert 0 < marker["hashed"] <= marker["shared"]
+    result = run_archive(site, "check")
+    assert result.returncode == 0, result.stderr
+    # Hashed and found good: stamped again, the next start hashes nothing.
+    past_racy_margin()
+    assert started_again(site)[0]["hashed"] == 0
