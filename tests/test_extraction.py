@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from django_zipapp.boot import COMPLETE_MARKER, build_lock, hold_extraction, locked, prune_builds
+from django_zipapp.boot import (
+    COMPLETE_MARKER,
+    STAMP,
+    STORE,
+    build_lock,
+    hold_extraction,
+    locked,
+    prune_builds,
+)
 
 
 def extraction(root: Path, number: int, finished_at: int) -> Path:
@@ -52,3 +60,19 @@ def test_leftovers_of_killed_starts_are_removed_unless_in_progress(tmp_path: Pat
     assert not half_deleted.exists()
     assert in_progress.is_dir()
     assert not (tmp_path / f".site.pyz_{1:064x}.lock").exists()
+
+
+def test_pruning_the_store_removes_unused_layers_with_their_stamps(tmp_path: Path) -> None:
+    current = extraction(tmp_path, 9, 9_000)
+    store = tmp_path / STORE
+    used, unused = store / "a", store / "b"
+    for layer in (used, unused):
+        (layer / "django").mkdir(parents=True)
+        (layer / COMPLETE_MARKER).touch()
+        (layer / STAMP).write_text("{}")
+    os.symlink("../../.shared/a/django", current / "site-packages" / "django")
+    # What a start killed while it wrote a stamp left behind.
+    (used / f"{STAMP}.tmp-x1y2").write_text('{"since": 1')
+    prune_builds(current, keep=3)
+    assert sorted(p.name for p in store.iterdir()) == ["a"]
+    assert sorted(p.name for p in used.iterdir()) == sorted([COMPLETE_MARKER, STAMP, "django"])
