@@ -142,12 +142,18 @@ def shareable(sources: list[Path]) -> bytes:
     a whole: a compiled extension finds the libraries its wheel vendors beside it
     (``$ORIGIN/../pillow.libs``) once the loader has resolved the links. Each folder of
     the project that holds no Python module (collected static files, templates) is a
-    layer of its own. The project's code is never shared: its settings may compute
-    BASE_DIR from Path(__file__).resolve(), which must land in the build's own folder.
+    layer of its own, and so is django_zipapp when the build copied it in (the
+    requirements did not install it). The project's code is never shared: its settings
+    may compute BASE_DIR from Path(__file__).resolve(), which must land in the build's own
+    folder.
     """
     dependencies = {path.name for path in sources[0].iterdir()} if sources else set()
     project = {path for source in sources[1:] for path in source.iterdir()}
     data = {path.name for path in project if path.is_dir() and not any(path.rglob("*.py"))}
+    copied = (
+        {"django_zipapp"} if any(p.name.startswith("django_zipapp-") for p in project) else set()
+    )
+    data |= copied & {path.name for path in project}
     code = {path.name for path in project} - data
     lines = [f"dependencies {name}" for name in sorted(dependencies - code - data)]
     lines += [f"{name} {name}" for name in sorted(data - dependencies)]
