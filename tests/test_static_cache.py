@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
+import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +23,14 @@ from django_zipapp.builder.static_cache import (
     PRUNE_EVERY,
     CachedCompressor,
     CompressionCache,
+)
+from tests.archives import (
+    Built,
+    build_in,
+    copy_example,
+    get,
+    running_server,
+    site_env,
 )
 
 CSS = ("body { color: #123456; }\n" * 200).encode()
@@ -201,3 +212,78 @@ def test_compress_tree_uses_the_cache(tmp_path: Path) -> None:
     assert (root / "site.css.br").read_bytes() == whitenoise("brotli")
     assert (root / "site.css.gz").read_bytes() == whitenoise("gzip")
     assert cache.made == 2
+
+
+def archived(archive: Path, suffix: str) -> bytes:
+    with zipfile.ZipFile(archive) as opened:
+        (name,) = (n for n in opened.namelist() if n.endswith(f"/staticfiles/{suffix}"))
+        return opened.read(name)
+
+
+def linked_copy(cache: Path, destination: Path) -> None:
+    """The cache without its static part: installed dependencies, no compressed files."""
+    destination.mkdir()
+    for path in cache.iterdir():
+        if path.name != "static" and not path.name.startswith("."):
+            shutil.copytree(path, destination / path.name, symlinks=True, copy_function=os.link)
+
+
+@pytest.mark.e2e
+def test_a_rebuild_reuses_compressed_files_and_equals_a_clean_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    project = copy_example(tmp_path / "project")
+    cache = tmp_path / "build-cache"
+    built = build_in(project, "--cache-dir", str(cache), "-o", str(tmp_path / "first.pyz"))
+    assert built.returncode == 0, built.stdout + built.stderr
+    # The first build's entries, made to look a week old.
+    week_ago = time.time() - 7 * DAY
+    before = entries(cache)
+    for path in before.values():
+        os.utime(path, (week_ago, week_ago))
+    # One CSS file changed; the cached versions of an unchanged one damaged.
+    css = project / "notes" / "static" / "notes" / "site.css"
+    old = css.read_bytes()
+    new = old + b"\n.rebuilt { color: #654321; }\n" * 3
+    css.write_bytes(new)
+    base = archived(tmp_path / "first.pyz", "admin/css/base.css")
+    before[f"gzip/{sha(base)}"].write_bytes(truncated(before[f"gzip/{sha(base)}"].read_bytes()))
+    before[f"brotli/{sha(base)}"].write_bytes(flipped(before[f"brotli/{sha(base)}"].read_bytes()))
+
+    second = tmp_path / "second.pyz"
+    built = build_in(project, "--cache-dir", str(cache), "-o", str(second))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert " compressed from the cache)" in built.stdout
+    after = entries(cache)
+    added = {f"brotli/{sha(new)}", f"gzip/{sha(new)}"}
+    assert set(after) == set(before) | added
+    # Every entry was used (touched) but the old CSS file's, which is kept for a while.
+    used = {name for name, path in after.items() if path.stat().st_mtime > week_ago + DAY}
+    assert used == (set(before) | added) - {f"brotli/{sha(old)}", f"gzip/{sha(old)}"}
+    # The damaged entries were made again; the archive has whitenoise's bytes.
+    assert gzip.decompress(after[f"gzip/{sha(base)}"].read_bytes()) == base
+    assert archived(second, "admin/css/base.css.gz") == whitenoise("gzip", base)
+    assert archived(second, "admin/css/base.css.br") == whitenoise("brotli", base)
+
+    # A clean build of the same tree: the installed dependencies, no compressed files.
+    clean_cache = tmp_path / "clean-cache"
+    linked_copy(cache, clean_cache)
+    clean = tmp_path / "clean.pyz"
+    built = build_in(project, "--cache-dir", str(clean_cache), "-o", str(clean))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert set(entries(clean_cache)) == set(after) - {f"brotli/{sha(old)}", f"gzip/{sha(old)}"}
+    assert (
+        hashlib.sha256(second.read_bytes()).digest() == hashlib.sha256(clean.read_bytes()).digest()
+    )
+
+    # Served as a browser asks for it: each encoding is the new content.
+    hashed = json.loads(archived(second, "staticfiles.json"))["paths"]["notes/site.css"]
+    rebuilt = Built(second, "", tmp_path)
+    with running_server(second, site_env(rebuilt), tmp_path / "serve.log", workers=1) as server:
+        for encoding, decompress in (("gzip", gzip.decompress), ("br", brotli.decompress)):
+            status, headers, body = get(
+                f"{server.base}/static/{hashed}", {"Accept-Encoding": encoding}
+            )
+            assert (status, headers["Content-Encoding"]) == (200, encoding)
+            assert decompress(body) == new
