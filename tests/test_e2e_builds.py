@@ -262,6 +262,7 @@ def test_concurrent_builds_share_one_complete_cache_entry(
     for result in results:
         assert result.returncode == 0, result.stdout + result.stderr
     assert sha256(projects[0] / "site.pyz") == sha256(projects[1] / "site.pyz")
-    # One entry of dependencies, and no partial one left behind; beside it, the bytecode.
-    (entry,) = (path for path in cache.iterdir() if path.name != "bytecode")
+    # One entry of dependencies, and no partial one left behind; beside it, the bytecode
+    # and the compressed static files.
+    (entry,) = (path for path in cache.iterdir() if path.name not in ("bytecode", "static"))
     assert (entry / "site-packages" / "django" / "__init__.py").is_file()

@@ -384,7 +384,8 @@ def _collect_static(
     if cache is not None:
         cache.prune()
         if cache.made or cache.reused:
-            served += f"; {cache.reused} of {cache.made + cache.reused} compressed from the cache"
+            compressed = cache.made + cache.reused
+            served += f"; {cache.reused} of {compressed} compressed versions from the cache"
     report(f"Collected {count} static files into {project.static_root} ({served})")
 
 

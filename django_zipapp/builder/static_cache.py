@@ -37,13 +37,23 @@ STALE_PARTIAL = 6 * 3600
 
 
 class CompressionCache:
-    """The cache's static part; counts what it reused and what it had to make."""
+    """The cache's static part; counts the entries it reused and those it had to make."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.root = cache_dir / STATIC_SUBDIR
-        self.reused = 0
-        self.made = 0
+        # By entry: a file and its hashed copy have one content, so one entry.
+        self._reused: set[Path] = set()
+        self._made: set[Path] = set()
         self._lock = threading.Lock()  # whitenoise compresses in a thread pool
+
+    @property
+    def reused(self) -> int:
+        """Entries an earlier build made, used by this one."""
+        return len(self._reused - self._made)
+
+    @property
+    def made(self) -> int:
+        return len(self._made)
 
     def compressed(
         self,
@@ -59,11 +69,11 @@ class CompressionCache:
         cached = _read(entry)
         if cached is not None and matches(cached, data):
             _touch(entry)
-            self._count(reused=1)
+            self._count(self._reused, entry)
             return cached
         result = compress(data)
         _write(entry, result)
-        self._count(made=1)
+        self._count(self._made, entry)
         return result
 
     def prune(self, now: float | None = None) -> None:
@@ -83,10 +93,9 @@ class CompressionCache:
         with contextlib.suppress(OSError):  # a cache that cannot be written: slower builds
             marker.touch()
 
-    def _count(self, *, reused: int = 0, made: int = 0) -> None:
+    def _count(self, entries: set[Path], entry: Path) -> None:
         with self._lock:
-            self.reused += reused
-            self.made += made
+            entries.add(entry)
 
 
 class CachedCompressor(Compressor):  # type: ignore[misc]  # whitenoise ships no types
