@@ -1,8 +1,13 @@
 """The build's last step: start the new archive as production would, before anyone deploys it.
 
-No HOME, a temporary extraction and state directory, no DEBUG, a throwaway SECRET_KEY,
-the database migrated into a temporary SQLite file (for settings that read DATABASE_URL
-or STATE_DIRECTORY); then `check --deploy`, `serve`, and a request for each URL.
+No HOME, a temporary state directory, no DEBUG, a throwaway SECRET_KEY, the database
+migrated into a temporary SQLite file (for settings that read DATABASE_URL or
+STATE_DIRECTORY); then `check --deploy`, `serve`, and a request for each URL.
+
+The archive unpacks itself into the builder's cache (``verify/``), where the previous
+build was unpacked, as on a server that deploys one build after another: a build whose
+dependencies did not change links them instead of unpacking them again. Old builds there
+are pruned as on a server (KEEP_BUILDS=2). Without a cache, into a temporary directory.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,27 +80,65 @@ def verify_archive(
     https_header: tuple[str, str] | None,
     environment: Mapping[str, str],
     report: Callable[[str], None],
+    name: str = "site.pyz",
+    cache_root: Path | None = None,
 ) -> None:
-    """Raise BuildError when the archive fails a deployment check or answers with a 5xx."""
-    with tempfile.TemporaryDirectory(prefix="buildpyz-verify-") as scratch:
-        env = _environment(Path(scratch), environment)
-        _run(archive, env, "check", "--deploy")
-        if _temporary_databases(archive, env, Path(scratch)):
-            _run(archive, env, "migrate", "--noinput")
-        else:
+    """Raise BuildError when the archive fails a deployment check or answers with a 5xx.
+
+    ``name``: the archive's name once deployed; ``cache_root``: where it unpacks itself,
+    kept between builds (None: a temporary directory).
+    """
+    with tempfile.TemporaryDirectory(prefix="buildpyz-verify-") as folder:
+        scratch = Path(folder)
+        root = _usable_root(cache_root) or scratch / "cache"
+        env = _environment(scratch, root, environment)
+        # Under its deployed name, so that the builds unpacked there are pruned as one
+        # site's; a link when the file system allows.
+        archive = _named(archive, scratch / name)
+        # `check --deploy` touches no database: it runs beside the migration.
+        checking = _start(archive, env, "check", "--deploy")
+        try:
+            migrated = _temporary_databases(archive, env, scratch)
+            if migrated:
+                _run(archive, env, "migrate", "--noinput")
+        except BuildError:
+            _finish(checking, "check", "--deploy")  # its failure, if any, comes first
+            raise
+        _finish(checking, "check", "--deploy")
+        if not migrated:
             report(
                 "Note: the verification did not migrate: a database of the settings is not "
                 "a temporary SQLite file (set DATABASE_URL in ZIPAPP_VERIFY_ENV to choose one)"
             )
-        _serve_and_request(archive, env, Path(scratch), urls, host, https_header)
+        _serve_and_request(archive, env, scratch, urls, host, https_header)
 
 
-def _environment(scratch: Path, extra: Mapping[str, str]) -> dict[str, str]:
+def _usable_root(root: Path | None) -> Path | None:
+    if root is None:
+        return None
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None  # a cache that cannot be written: a temporary extraction
+    return root if os.access(root, os.W_OK) else None
+
+
+def _named(archive: Path, path: Path) -> Path:
+    try:
+        os.link(archive, path)
+    except OSError:
+        shutil.copyfile(archive, path)
+        path.chmod(archive.stat().st_mode)
+    return path
+
+
+def _environment(scratch: Path, root: Path, extra: Mapping[str, str]) -> dict[str, str]:
     (scratch / "state").mkdir()
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "SHIV_ROOT": str(scratch / "cache"),
+        "SHIV_ROOT": str(root),
+        "KEEP_BUILDS": "2",
         "STATE_DIRECTORY": str(scratch / "state"),
         "SECRET_KEY": secrets.token_urlsafe(50),
         # No DEBUG: the build machine's does not leak in, and serve refuses DEBUG on.
@@ -108,19 +152,30 @@ def _environment(scratch: Path, extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def _run(archive: Path, env: dict[str, str], *args: str) -> str:
+    return _finish(_start(archive, env, *args), *args)
+
+
+def _start(archive: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(archive), *args],
+        env=env,
+        cwd="/",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _finish(process: subprocess.Popen[str], *args: str) -> str:
     try:
-        result = subprocess.run(
-            [sys.executable, str(archive), *args],
-            env=env,
-            cwd="/",
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
     except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
         what = f"`{' '.join(args)}` did not finish in {COMMAND_TIMEOUT} s"
         raise BuildError(_failed(what, "")) from None
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if result.returncode == EXIT_CONFIG_ERROR:
         # A field the project's configuration requires, which only the server gives.
         what = f"`{' '.join(args)}` found its configuration invalid"
