@@ -82,17 +82,24 @@ PREVIOUS_SUBDIR = "previous"
 
 
 def requirements_key(found: Requirements, target: Target) -> str:
-    """What names the requirements: the files' contents, pip's arguments, the target."""
+    """What names the requirements: their text and files, pip's settings, the target.
+
+    Only a guess rests on it (see build_pyz): pip's configuration files are left out.
+    """
+    named = [*found.files]
+    settings = {name: value for name, value in os.environ.items() if name.startswith("PIP_")}
+    for name in ("PIP_CONSTRAINT", "PIP_REQUIREMENT"):
+        named += [Path(part) for part in settings.get(name, "").split()]
     contents: list[str | None] = []
-    for path in found.files:
+    for path in named:
         try:
             contents.append(hashlib.sha256(path.read_bytes()).hexdigest())
         except OSError:
             contents.append(None)
     payload = {
-        "source": str(found.source),
         "arguments": found.flattened if found.flattened is not None else list(found.pip_args),
         "files": contents,
+        "pip": settings,
         "runtime": list(RUNTIME_REQUIREMENTS),
         "target": target.pip_args(),
     }
