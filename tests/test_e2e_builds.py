@@ -272,8 +272,8 @@ def test_concurrent_builds_share_one_complete_cache_entry(
     assert sha256(projects[0] / "site.pyz") == sha256(projects[1] / "site.pyz")
     # One entry of dependencies, and no partial one left behind; beside it, the bytecode,
     # the archive's dependency part, the requirements' last resolution, the verification's
-    # extractions.
-    others = {"bytecode", "archive-layers", "previous", "verify"}
+    # extractions, the compressed static files.
+    others = {"bytecode", "archive-layers", "previous", "verify", "static"}
     (entry,) = (path for path in cache.iterdir() if path.name not in others)
     (layer,) = (cache / "archive-layers").iterdir()
     assert sorted(p.name for p in layer.iterdir()) == ["layer.json", "layer.zip"]

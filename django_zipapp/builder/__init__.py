@@ -52,6 +52,7 @@ from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
+from .static_cache import CompressionCache
 from .target import Target, make_target
 from .verify import can_run_here, request_headers, verify_archive
 
@@ -124,8 +125,10 @@ def build_pyz(
         _report_config(project, report)
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
-        cache = (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
-        cache = cache if can_report() else None
+        cache_root = (
+            (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
+        )
+        cache = cache_root if can_report() else None
         with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
             pip_args = [*found.install_args(Path(staging)), *RUNTIME_REQUIREMENTS]
             resolution = _resolve(found, pip_args, target) if cache is not None else None
@@ -134,7 +137,7 @@ def build_pyz(
             try:
                 site_packages = Path(staging, "site-packages")
                 # pip resolves the dependencies meanwhile.
-                _collect_static(project, site_packages, built_at, report)
+                _collect_static(project, site_packages, built_at, cache_root, report)
                 _run_build_commands(project, site_packages, built_at, build_commands, report)
                 _copy_project(project, site_packages, output, exclude, report)
                 _refuse_secrets(project, site_packages, report)
@@ -469,15 +472,25 @@ def _copy_layout(project: Project, site_packages: Path, rules: Rules, left_out: 
 
 
 def _collect_static(
-    project: Project, site_packages: Path, built_at: int, report: Callable[[str], None]
+    project: Project,
+    site_packages: Path,
+    built_at: int,
+    cache_dir: Path | None,
+    report: Callable[[str], None],
 ) -> None:
     report("Collecting static files")
     target = site_packages / project.static_root
-    count = collect_static(target)
+    cache = CompressionCache(cache_dir) if cache_dir is not None else None
+    count = collect_static(target, cache=cache)
     index = static_index(target, built_at)
     write_static_index(site_packages / STATIC_INDEX_NAME, index)
-    served = len(index["files"])
-    report(f"Collected {count} static files into {project.static_root} ({served} files to serve)")
+    served = f"{len(index['files'])} files to serve"
+    if cache is not None:
+        cache.prune()
+        if cache.made or cache.reused:
+            compressed = cache.made + cache.reused
+            served += f"; {cache.reused} of {compressed} compressed versions from the cache"
+    report(f"Collected {count} static files into {project.static_root} ({served})")
 
 
 def _run_build_commands(
