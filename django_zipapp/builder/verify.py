@@ -41,12 +41,23 @@ CONFIG_HINT = (
     "directory, and nothing else: give a value for each other required field it names "
     "in ZIPAPP_VERIFY_ENV (for example {'API_TOKEN': 'verification'}). "
 )
-# Printed by the archive, read back here: where each database lives.
-DATABASES_SCRIPT = (
-    "import json; from django.conf import settings; "
-    "print(json.dumps({a: [d.get('ENGINE', ''), str(d.get('NAME', ''))] "
-    "for a, d in settings.DATABASES.items()}))"
+# Run by the archive's `shell`: migrate as `migrate --noinput` does, when every database
+# of the settings is an SQLite file in the verification's scratch folder; say whether.
+SCRATCH_VARIABLE = "DJANGO_ZIPAPP_VERIFY_SCRATCH"
+MIGRATE_SCRIPT = f"""\
+import json, os, pathlib
+from django.conf import settings
+from django.core.management import call_command
+scratch = pathlib.Path(os.environ["{SCRATCH_VARIABLE}"]).resolve()
+temporary = all(
+    "sqlite" in str(d.get("ENGINE", ""))
+    and pathlib.Path(str(d.get("NAME", ""))).resolve().is_relative_to(scratch)
+    for d in settings.DATABASES.values()
 )
+if temporary:
+    call_command("migrate", interactive=False, verbosity=0)
+print(json.dumps({{"migrated": temporary}}))
+"""
 
 
 def can_run_here(target: Target) -> bool:
@@ -98,13 +109,11 @@ def verify_archive(
         # `check --deploy` touches no database: it runs beside the migration.
         checking = _start(archive, env, "check", "--deploy")
         try:
-            migrated = _temporary_databases(archive, env, scratch)
-            if migrated:
-                _run(archive, env, "migrate", "--noinput")
+            migrated = _migrate_if_temporary(archive, env, scratch)
         except BuildError:
-            _finish(checking, "check", "--deploy")  # its failure, if any, comes first
+            _finish(checking, "check --deploy")  # its failure, if any, comes first
             raise
-        _finish(checking, "check", "--deploy")
+        _finish(checking, "check --deploy")
         if not migrated:
             report(
                 "Note: the verification did not migrate: a database of the settings is not "
@@ -152,7 +161,7 @@ def _environment(scratch: Path, root: Path, extra: Mapping[str, str]) -> dict[st
 
 
 def _run(archive: Path, env: dict[str, str], *args: str) -> str:
-    return _finish(_start(archive, env, *args), *args)
+    return _finish(_start(archive, env, *args), " ".join(args))
 
 
 def _start(archive: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -167,32 +176,32 @@ def _start(archive: Path, env: dict[str, str], *args: str) -> subprocess.Popen[s
     )
 
 
-def _finish(process: subprocess.Popen[str], *args: str) -> str:
+def _finish(process: subprocess.Popen[str], command: str) -> str:
     try:
         stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        what = f"`{' '.join(args)}` did not finish in {COMMAND_TIMEOUT} s"
+        what = f"`{command}` did not finish in {COMMAND_TIMEOUT} s"
         raise BuildError(_failed(what, "")) from None
-    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    if result.returncode == EXIT_CONFIG_ERROR:
+    if process.returncode == EXIT_CONFIG_ERROR:
         # A field the project's configuration requires, which only the server gives.
-        what = f"`{' '.join(args)}` found its configuration invalid"
-        raise BuildError(_failed(what, result.stderr, CONFIG_HINT))
-    if result.returncode != 0:
-        said = f"{result.stdout}\n{result.stderr}"
-        raise BuildError(_failed(f"`{' '.join(args)}` exited with {result.returncode}", said))
-    return result.stdout
+        what = f"`{command}` found its configuration invalid"
+        raise BuildError(_failed(what, stderr, CONFIG_HINT))
+    if process.returncode != 0:
+        said = f"{stdout}\n{stderr}"
+        raise BuildError(_failed(f"`{command}` exited with {process.returncode}", said))
+    return stdout
 
 
-def _temporary_databases(archive: Path, env: dict[str, str], scratch: Path) -> bool:
-    printed = _run(archive, env, "shell", "--no-imports", "-c", DATABASES_SCRIPT)
-    databases = json.loads(printed.strip().splitlines()[-1])
-    return all(
-        "sqlite" in engine and Path(name).resolve().is_relative_to(scratch.resolve())
-        for engine, name in databases.values()
-    )
+def _migrate_if_temporary(archive: Path, env: dict[str, str], scratch: Path) -> bool:
+    # One start of the archive for both: where the databases are, and the migration.
+    process = _start(
+        archive, {**env, SCRATCH_VARIABLE: str(scratch)}, "shell", "--no-imports", "-c",
+        MIGRATE_SCRIPT,
+    )  # fmt: skip
+    printed = _finish(process, "migrate --noinput")
+    return bool(json.loads(printed.strip().splitlines()[-1])["migrated"])
 
 
 def _serve_and_request(
