@@ -21,6 +21,7 @@ import hashlib
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,7 @@ class Site:
         self.start(archive, one, f"{name}: warm-up start {index}")
         add("warm", self.start(archive, one, f"{name}: warm start {index}"))
         add("one build", disk_usage(one) / self.bench.MB)
+        add("floor", create_like(one, self.root / f"floor-{index}"))
         # Three deploys into one SHIV_ROOT: the previous build, unpacked; this one (one
         # template changed) started right away; the next one readied by prepare first.
         deploys = self.root / f"deploys-{index}"
@@ -225,6 +227,13 @@ class Site:
                 f"{name}: start to first 200, cold (s)", got["cold"], got["warm"], warm, paired=True
             ),
             row(
+                f"{name}: creating a cold start's files and folders, empty (s)",
+                got["floor"],
+                got["cold"],
+                "the cold start",
+                paired=True,
+            ),
+            row(
                 f"{name}: new build, same dependencies, first start (s)",
                 got["new"],
                 got["warm"],
@@ -247,6 +256,27 @@ class Site:
                 paired=True,
             ),
         ]
+
+
+def create_like(tree: Path, copy: Path) -> float:
+    """Seconds to create tree's folders and files again under copy, empty, on one thread.
+
+    What the file system alone costs an extraction: no reading, no decompression.
+    """
+    folders, files = [], []
+    for directory, dirs, names in os.walk(tree):
+        relative = os.path.relpath(directory, tree)
+        folders += [os.path.join(copy, relative, name) for name in dirs]
+        files += [os.path.join(copy, relative, name) for name in names]
+    copy.mkdir()
+    started = time.perf_counter()
+    for folder in folders:
+        os.mkdir(folder)
+    for file in files:
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(copy)
+    return elapsed
 
 
 def sha256(path: Path) -> str:

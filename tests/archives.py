@@ -94,7 +94,7 @@ def build_in(
 ) -> subprocess.CompletedProcess[str]:
     """Run the project's own `manage.py buildpyz` in a subprocess, as a developer would.
 
-    Without the verification step unless asked: it starts each archive four times (half
+    Without the verification step unless asked: it starts each archive three times (half
     a minute on a loaded machine), and the tests start the archives they build anyway.
     The session's end-to-end build (conftest.py) and tests/test_verify.py keep it.
     """

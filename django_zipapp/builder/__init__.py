@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,14 @@ from ..boot import BOOT_MODULE
 from ..runtime.static import STATIC_INDEX_NAME
 from .bundle import write_bundle
 from .commands import parse_command, run_build_commands
-from .dependencies import default_cache_dir, normalize_modes, stage_dependencies
+from .dependencies import (
+    default_cache_dir,
+    normalize_modes,
+    previous_entry,
+    remember_entry,
+    requirements_key,
+    stage_dependencies,
+)
 from .errors import BuildError
 from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
 from .interpreter import check_source, prepare_interpreter
@@ -44,6 +52,7 @@ from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
 from .static import collect_static, static_index, static_storage_class, write_static_index
+from .static_cache import CompressionCache
 from .target import Target, make_target
 from .verify import can_run_here, request_headers, verify_archive
 
@@ -116,8 +125,10 @@ def build_pyz(
         _report_config(project, report)
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
-        cache = (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
-        cache = cache if can_report() else None
+        cache_root = (
+            (cache_dir or default_cache_dir()).expanduser().resolve() if use_cache else None
+        )
+        cache = cache_root if can_report() else None
         with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
             pip_args = [*found.install_args(Path(staging)), *RUNTIME_REQUIREMENTS]
             resolution = _resolve(found, pip_args, target) if cache is not None else None
@@ -126,39 +137,46 @@ def build_pyz(
             try:
                 site_packages = Path(staging, "site-packages")
                 # pip resolves the dependencies meanwhile.
-                _collect_static(project, site_packages, built_at, report)
+                _collect_static(project, site_packages, built_at, cache_root, report)
                 _run_build_commands(project, site_packages, built_at, build_commands, report)
                 _copy_project(project, site_packages, output, exclude, report)
                 _refuse_secrets(project, site_packages, report)
-                dependencies = _install_dependencies(
-                    Path(staging), found, pip_args, target, cache, resolution, report, pip_echo
-                )
-                resolution = None
-                _check_collisions(dependencies)
-                _check_names(project, site_packages, dependencies, report)
-                _add_self(site_packages, dependencies, report)
-                normalize_modes(site_packages)
-                report(f"Writing {output.name}")
-                plain = pending if bundle_python is None else Path(staging, output.name)
-                build_id = write_archive(
-                    [dependencies, site_packages],
-                    plain,
-                    shebang=shebang or default_shebang(target.python),
-                    compressed=compressed,
-                    built_at=built_at,
-                    build_info={
-                        **_build_info(
-                            project, found, target, [dependencies, site_packages], built_at
+                # The requirements' previous resolution, while pip resolves them again.
+                requirements = requirements_key(found, target)
+                guess = None
+                if cache is not None and resolution is not None:
+                    guess = previous_entry(cache, requirements)
+                if guess is None:
+                    dependencies = _install_dependencies(
+                        Path(staging), found, pip_args, target, cache, resolution, report,
+                        pip_echo,
+                    )  # fmt: skip
+                    resolution = None
+                else:
+                    report(
+                        f"Using the dependencies {guess.parent.name[:12]} from {cache}, which "
+                        f"{found.source.name} resolved to last; pip resolves it meanwhile"
+                    )
+                    dependencies = guess
+                finish = partial(
+                    _finish, project, found, site_packages, pending, output, staging, shebang,
+                    compressed, built_at, processes, cache, target, bundle_python, verify,
+                    verify_urls, verify_env or {}, report,
+                )  # fmt: skip
+                if guess is None:
+                    build_id = finish(dependencies)
+                else:
+                    build_id, dependencies = _finish_with_guess(
+                        finish, guess, site_packages, report,
+                        lambda: stage_dependencies(
+                            Path(staging, "dependencies"), pip_args, cwd=found.source.parent,
+                            target=target, cache_dir=cache, resolution=resolution,
+                            report=report, echo=pip_echo,
                         ),
-                        "processes": processes,
-                    },
-                    cache_dir=cache,
-                )
-                if bundle_python is not None:
-                    _bundle(plain, pending, bundle_python, target, built_at, build_id, report)
-                    report("Note: not verified: the archive carries its own interpreter")
-                elif verify:
-                    _verify(pending, target, verify_urls, verify_env or {}, report)
+                    )  # fmt: skip
+                    resolution = None
+                if cache is not None:
+                    remember_entry(cache, requirements, dependencies)
                 os.replace(pending, output)
             finally:
                 if resolution is not None:
@@ -197,6 +215,86 @@ def list_build(
         found = find_requirements(project.root, requirements)
         target = make_target(platforms, python_version)
         list_contents(project, found, target, output=output.resolve(), exclude=exclude, write=write)
+
+
+def _finish(
+    project: Project,
+    found: Requirements,
+    site_packages: Path,
+    pending: Path,
+    output: Path,
+    staging: str,
+    shebang: str | None,
+    compressed: bool,
+    built_at: int,
+    processes: dict[str, Any],
+    cache: Path | None,
+    target: Target,
+    bundle_python: str | None,
+    verify: bool,
+    verify_urls: Sequence[str],
+    verify_env: Mapping[str, str],
+    report: Callable[[str], None],
+    dependencies: Path,
+) -> str:
+    """Write the archive with these dependencies to pending, verify it; the build id."""
+    _check_collisions(dependencies)
+    _check_names(project, site_packages, dependencies, report)
+    _add_self(site_packages, dependencies, report)
+    normalize_modes(site_packages)
+    report(f"Writing {output.name}")
+    plain = pending if bundle_python is None else Path(staging, output.name)
+    build_id = write_archive(
+        [dependencies, site_packages],
+        plain,
+        shebang=shebang or default_shebang(target.python),
+        compressed=compressed,
+        built_at=built_at,
+        build_info={
+            **_build_info(project, found, target, [dependencies, site_packages], built_at),
+            "processes": processes,
+        },
+        cache_dir=cache,
+    )
+    if bundle_python is not None:
+        _bundle(plain, pending, bundle_python, target, built_at, build_id, report)
+        report("Note: not verified: the archive carries its own interpreter")
+    elif verify:
+        where = None if cache is None else cache / "verify"
+        _verify(pending, output.name, where, target, verify_urls, verify_env, report)
+    return build_id
+
+
+def _finish_with_guess(
+    finish: Callable[[Path], str],
+    guess: Path,
+    site_packages: Path,
+    report: Callable[[str], None],
+    resolve: Callable[[], Path],
+) -> tuple[str, Path]:
+    """Finish with the dependencies the requirements resolved to last, then check them.
+
+    pip's resolution runs meanwhile; when it names other dependencies (a new release of an
+    unpinned requirement), the archive is written and verified again with those, so the
+    result is always what pip resolves now. Returns the build id and the dependencies.
+    """
+    before = set(site_packages.iterdir())
+    try:
+        build_id: str | None = finish(guess)
+        failure = None
+    except BuildError as exc:  # perhaps for want of what pip resolves now
+        build_id, failure = None, exc
+    report("Checking the dependencies against pip's resolution")
+    dependencies = resolve()
+    if dependencies == guess:
+        if failure is not None:
+            raise failure
+        assert build_id is not None
+        return build_id, dependencies
+    report("pip resolved other dependencies than last time: writing the archive with them")
+    for path in set(site_packages.iterdir()) - before:
+        shutil.rmtree(path)
+    return finish(dependencies), dependencies
 
 
 def _processes(workers: Mapping[str, Any] | None, jobs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -278,6 +376,8 @@ def _check_collisions(dependencies: Path) -> None:
 
 def _verify(
     archive: Path,
+    name: str,
+    cache_root: Path | None,
     target: Target,
     urls: Sequence[str],
     environment: Mapping[str, str],
@@ -292,7 +392,14 @@ def _verify(
     report(f"Verifying: check --deploy, migrate, serve, then GET {', '.join(urls)}")
     host, https = request_headers(settings)
     verify_archive(
-        archive, urls=urls, host=host, https_header=https, environment=environment, report=report
+        archive,
+        urls=urls,
+        host=host,
+        https_header=https,
+        environment=environment,
+        report=report,
+        name=name,
+        cache_root=cache_root,
     )
 
 
@@ -365,15 +472,25 @@ def _copy_layout(project: Project, site_packages: Path, rules: Rules, left_out: 
 
 
 def _collect_static(
-    project: Project, site_packages: Path, built_at: int, report: Callable[[str], None]
+    project: Project,
+    site_packages: Path,
+    built_at: int,
+    cache_dir: Path | None,
+    report: Callable[[str], None],
 ) -> None:
     report("Collecting static files")
     target = site_packages / project.static_root
-    count = collect_static(target)
+    cache = CompressionCache(cache_dir) if cache_dir is not None else None
+    count = collect_static(target, cache=cache)
     index = static_index(target, built_at)
     write_static_index(site_packages / STATIC_INDEX_NAME, index)
-    served = len(index["files"])
-    report(f"Collected {count} static files into {project.static_root} ({served} files to serve)")
+    served = f"{len(index['files'])} files to serve"
+    if cache is not None:
+        cache.prune()
+        if cache.made or cache.reused:
+            compressed = cache.made + cache.reused
+            served += f"; {cache.reused} of {compressed} compressed versions from the cache"
+    report(f"Collected {count} static files into {project.static_root} ({served})")
 
 
 def _run_build_commands(

@@ -19,12 +19,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..boot import BYTECODE, HASHES_NAME, SHAREABLE_NAME, SITE_PACKAGES
+from ..boot import SITE_PACKAGES
 from .errors import BuildError
 
 # Run by each compiling process: (source, bytecode, name in tracebacks) triples on stdin.
@@ -117,27 +115,24 @@ def _python_files(sources: list[Path]) -> Iterator[tuple[Path, Path]]:
                     yield path.relative_to(source), path
 
 
-def archive_members(sources: list[Path], bytecode: Path | None) -> Iterator[tuple[str, Path]]:
-    """Bytecode files as (name in the archive, file), sorted."""
-    if bytecode is None:
-        return
-    for path in sorted(bytecode.rglob("*.pyc")):
-        yield f"{BYTECODE}/{path.relative_to(bytecode).as_posix()}", path
+def file_hashes(files: dict[str, Path], compiled: Path | None) -> dict[str, str]:
+    """The SHA-256 of each file an extraction holds, by its name there.
+
+    ``files``: site-packages' files by their path in it; ``compiled``: their bytecode,
+    laid out as BYTECODE (compile_sources), or None.
+    """
+    found = {f"{SITE_PACKAGES}/{relative}": path for relative, path in files.items()}
+    if compiled is not None:
+        for path in compiled.rglob("*.pyc"):
+            folder, _, file = path.relative_to(compiled).as_posix().rpartition("/")
+            pycache = f"{folder}/__pycache__" if folder else "__pycache__"
+            found[f"{SITE_PACKAGES}/{pycache}/{file}"] = path
+    return {name: _sha256(path) for name, path in found.items()}
 
 
-def hashes(sources: list[Path], bytecode: Path | None) -> bytes:
-    """The SHA-256 of every file an extraction holds, in sha256sum's format."""
-    found: dict[str, Path] = {}
-    for source in sources:  # shiv copies them in this order: a later one wins
-        for path in source.rglob("*"):
-            if path.is_file():
-                found[f"{SITE_PACKAGES}/{path.relative_to(source).as_posix()}"] = path
-    for name, path in archive_members(sources, bytecode):
-        folder, _, file = name[len(BYTECODE) + 1 :].rpartition("/")
-        pycache = f"{folder}/__pycache__" if folder else "__pycache__"
-        found[f"{SITE_PACKAGES}/{pycache}/{file}"] = path
-    lines = [f"{_sha256(path)}  {name}\n" for name, path in sorted(found.items())]
-    return "".join(lines).encode()
+def hashes_text(hashes: dict[str, str]) -> bytes:
+    """The hashes in sha256sum's format, sorted by name."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(hashes.items())).encode()
 
 
 def shareable(sources: list[Path]) -> bytes:
@@ -147,12 +142,18 @@ def shareable(sources: list[Path]) -> bytes:
     a whole: a compiled extension finds the libraries its wheel vendors beside it
     (``$ORIGIN/../pillow.libs``) once the loader has resolved the links. Each folder of
     the project that holds no Python module (collected static files, templates) is a
-    layer of its own. The project's code is never shared: its settings may compute
-    BASE_DIR from Path(__file__).resolve(), which must land in the build's own folder.
+    layer of its own, and so is django_zipapp when the build copied it in (the
+    requirements did not install it). The project's code is never shared: its settings
+    may compute BASE_DIR from Path(__file__).resolve(), which must land in the build's own
+    folder.
     """
     dependencies = {path.name for path in sources[0].iterdir()} if sources else set()
     project = {path for source in sources[1:] for path in source.iterdir()}
     data = {path.name for path in project if path.is_dir() and not any(path.rglob("*.py"))}
+    copied = (
+        {"django_zipapp"} if any(p.name.startswith("django_zipapp-") for p in project) else set()
+    )
+    data |= copied & {path.name for path in project}
     code = {path.name for path in project} - data
     lines = [f"dependencies {name}" for name in sorted(dependencies - code - data)]
     lines += [f"{name} {name}" for name in sorted(data - dependencies)]
@@ -165,30 +166,3 @@ def _sha256(path: Path) -> str:
         while block := file.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def append_members(
-    zf: zipfile.ZipFile,
-    sources: list[Path],
-    bytecode: Path | None,
-    *,
-    built_at: int,
-    compression: int,
-) -> None:
-    """Append the bytecode and the hashes to the archive, in a fixed order and date."""
-    date_time = time.gmtime(built_at)[:6]
-    members: list[tuple[str, bytes | Path]] = [
-        (HASHES_NAME, hashes(sources, bytecode)),
-        (SHAREABLE_NAME, shareable(sources)),
-    ]
-    members += archive_members(sources, bytecode)
-    for name, data in members:
-        info = zipfile.ZipInfo(name, date_time=date_time)
-        info.compress_type = compression
-        info.external_attr = 0o644 << 16
-        if isinstance(data, bytes):
-            zf.writestr(info, data)
-        else:
-            with data.open("rb") as source, zf.open(info, "w") as target:
-                while block := source.read(1 << 20):
-                    target.write(block)

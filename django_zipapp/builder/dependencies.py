@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import BuildError
 from .pip import Resolution, pip_install, pip_version
+from .requirements import RUNTIME_REQUIREMENTS, Requirements
 from .target import Target
 
 # Bumped whenever what an entry holds changes, so older entries are never reused.
@@ -73,6 +74,62 @@ def stage_dependencies(
         _fill_entry(entry, resolved or [], pip_args, cwd, target, echo, report)
     report(f"Using the installed dependencies {key[:12]} from {cache_dir}")
     return entry / "site-packages"
+
+
+# The entry each set of requirements last resolved to: the build starts with it while pip
+# resolves, and starts again when pip's answer differs (see build_pyz).
+PREVIOUS_SUBDIR = "previous"
+
+
+def requirements_key(found: Requirements, target: Target) -> str:
+    """What names the requirements: their text and files, pip's settings, the target.
+
+    Only a guess rests on it (see build_pyz): pip's configuration files are left out.
+    """
+    named = [*found.files]
+    settings = {name: value for name, value in os.environ.items() if name.startswith("PIP_")}
+    for name in ("PIP_CONSTRAINT", "PIP_REQUIREMENT"):
+        named += [Path(part) for part in settings.get(name, "").split()]
+    contents: list[str | None] = []
+    for path in named:
+        try:
+            contents.append(hashlib.sha256(path.read_bytes()).hexdigest())
+        except OSError:
+            contents.append(None)
+    payload = {
+        "arguments": found.flattened if found.flattened is not None else list(found.pip_args),
+        "files": contents,
+        "pip": settings,
+        "runtime": list(RUNTIME_REQUIREMENTS),
+        "target": target.pip_args(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def previous_entry(cache_dir: Path, requirements: str) -> Path | None:
+    """The installed dependencies the same requirements resolved to last, if still cached."""
+    try:
+        key = (cache_dir / PREVIOUS_SUBDIR / requirements).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    site_packages = cache_dir / key / "site-packages"
+    if not re.fullmatch(r"[0-9a-f]{32}", key) or not site_packages.is_dir():
+        return None
+    return site_packages
+
+
+def remember_entry(cache_dir: Path, requirements: str, dependencies: Path) -> None:
+    """Record which entry the requirements resolved to, when it is a cache entry."""
+    if dependencies.parent.parent != cache_dir:
+        return
+    folder = cache_dir / PREVIOUS_SUBDIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{requirements}.{os.getpid()}"
+        temporary.write_text(dependencies.parent.name, encoding="utf-8")
+        os.replace(temporary, folder / requirements)
+    except OSError:
+        pass  # a cache that cannot be written only makes the next build slower
 
 
 def cache_key(resolved: list[dict[str, Any]], target: Target) -> str | None:

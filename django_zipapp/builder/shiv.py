@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import io
 import json
 import marshal
 import os
@@ -10,22 +12,40 @@ import sys
 import tempfile
 import time
 import types
-import zipapp
 import zipfile
 from datetime import datetime, timezone
+from functools import partial as partial_call
 from importlib.resources import files
 from pathlib import Path
+from stat import S_IXGRP, S_IXOTH, S_IXUSR
 from typing import Any
 
 from shiv import __version__ as shiv_version
+from shiv import bootstrap
 from shiv.bootstrap.environment import Environment
-from shiv.builder import create_archive
+from shiv.builder import MAIN_TEMPLATE, iter_package_files, write_file_prefix, write_to_zipapp
 from shiv.constants import BUILD_AT_TIMESTAMP_FORMAT
 
-from ..boot import BOOT_MODULE, BUILD_INFO_NAME, ENTRY_POINT
-from .bytecode import append_members, compile_sources
+from ..boot import (
+    BOOT_MODULE,
+    BUILD_INFO_NAME,
+    ENTRY_POINT,
+    HASHES_NAME,
+    SHAREABLE_NAME,
+    SITE_PACKAGES,
+)
+from .bytecode import compile_sources, file_hashes, hashes_text, shareable
 from .errors import BuildError
-from .launcher import launcher_line, record_size, replace_first_line
+from .launcher import launcher_line, record_size
+from .layers import (
+    DamagedLayer,
+    Layer,
+    bytecode_members,
+    copy_layer,
+    dependency_layer,
+    forget,
+    members,
+)
 
 
 def write_archive(
@@ -40,90 +60,129 @@ def write_archive(
 ) -> str:
     """Write the archive to output atomically and return its build id.
 
-    ``cache_dir``: where compiled bytecode is kept between builds (None: nowhere).
+    ``sources``: the installed dependencies, then the project's staged site-packages (its
+    files win). ``cache_dir``: where compiled bytecode and the dependencies' part of the
+    archive (see layers.py) are kept between builds (None: nowhere).
     """
+    dependencies, project = sources
+    bytecode = _runs_on_this_interpreter(build_info)
+    if bytecode:
+        build_info["bytecode"] = sys.implementation.cache_tag
+    project_files = dict(members(project))
+    prefix = _prefix(shebang)
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        with tempfile.TemporaryDirectory(prefix="buildpyz-archive-") as scratch:
+            make_layer = partial_call(
+                dependency_layer, dependencies, frozenset(project_files), compressed=compressed,
+                bytecode=bytecode, cache_dir=cache_dir, scratch=Path(scratch),
+            )  # fmt: skip
+            layer = make_layer()
+            try:
+                _start(partial, prefix, layer)
+            except DamagedLayer as exc:
+                # Altered since it was kept: removed, and written again from the sources.
+                forget(exc.folder)
+                layer = make_layer()
+                _start(partial, prefix, layer)
+            compiled = Path(scratch, "bytecode") if bytecode else None
+            if compiled is not None:
+                cache = None if cache_dir is None else cache_dir / "bytecode"
+                compile_sources([project], compiled, cache)
+            hashes = {**layer.hashes, **file_hashes(project_files, compiled)}
+            recorded = hashes_text(hashes)
+            # The id names the extraction: it changes with any file's name or content.
+            build_id = hashlib.sha256(recorded).hexdigest()
+            build_info["build_id"] = build_id
+            with zipfile.ZipFile(partial, "a") as zf:
+                _append(zf, project_files, compiled, recorded, sources, build_info, built_at,
+                        build_id, compressed)  # fmt: skip
+        record_size(partial)
+        partial.chmod(partial.stat().st_mode | S_IXUSR | S_IXGRP | S_IXOTH)
+        # A rename replaces the old file in one step: a server still reading the old
+        # archive keeps its inode, and a failed build leaves the old archive untouched.
+        os.replace(partial, output)
+    except OSError as exc:
+        raise BuildError(f"The archive could not be written to {str(output)!r}: {exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return build_id
+
+
+def _start(partial: Path, prefix: bytes, layer: Layer) -> None:
+    with partial.open("wb") as file:
+        file.write(prefix)
+        copy_layer(layer, file)
+
+
+def _prefix(shebang: str) -> bytes:
+    """The first line: the launcher (see launcher.py), else shiv's shebang line."""
+    line = io.BytesIO()
+    try:
+        write_file_prefix(line, shebang)
+    except SystemExit as exc:  # shiv reports a too long shebang this way
+        raise BuildError(f"shiv could not write the archive: {str(exc.code).strip()}") from None
+    launcher = launcher_line(shebang, BOOT_MODULE)
+    return line.getvalue() if launcher is None else launcher.encode() + b"\n"
+
+
+def _append(
+    zf: zipfile.ZipFile,
+    project_files: dict[str, Path],
+    compiled: Path | None,
+    recorded: bytes,
+    sources: list[Path],
+    build_info: dict[str, Any],
+    built_at: int,
+    build_id: str,
+    compressed: bool,
+) -> None:
+    """The second part: the project, shiv's bootstrap, the hashes and the build record."""
+    date_time = time.gmtime(built_at)[:6]
+    compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    for relative, path in project_files.items():
+        data = path.read_bytes()
+        write_to_zipapp(
+            zf, f"{SITE_PACKAGES}/{relative}", data, date_time, compression, stat=path.stat()
+        )
+    for name, path in bytecode_members(compiled):
+        _write(zf, name, path.read_bytes(), date_time, compression)
+    # shiv's own bootstrap and metadata, as its create_archive writes them.
     env = Environment(
         built_at=datetime.fromtimestamp(built_at, timezone.utc).strftime(BUILD_AT_TIMESTAMP_FORMAT),
         shiv_version=shiv_version,
         entry_point=ENTRY_POINT,
-        # Bytecode goes in apart (see bytecode.py): reproducible, and outside __pycache__.
-        compile_pyc=False,
-        # Timestamps come from built_at, which is SOURCE_DATE_EPOCH or the commit's time.
+        build_id=build_id,
+        compile_pyc=False,  # bytecode goes in apart (see bytecode.py)
         reproducible=True,
     )
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    try:
-        _create(sources, partial, shebang, compressed, env)
-        assert env.build_id is not None  # create_archive sets it from the contents
-        build_info["build_id"] = env.build_id
-        launcher = launcher_line(shebang, BOOT_MODULE)
-        if launcher is not None:
-            replace_first_line(partial, launcher)
-        # Appending rewrites the zip's directory, with offsets that allow for the launcher.
-        _append_boot(partial, build_info, built_at, compressed, sources, cache_dir)
-        record_size(partial)
-        # A rename replaces the old file in one step: a server still reading the old
-        # archive keeps its inode, and a failed build leaves the old archive untouched.
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
-    return str(env.build_id)
-
-
-def _create(
-    sources: list[Path], target: Path, shebang: str, compressed: bool, env: Environment
-) -> None:
-    try:
-        # Each source's files go in sorted; the sources in the order given.
-        create_archive(
-            sources,
-            target=target,
-            interpreter=shebang,
-            main=f"{BOOT_MODULE}:main",
-            env=env,
-            compressed=compressed,
+    for path, name in iter_package_files(bootstrap):
+        write_to_zipapp(
+            zf, f"_bootstrap/{name}", path.read_bytes(), date_time, compression, stat=path.stat()
         )
-    except SystemExit as exc:  # shiv reports some errors this way (a too long shebang)
-        message = str(exc.code).strip()
-        raise BuildError(f"shiv could not write the archive: {message}") from None
-    except (zipapp.ZipAppError, OSError) as exc:
-        raise BuildError(f"shiv could not write the archive to {str(target)!r}: {exc}") from None
-
-
-def _append_boot(
-    archive: Path,
-    build_info: dict[str, Any],
-    built_at: int,
-    compressed: bool,
-    sources: list[Path],
-    cache_dir: Path | None,
-) -> None:
+    write_to_zipapp(zf, "environment.json", env.to_json().encode(), date_time, compression)
+    main = MAIN_TEMPLATE.format(module=BOOT_MODULE, fn="main")
+    write_to_zipapp(zf, "__main__.py", main.encode(), date_time, compression)
     boot_source = files("django_zipapp").joinpath("boot.py").read_bytes()
-    date_time = time.gmtime(built_at)[:6]
-    compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
-    with (
-        tempfile.TemporaryDirectory(prefix="buildpyz-bytecode-") as folder,
-        zipfile.ZipFile(archive, "a") as zf,
-    ):
-        # Bytecode for the target interpreter when it is this one; else the first start
-        # compiles it.
-        bytecode = Path(folder) if _runs_on_this_interpreter(build_info) else None
-        if bytecode is not None:
-            cache = None if cache_dir is None else cache_dir / "bytecode"
-            compile_sources(sources, bytecode, cache)
-            build_info["bytecode"] = sys.implementation.cache_tag
-        append_members(zf, sources, bytecode, built_at=built_at, compression=compression)
-        members = [
-            (f"{BOOT_MODULE}.py", boot_source),
-            (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),
-        ]
-        if _runs_on_this_interpreter(build_info):
-            members += _startup_bytecode(zf, boot_source)
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=date_time)
-            info.compress_type = compression
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, data)
+    built = [
+        (HASHES_NAME, recorded),
+        (SHAREABLE_NAME, shareable(sources)),
+        (f"{BOOT_MODULE}.py", boot_source),
+        (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),
+    ]
+    if _runs_on_this_interpreter(build_info):
+        built += _startup_bytecode(zf, boot_source)
+    for name, data in built:
+        _write(zf, name, data, date_time, compression)
+
+
+def _write(
+    zf: zipfile.ZipFile, name: str, data: bytes, date_time: tuple[int, ...], compression: int
+) -> None:
+    info = zipfile.ZipInfo(name, date_time=date_time)  # type: ignore[arg-type]
+    info.compress_type = compression
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
 
 
 def _runs_on_this_interpreter(build_info: dict[str, Any]) -> bool:

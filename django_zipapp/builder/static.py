@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import json
@@ -26,15 +27,21 @@ from whitenoise.storage import (
 
 from ..conf import staticfiles_storage_config
 from .errors import BuildError
+from .static_cache import CachedCompressor, CompressionCache
 
 MANIFEST_NAME = "staticfiles.json"
 # whitenoise's storages write .gz and .br siblings themselves.
 COMPRESSING_STORAGES = (CompressedManifestStaticFilesStorage, CompressedStaticFilesStorage)
 
 
-def collect_static(target: Path, *, verbosity: int = 0) -> int:
+def collect_static(
+    target: Path, *, verbosity: int = 0, cache: CompressionCache | None = None
+) -> int:
     """Run collectstatic with the project's own storage class, writing into target."""
     storage = _project_storage(target)
+    if cache is not None and _compresses_with_whitenoise(storage):
+        # whitenoise's own compressor, its output kept in the cache between builds.
+        storage.create_compressor = functools.partial(CachedCompressor, cache=cache)
     command = CollectstaticCommand(stdout=StringIO(), stderr=StringIO())
     command.storage = storage
     try:
@@ -51,7 +58,7 @@ def collect_static(target: Path, *, verbosity: int = 0) -> int:
             "referenced from CSS is the usual cause) and build again."
         ) from None
     if not isinstance(storage, COMPRESSING_STORAGES):
-        compress_tree(target)
+        compress_tree(target, cache)
     return len(command.copied_files) + len(command.symlinked_files)
 
 
@@ -100,9 +107,17 @@ def _project_storage(target: Path) -> Any:
     return static_storage_class()(**options)
 
 
-def compress_tree(root: Path) -> None:
+def _compresses_with_whitenoise(storage: Any) -> bool:
+    """Whether the storage makes whitenoise's Compressor; a project's own override is kept."""
+    made_by = getattr(type(storage), "create_compressor", None)
+    return made_by in (storage_class.create_compressor for storage_class in COMPRESSING_STORAGES)
+
+
+def compress_tree(root: Path, cache: CompressionCache | None = None) -> None:
     """gzip and brotli siblings for every compressible file, as whitenoise's storage makes."""
-    compressor = Compressor(quiet=True)
+    compressor = (
+        Compressor(quiet=True) if cache is None else CachedCompressor(quiet=True, cache=cache)
+    )
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if compressor.should_compress(path.name):
             compressor.compress(str(path))

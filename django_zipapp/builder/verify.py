@@ -1,8 +1,13 @@
 """The build's last step: start the new archive as production would, before anyone deploys it.
 
-No HOME, a temporary extraction and state directory, no DEBUG, a throwaway SECRET_KEY,
-the database migrated into a temporary SQLite file (for settings that read DATABASE_URL
-or STATE_DIRECTORY); then `check --deploy`, `serve`, and a request for each URL.
+No HOME, a temporary state directory, no DEBUG, a throwaway SECRET_KEY, the database
+migrated into a temporary SQLite file (for settings that read DATABASE_URL or
+STATE_DIRECTORY); then `check --deploy`, `serve`, and a request for each URL.
+
+The archive unpacks itself into the builder's cache (``verify/``), where the previous
+build was unpacked, as on a server that deploys one build after another: a build whose
+dependencies did not change links them instead of unpacking them again. Old builds there
+are pruned as on a server (KEEP_BUILDS=2). Without a cache, into a temporary directory.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,12 +41,23 @@ CONFIG_HINT = (
     "directory, and nothing else: give a value for each other required field it names "
     "in ZIPAPP_VERIFY_ENV (for example {'API_TOKEN': 'verification'}). "
 )
-# Printed by the archive, read back here: where each database lives.
-DATABASES_SCRIPT = (
-    "import json; from django.conf import settings; "
-    "print(json.dumps({a: [d.get('ENGINE', ''), str(d.get('NAME', ''))] "
-    "for a, d in settings.DATABASES.items()}))"
+# Run by the archive's `shell`: migrate as `migrate --noinput` does, when every database
+# of the settings is an SQLite file in the verification's scratch folder; say whether.
+SCRATCH_VARIABLE = "DJANGO_ZIPAPP_VERIFY_SCRATCH"
+MIGRATE_SCRIPT = f"""\
+import json, os, pathlib
+from django.conf import settings
+from django.core.management import call_command
+scratch = pathlib.Path(os.environ["{SCRATCH_VARIABLE}"]).resolve()
+temporary = all(
+    "sqlite" in str(d.get("ENGINE", ""))
+    and pathlib.Path(str(d.get("NAME", ""))).resolve().is_relative_to(scratch)
+    for d in settings.DATABASES.values()
 )
+if temporary:
+    call_command("migrate", interactive=False, verbosity=0)
+print(json.dumps({{"migrated": temporary}}))
+"""
 
 
 def can_run_here(target: Target) -> bool:
@@ -74,27 +91,63 @@ def verify_archive(
     https_header: tuple[str, str] | None,
     environment: Mapping[str, str],
     report: Callable[[str], None],
+    name: str = "site.pyz",
+    cache_root: Path | None = None,
 ) -> None:
-    """Raise BuildError when the archive fails a deployment check or answers with a 5xx."""
-    with tempfile.TemporaryDirectory(prefix="buildpyz-verify-") as scratch:
-        env = _environment(Path(scratch), environment)
-        _run(archive, env, "check", "--deploy")
-        if _temporary_databases(archive, env, Path(scratch)):
-            _run(archive, env, "migrate", "--noinput")
-        else:
+    """Raise BuildError when the archive fails a deployment check or answers with a 5xx.
+
+    ``name``: the archive's name once deployed; ``cache_root``: where it unpacks itself,
+    kept between builds (None: a temporary directory).
+    """
+    with tempfile.TemporaryDirectory(prefix="buildpyz-verify-") as folder:
+        scratch = Path(folder)
+        root = _usable_root(cache_root) or scratch / "cache"
+        env = _environment(scratch, root, environment)
+        # Under its deployed name, so that the builds unpacked there are pruned as one
+        # site's; a link when the file system allows.
+        archive = _named(archive, scratch / name)
+        # `check --deploy` touches no database: it runs beside the migration.
+        checking = _start(archive, env, "check", "--deploy")
+        try:
+            migrated = _migrate_if_temporary(archive, env, scratch)
+        except BuildError:
+            _finish(checking, "check --deploy")  # its failure, if any, comes first
+            raise
+        _finish(checking, "check --deploy")
+        if not migrated:
             report(
                 "Note: the verification did not migrate: a database of the settings is not "
                 "a temporary SQLite file (set DATABASE_URL in ZIPAPP_VERIFY_ENV to choose one)"
             )
-        _serve_and_request(archive, env, Path(scratch), urls, host, https_header)
+        _serve_and_request(archive, env, scratch, urls, host, https_header)
 
 
-def _environment(scratch: Path, extra: Mapping[str, str]) -> dict[str, str]:
+def _usable_root(root: Path | None) -> Path | None:
+    if root is None:
+        return None
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None  # a cache that cannot be written: a temporary extraction
+    return root if os.access(root, os.W_OK) else None
+
+
+def _named(archive: Path, path: Path) -> Path:
+    try:
+        os.link(archive, path)
+    except OSError:
+        shutil.copyfile(archive, path)
+        path.chmod(archive.stat().st_mode)
+    return path
+
+
+def _environment(scratch: Path, root: Path, extra: Mapping[str, str]) -> dict[str, str]:
     (scratch / "state").mkdir()
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "SHIV_ROOT": str(scratch / "cache"),
+        "SHIV_ROOT": str(root),
+        "KEEP_BUILDS": "2",
         "STATE_DIRECTORY": str(scratch / "state"),
         "SECRET_KEY": secrets.token_urlsafe(50),
         # No DEBUG: the build machine's does not leak in, and serve refuses DEBUG on.
@@ -108,36 +161,47 @@ def _environment(scratch: Path, extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def _run(archive: Path, env: dict[str, str], *args: str) -> str:
-    try:
-        result = subprocess.run(
-            [sys.executable, str(archive), *args],
-            env=env,
-            cwd="/",
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        what = f"`{' '.join(args)}` did not finish in {COMMAND_TIMEOUT} s"
-        raise BuildError(_failed(what, "")) from None
-    if result.returncode == EXIT_CONFIG_ERROR:
-        # A field the project's configuration requires, which only the server gives.
-        what = f"`{' '.join(args)}` found its configuration invalid"
-        raise BuildError(_failed(what, result.stderr, CONFIG_HINT))
-    if result.returncode != 0:
-        said = f"{result.stdout}\n{result.stderr}"
-        raise BuildError(_failed(f"`{' '.join(args)}` exited with {result.returncode}", said))
-    return result.stdout
+    return _finish(_start(archive, env, *args), " ".join(args))
 
 
-def _temporary_databases(archive: Path, env: dict[str, str], scratch: Path) -> bool:
-    printed = _run(archive, env, "shell", "--no-imports", "-c", DATABASES_SCRIPT)
-    databases = json.loads(printed.strip().splitlines()[-1])
-    return all(
-        "sqlite" in engine and Path(name).resolve().is_relative_to(scratch.resolve())
-        for engine, name in databases.values()
+def _start(archive: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(archive), *args],
+        env=env,
+        cwd="/",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
+
+
+def _finish(process: subprocess.Popen[str], command: str) -> str:
+    try:
+        stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        what = f"`{command}` did not finish in {COMMAND_TIMEOUT} s"
+        raise BuildError(_failed(what, "")) from None
+    if process.returncode == EXIT_CONFIG_ERROR:
+        # A field the project's configuration requires, which only the server gives.
+        what = f"`{command}` found its configuration invalid"
+        raise BuildError(_failed(what, stderr, CONFIG_HINT))
+    if process.returncode != 0:
+        said = f"{stdout}\n{stderr}"
+        raise BuildError(_failed(f"`{command}` exited with {process.returncode}", said))
+    return stdout
+
+
+def _migrate_if_temporary(archive: Path, env: dict[str, str], scratch: Path) -> bool:
+    # One start of the archive for both: where the databases are, and the migration.
+    process = _start(
+        archive, {**env, SCRATCH_VARIABLE: str(scratch)}, "shell", "--no-imports", "-c",
+        MIGRATE_SCRIPT,
+    )  # fmt: skip
+    printed = _finish(process, "migrate --noinput")
+    return bool(json.loads(printed.strip().splitlines()[-1])["migrated"])
 
 
 def _serve_and_request(
