@@ -90,7 +90,8 @@ def assert_as_recorded(extraction: Path, archive: Path) -> None:
 def leftovers(cache: Path) -> list[str]:
     found = [p.name for p in cache.iterdir() if ".tmp-" in p.name or ".trash-" in p.name]
     store = cache / ".shared"
-    return found + [p.name for p in store.iterdir() if p.name.startswith(".")]
+    stamping = [str(p.relative_to(store)) for p in store.glob(f"*/{STAMP}.tmp-*")]
+    return found + [p.name for p in store.iterdir() if p.name.startswith(".")] + stamping
 
 
 @pytest.mark.e2e
