@@ -29,15 +29,17 @@ from typing import Any
 WAGTAIL_REQUIREMENT = "wagtail"
 # What `wagtail start` leaves to the user, for a production archive: django_zipapp in
 # INSTALLED_APPS, the key and hosts from the environment, the database outside the
-# archive (the bench's STATE_DIR).
+# archive (the state directory systemd gives, else the bench's STATE_DIR).
 WAGTAIL_PRODUCTION = """
 import os as _os
 
 INSTALLED_APPS = [*INSTALLED_APPS, "django_zipapp"]
 SECRET_KEY = _os.environ["SECRET_KEY"]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-DATABASES["default"]["NAME"] = _os.path.join(_os.environ["STATE_DIR"], "wagtail.sqlite3")
-MEDIA_ROOT = _os.path.join(_os.environ["STATE_DIR"], "media")
+# systemd's StateDirectory= (and buildpyz's verification) give STATE_DIRECTORY.
+_STATE = _os.environ.get("STATE_DIRECTORY") or _os.environ["STATE_DIR"]
+DATABASES["default"]["NAME"] = _os.path.join(_STATE, "wagtail.sqlite3")
+MEDIA_ROOT = _os.path.join(_STATE, "media")
 """
 
 
