@@ -10,9 +10,11 @@ build without any cache makes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import shutil
+import sqlite3
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,4 +128,24 @@ def test_a_new_release_of_a_requirement_is_built_in_although_the_build_started_w
     # The verification unpacked it in the cache, under the name it was built with.
     build_id = json.loads(run_archive(built, "info", "--json").stdout)["build_id"]
     assert (site.cache / "verify" / f"newer.pyz_{build_id}").is_dir()
+
+
+def migrations_in(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        (count,) = connection.execute("SELECT COUNT(*) FROM django_migrations").fetchone()
+    return int(count)
+
+
+def test_the_verification_migrates_the_database_the_last_one_left(site: Site) -> None:
+    (kept,) = (site.cache / "verify" / "databases").glob("*/state/verify.sqlite3")
+    assert migrations_in(kept) > 10
+    # A database that no longer migrates (another branch, a damaged file): the
+    # verification migrates a new one, as for a first build, and keeps that.
+    kept.write_bytes(b"not a database" * 100)
+    with (site.project / "notes" / "templates" / "notes" / "home.html").open("a") as template:
+        template.write("<!-- again -->\n")
+    _, output = site.build("again.pyz", verify=True)
+    assert "Built " in output
+    (kept,) = (site.cache / "verify" / "databases").glob("*/state/verify.sqlite3")
+    assert migrations_in(kept) > 10
     shutil.rmtree(site.cache / "verify")

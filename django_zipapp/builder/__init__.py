@@ -261,7 +261,10 @@ def _finish(
         report("Note: not verified: the archive carries its own interpreter")
     elif verify:
         where = None if cache is None else cache / "verify"
-        _verify(pending, output.name, where, target, verify_urls, verify_env, report)
+        # One site's builds (a project and settings module) keep one set of databases.
+        site = f"{project.root}\0{project.settings_module}"
+        key = hashlib.sha256(site.encode()).hexdigest()[:32]
+        _verify(pending, output.name, where, key, target, verify_urls, verify_env, report)
     return build_id
 
 
@@ -378,6 +381,7 @@ def _verify(
     archive: Path,
     name: str,
     cache_root: Path | None,
+    database_key: str,
     target: Target,
     urls: Sequence[str],
     environment: Mapping[str, str],
@@ -400,6 +404,7 @@ def _verify(
         report=report,
         name=name,
         cache_root=cache_root,
+        database_key=database_key,
     )
 
 

@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
@@ -41,6 +42,8 @@ CONFIG_HINT = (
     "directory, and nothing else: give a value for each other required field it names "
     "in ZIPAPP_VERIFY_ENV (for example {'API_TOKEN': 'verification'}). "
 )
+# In the builder's cache: the databases the last verification of each site migrated.
+DATABASES = "databases"
 # Run by the archive's `shell`: migrate as `migrate --noinput` does, when every database
 # of the settings is an SQLite file in the verification's scratch folder; say whether.
 SCRATCH_VARIABLE = "DJANGO_ZIPAPP_VERIFY_SCRATCH"
@@ -56,7 +59,8 @@ temporary = all(
 )
 if temporary:
     call_command("migrate", interactive=False, verbosity=0)
-print(json.dumps({{"migrated": temporary}}))
+files = [str(d.get("NAME", "")) for d in settings.DATABASES.values()] if temporary else []
+print(json.dumps({{"migrated": temporary, "files": files}}))
 """
 
 
@@ -93,33 +97,91 @@ def verify_archive(
     report: Callable[[str], None],
     name: str = "site.pyz",
     cache_root: Path | None = None,
+    database_key: str | None = None,
 ) -> None:
     """Raise BuildError when the archive fails a deployment check or answers with a 5xx.
 
-    ``name``: the archive's name once deployed; ``cache_root``: where it unpacks itself,
-    kept between builds (None: a temporary directory).
+    ``name``: the archive's name once deployed; ``cache_root``: where it unpacks itself
+    and keeps the databases it migrated, between builds (None: a temporary directory);
+    ``database_key``: whose databases they are (one site's builds).
     """
     with tempfile.TemporaryDirectory(prefix="buildpyz-verify-") as folder:
         scratch = Path(folder)
-        root = _usable_root(cache_root) or scratch / "cache"
-        env = _environment(scratch, root, environment)
+        root = _usable_root(cache_root)
+        env = _environment(scratch, root or scratch / "cache", environment)
         # Under its deployed name, so that the builds unpacked there are pruned as one
         # site's; a link when the file system allows.
         archive = _named(archive, scratch / name)
+        kept = None if root is None or database_key is None else root / DATABASES / database_key
+        restored = _restore(kept, scratch)
         # `check --deploy` touches no database: it runs beside the migration.
         checking = _start(archive, env, "check", "--deploy")
         try:
-            migrated = _migrate_if_temporary(archive, env, scratch)
+            try:
+                migrated = _migrate_if_temporary(archive, env, scratch)
+            except BuildError:
+                if not restored:
+                    raise
+                # The previous build's migrations may not lead to this one's (another
+                # branch): a new database, as for a first build.
+                _forget(restored)
+                migrated = _migrate_if_temporary(archive, env, scratch)
         except BuildError:
             _finish(checking, "check --deploy")  # its failure, if any, comes first
             raise
         _finish(checking, "check --deploy")
-        if not migrated:
+        if not migrated.files:
             report(
                 "Note: the verification did not migrate: a database of the settings is not "
                 "a temporary SQLite file (set DATABASE_URL in ZIPAPP_VERIFY_ENV to choose one)"
             )
         _serve_and_request(archive, env, scratch, urls, host, https_header)
+        if kept is not None and migrated.files:
+            _keep(migrated.files, scratch, kept)
+
+
+@dataclass(frozen=True)
+class _Migrated:
+    files: list[Path]  # the temporary SQLite databases, migrated; none when not migrated
+
+
+def _restore(kept: Path | None, scratch: Path) -> list[Path]:
+    """Put the databases the previous verification migrated in place; the files put."""
+    if kept is None or not kept.is_dir():
+        return []
+    try:
+        shutil.copytree(kept, scratch, dirs_exist_ok=True)
+    except (OSError, shutil.Error):
+        return []  # a new database, as for a first build
+    return [scratch / path.relative_to(kept) for path in kept.rglob("*") if path.is_file()]
+
+
+def _forget(files: list[Path]) -> None:
+    for path in files:
+        path.unlink(missing_ok=True)
+
+
+def _keep(files: list[Path], scratch: Path, kept: Path) -> None:
+    """Keep the migrated databases for the next build's verification, replacing the last."""
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{kept.name}.", dir=kept.parent))
+    except OSError:
+        return  # a cache that cannot be written: the next build migrates from scratch
+    try:
+        for path in files:
+            for sibling in (path, path.with_name(path.name + "-wal")):
+                if sibling.is_file():
+                    target = temporary / sibling.relative_to(scratch)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(sibling, target)
+        old = kept.with_name(f".{kept.name}.old-{os.getpid()}")
+        if kept.exists():
+            os.rename(kept, old)
+        os.rename(temporary, kept)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _usable_root(root: Path | None) -> Path | None:
@@ -194,14 +256,16 @@ def _finish(process: subprocess.Popen[str], command: str) -> str:
     return stdout
 
 
-def _migrate_if_temporary(archive: Path, env: dict[str, str], scratch: Path) -> bool:
+def _migrate_if_temporary(archive: Path, env: dict[str, str], scratch: Path) -> _Migrated:
     # One start of the archive for both: where the databases are, and the migration.
     process = _start(
         archive, {**env, SCRATCH_VARIABLE: str(scratch)}, "shell", "--no-imports", "-c",
         MIGRATE_SCRIPT,
     )  # fmt: skip
-    printed = _finish(process, "migrate --noinput")
-    return bool(json.loads(printed.strip().splitlines()[-1])["migrated"])
+    printed = json.loads(_finish(process, "migrate --noinput").strip().splitlines()[-1])
+    files = [Path(name).resolve() for name in printed["files"]] if printed["migrated"] else []
+    inside = scratch.resolve()
+    return _Migrated([inside / path.relative_to(inside) for path in files])
 
 
 def _serve_and_request(
