@@ -23,7 +23,8 @@ import pytest
 
 from tests.archives import Built, build_in, copy_example, run_archive
 
-pytestmark = pytest.mark.e2e
+# Six builds, two of them installing every dependency afresh: run once (see pyproject.toml).
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
 PROBE = "zipapp_probe"
 
