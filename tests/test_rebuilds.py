@@ -23,7 +23,7 @@ import pytest
 
 from tests.archives import Built, build_in, copy_example, run_archive
 
-# Six builds, two of them installing every dependency afresh: run once (see pyproject.toml).
+# Five builds, three of them installing every dependency: run once (see pyproject.toml).
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
 PROBE = "zipapp_probe"
