@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,6 +68,10 @@ def dependency_layer(
     carries bytecode for this interpreter. Only a cache entry of installed dependencies,
     which never changes once written, has its part cached.
     """
+    # Only what the dependencies hold too: the key must not change with every new file
+    # of the project (a static file's hashed name).
+    installed = set(os.listdir(dependencies))
+    overridden = frozenset(name for name in overridden if name.split("/", 1)[0] in installed)
     key = _key(dependencies, overridden, compressed, bytecode, cache_dir)
     if key is None or cache_dir is None:
         return _write(dependencies, overridden, compressed, bytecode, cache_dir, scratch)
@@ -134,8 +139,6 @@ def _write(
     cache_dir: Path | None,
     scratch: Path,
 ) -> Layer:
-    import zipfile
-
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
     folder = Path(tempfile.mkdtemp(prefix="layer-", dir=scratch))
     compiled = folder / "bytecode" if bytecode else None
@@ -150,20 +153,31 @@ def _write(
                     missing_ok=True
                 )
     path = folder / "layer.zip"
+    files = dict(members(dependencies, overridden))
     with zipfile.ZipFile(path, "w") as zf:
-        for relative, file_path in members(dependencies, overridden):
+        for relative, file_path in files.items():
             data = file_path.read_bytes()
             write_to_zipapp(
                 zf, f"{SITE_PACKAGES}/{relative}", data, DEPENDENCY_DATE, compression,
                 stat=file_path.stat(),
             )  # fmt: skip
         for name, file_path in bytecode_members(compiled):
-            info = zipfile.ZipInfo(name, date_time=DEPENDENCY_DATE)
-            info.compress_type = compression
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, file_path.read_bytes())
-    hashes = file_hashes(dict(members(dependencies, overridden)), compiled)
-    return Layer(path, hashes)
+            write_member(zf, name, file_path.read_bytes(), DEPENDENCY_DATE, compression)
+    return Layer(path, file_hashes(files, compiled))
+
+
+def write_member(
+    zf: zipfile.ZipFile,
+    name: str,
+    data: bytes,
+    date_time: tuple[int, int, int, int, int, int],
+    compression: int,
+) -> None:
+    """A member the build made (bytecode, a record): read-only for everyone, at a date."""
+    info = zipfile.ZipInfo(name, date_time=date_time)
+    info.compress_type = compression
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
 
 
 def members(source: Path, left_out: frozenset[str] = frozenset()) -> Iterator[tuple[str, Path]]:

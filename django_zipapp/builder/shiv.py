@@ -45,6 +45,7 @@ from .layers import (
     dependency_layer,
     forget,
     members,
+    write_member,
 )
 
 
@@ -146,7 +147,7 @@ def _append(
             zf, f"{SITE_PACKAGES}/{relative}", data, date_time, compression, stat=path.stat()
         )
     for name, path in bytecode_members(compiled):
-        _write(zf, name, path.read_bytes(), date_time, compression)
+        write_member(zf, name, path.read_bytes(), date_time, compression)
     # shiv's own bootstrap and metadata, as its create_archive writes them.
     env = Environment(
         built_at=datetime.fromtimestamp(built_at, timezone.utc).strftime(BUILD_AT_TIMESTAMP_FORMAT),
@@ -173,16 +174,7 @@ def _append(
     if _runs_on_this_interpreter(build_info):
         built += _startup_bytecode(zf, boot_source)
     for name, data in built:
-        _write(zf, name, data, date_time, compression)
-
-
-def _write(
-    zf: zipfile.ZipFile, name: str, data: bytes, date_time: tuple[int, ...], compression: int
-) -> None:
-    info = zipfile.ZipInfo(name, date_time=date_time)  # type: ignore[arg-type]
-    info.compress_type = compression
-    info.external_attr = 0o644 << 16
-    zf.writestr(info, data)
+        write_member(zf, name, data, date_time, compression)
 
 
 def _runs_on_this_interpreter(build_info: dict[str, Any]) -> bool:
