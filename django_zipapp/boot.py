@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import io
 import json
 import os
 import platform
@@ -22,9 +23,9 @@ import zipimport
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 # Names shared with the builder, which imports them from here.
 BOOT_MODULE = "_django_zipapp_boot"
@@ -152,6 +153,7 @@ def _forget_directory(archive: str) -> None:
     # The importer's index of the archive (thousands of entries, megabytes) would stay
     # in memory for good, in the server's master and in every worker it forks. Nothing
     # is imported from the archive any more; other zips on sys.path keep theirs.
+    _state.pop("index", None)
     cache: dict[str, dict[str, Any]] = getattr(zipimport, "_zip_directory_cache", {})
     for path, files in cache.items():
         if os.path.realpath(path) == os.path.realpath(archive):
@@ -221,24 +223,112 @@ def _read_archive(
     archive_path: Path, *names: str, sizes: bool = True
 ) -> tuple[list[bytes], dict[str, int]]:
     """The named members, and (``sizes``) the size of every file an extraction holds."""
-    # Python has already read the archive's directory (thousands of entries) to import
-    # this module; reading through its importer spares parsing it again at every start.
+    with _Index.of(archive_path) as index:
+        read = [index.read(name) for name in names]
+        if not sizes:
+            return read, {}
+        if index.opened is not None:
+            return read, {name: info.file_size for name, info in index.members.items()}
+        return read, {name: entry[3] for name, entry in index.members.items()}
+
+
+class _Index:
+    """The archive's members, as Python's importer indexed them, else as zipfile does.
+
+    Python has already read the archive's directory (thousands of entries) to import
+    this module: reading through its importer spares parsing it again at every start,
+    and a new build whose dependencies are shared unpacks its own few files without
+    zipfile parsing it either. ``members``: the files an extraction holds, by extracted
+    name; zipimport's entry for each (path, compress type, compressed size, file size,
+    offset, time, date, CRC-32), or zipfile's ZipInfo.
+    """
+
+    def __init__(self, archive_path: Path) -> None:
+        self.path = archive_path
+        found = _importer_of(archive_path)
+        self.loader: Any = found[0] if found else None
+        self.directory: dict[str, tuple[Any, ...]] = found[1] if found else {}
+        self.opened = None if found is not None else zipfile.ZipFile(archive_path)
+
+    @cached_property
+    def members(self) -> dict[str, Any]:
+        if self.opened is not None:
+            return {extracted_name(info.filename): info for info in _unpacked(self.opened)}
+        prefixes = (f"{SITE_PACKAGES}{os.sep}", f"{BYTECODE}{os.sep}")
+        return {
+            extracted_name(name.replace(os.sep, "/")): entry
+            for name, entry in self.directory.items()
+            if name.startswith(prefixes)
+            and not name.endswith(os.sep)
+            and not left_packed(name.replace(os.sep, "/"))
+        }
+
+    @property
+    def bytecode(self) -> bool:
+        """Whether the archive holds bytecode (see BYTECODE)."""
+        if self.opened is not None:
+            return any(name.startswith(f"{BYTECODE}/") for name in self.opened.namelist())
+        return any(name.startswith(f"{BYTECODE}{os.sep}") for name in self.directory)
+
+    @classmethod
+    def of(cls, archive_path: Path) -> _Index:
+        """The archive's index: read once per process from the importer's."""
+        cached = _state.get("index")
+        if cached is not None and cached.path == archive_path and cached.opened is None:
+            return cached  # type: ignore[no-any-return]
+        index = cls(archive_path)
+        if index.opened is None:
+            _state["index"] = index
+        return index
+
+    def __enter__(self) -> _Index:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.opened is not None:
+            self.opened.close()
+
+    def read(self, name: str) -> bytes:
+        """A member's content; KeyError when the archive has none of that name."""
+        if self.opened is not None:
+            return self.opened.read(name)
+        if name.replace("/", os.sep) not in self.directory:
+            raise KeyError(name)
+        return bytes(self.loader.get_data(name.replace("/", os.sep)))
+
+    def info(self, name: str) -> zipfile.ZipInfo:
+        """The member that unpacks to ``name``, as zipfile opens it."""
+        if self.opened is not None:
+            return self.members[name]  # type: ignore[no-any-return]
+        path, compress, compressed, size, offset, *_, crc = self.members[name]
+        info = zipfile.ZipInfo(path[len(self.loader.archive) + 1 :].replace(os.sep, "/"))
+        info.compress_type, info.compress_size, info.file_size = compress, compressed, size
+        info.header_offset, info.CRC = offset, crc
+        return info
+
+    def open(self, info: zipfile.ZipInfo) -> IO[bytes]:
+        """A member's content, checked against its CRC-32 and its size as zipfile does."""
+        if self.opened is not None:
+            return self.opened.open(info)
+        try:
+            data = self.loader.get_data(info.filename.replace("/", os.sep))
+        except (OSError, zipimport.ZipImportError, zlib.error) as exc:
+            raise zipfile.BadZipFile(f"{info.filename}: {exc}") from None
+        if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+        return io.BytesIO(data)
+
+
+def _importer_of(archive_path: Path) -> tuple[Any, dict[str, tuple[Any, ...]]] | None:
+    """The importer that imported this module from the archive, and its index of it."""
     loader = globals().get("__loader__")
-    if isinstance(loader, zipimport.zipimporter) and os.path.samefile(loader.archive, archive_path):
-        directory = getattr(zipimport, "_zip_directory_cache", {}).get(loader.archive)
-        if directory is not None and not sizes:
-            return [loader.get_data(name) for name in names], {}
-        if directory is not None:
-            prefixes = (f"{SITE_PACKAGES}{os.sep}", f"{BYTECODE}{os.sep}")
-            # zipimport's entries: (path, compress, data size, file size, offset, ...).
-            found = {
-                extracted_name(name.replace(os.sep, "/")): entry[3]
-                for name, entry in directory.items()
-                if name.startswith(prefixes) and not name.endswith(os.sep)
-            }
-            return [loader.get_data(name) for name in names], found
-    with zipfile.ZipFile(archive_path) as archive:
-        return [archive.read(name) for name in names], expected_sizes(archive)
+    if isinstance(loader, zipimport.zipimporter):
+        with suppress(OSError):
+            if os.path.samefile(loader.archive, archive_path):
+                directory = getattr(zipimport, "_zip_directory_cache", {}).get(loader.archive)
+                if directory:  # run() empties it once the site is unpacked
+                    return loader, directory
+    return None
 
 
 def isolated_path(path: list[str], archive: str, pythonpath: str) -> list[str]:
@@ -449,7 +539,7 @@ def _fail(message: str) -> NoReturn:
 def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) -> int:
     """Make ``extraction`` a complete copy of the archive's site-packages, once.
 
-    ``sizes``: the files an extraction holds and their sizes (expected_sizes()).
+    ``sizes``: the files an extraction holds and their sizes (_read_archive()).
     Returns a descriptor that holds a shared lock on the extraction for the life of the
     process (and of the processes it forks): old builds are pruned only when nobody
     holds one.
@@ -467,6 +557,12 @@ def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) ->
                 # Another process may have extracted it while this one waited.
                 if force or not is_intact(extraction, sizes):
                     _replace_or_clean_up(archive_path, extraction)
+                    # Unpacked and checked just now, and held before the build's lock is
+                    # let go: nothing can have pruned or changed it since (pruning takes
+                    # that lock first), so its files need no second look.
+                    held = hold_extraction(extraction)
+                    if held is not None:
+                        return held
             force = False
     except (zipfile.BadZipFile, EOFError) as exc:  # a member that does not decompress
         raise BootError(
@@ -519,17 +615,27 @@ def extracted_name(member: str) -> str:
     return f"{SITE_PACKAGES}/{folder}{'/' if folder else ''}__pycache__/{name}"
 
 
-def expected_sizes(archive: zipfile.ZipFile) -> dict[str, int]:
-    return {extracted_name(info.filename): info.file_size for info in _unpacked(archive)}
-
-
 def _unpacked(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     prefixes = (f"{SITE_PACKAGES}/", f"{BYTECODE}/")
     return [
         info
         for info in archive.infolist()
-        if info.filename.startswith(prefixes) and not info.is_dir()
+        if info.filename.startswith(prefixes)
+        and not info.is_dir()
+        and not left_packed(info.filename)
     ]
+
+
+def left_packed(name: str) -> bool:
+    """Whether the member stays in the archive: no running site reads it.
+
+    Translation catalogues' sources: gettext, and Django through it, read only the
+    compiled ``.mo`` beside each ``.po``, and the tools that read or write a ``.po``
+    (makemessages, compilemessages, catalogue editors) work on the project's tree, not
+    on a read-only extraction. They are an eighth of a typical site's files and of its
+    size on disk. docs/running.rst says how to take them out of the archive.
+    """
+    return name.endswith(".po") and "/LC_MESSAGES/" in name
 
 
 def is_intact(extraction: Path, sizes: dict[str, int]) -> bool:
@@ -586,24 +692,24 @@ def replace_extraction(archive_path: Path, extraction: Path) -> None:
 
 
 def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
-    with zipfile.ZipFile(archive_path) as archive:
-        members = {extracted_name(info.filename): info for info in _unpacked(archive)}
+    with _Index.of(archive_path) as archive:
+        members = archive.members
         hashes = _recorded_hashes(archive)
         # "LAYER NAME" lines: the top-level entries that are shared, by layer.
         lines = _member_text(archive, SHAREABLE_NAME).splitlines()
         pairs = (line.partition(" ") for line in lines)
         shareable = {name: layer for layer, _, name in pairs if name}
-        has_bytecode = any(name.startswith(f"{BYTECODE}/") for name in archive.namelist())
+        has_bytecode = archive.bytecode
         os.makedirs(temporary / SITE_PACKAGES)
         # Without bytecode in the archive, compiling it here would write into the store.
         shared, hashed = (
-            share_entries(archive_path, temporary, members, hashes, shareable)
+            share_entries(archive_path, temporary, archive, hashes, shareable)
             if has_bytecode
             else (set(), 0)
         )
         rest = {name: info for name, info in members.items() if name not in shared}
         _make_folders(temporary, rest)
-        unpack(archive_path, temporary, list(rest.values()), opened=archive)
+        unpack(archive_path, temporary, [archive.info(name) for name in rest], opened=archive)
     if not has_bytecode:  # built for another Python than the build host's
         compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
     marker = {
@@ -616,11 +722,11 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
     (temporary / COMPLETE_MARKER).write_text(json.dumps(marker))
 
 
-def _recorded_hashes(archive: zipfile.ZipFile) -> dict[str, str]:
+def _recorded_hashes(archive: _Index) -> dict[str, str]:
     return _parse_hashes(_member_text(archive, HASHES_NAME))
 
 
-def _member_text(archive: zipfile.ZipFile, name: str) -> str:
+def _member_text(archive: _Index, name: str) -> str:
     try:
         return archive.read(name).decode()
     except KeyError:  # built before it was recorded
@@ -632,9 +738,18 @@ def _parse_hashes(text: str) -> dict[str, str]:
     return {name: digest for digest, _, name in lines}
 
 
-def _make_folders(temporary: Path, members: dict[str, zipfile.ZipInfo]) -> None:
-    for folder in sorted({os.path.dirname(name) for name in members}):
-        os.makedirs(os.path.join(temporary, folder), exist_ok=True)
+def _make_folders(temporary: Path, members: dict[str, Any]) -> None:
+    folders: set[str] = set()
+    for name in members:
+        folder = os.path.dirname(name)
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = os.path.dirname(folder)
+    # A parent sorts before what it holds: one mkdir each, and no stat (thousands of
+    # folders for a big site, most of them locale folders).
+    for folder in sorted(folders):
+        with suppress(FileExistsError):
+            os.mkdir(os.path.join(temporary, folder))
 
 
 def _workers() -> int:
@@ -653,7 +768,7 @@ def unpack(
     archive_path: Path,
     target: Path,
     infos: list[zipfile.ZipInfo],
-    opened: zipfile.ZipFile | None = None,
+    opened: _Index | None = None,
 ) -> None:
     """Decompress the members into target, spread over the cores, each file read-only.
 
@@ -680,7 +795,9 @@ def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]
         _unpack_members(archive, target, infos)
 
 
-def _unpack_members(archive: zipfile.ZipFile, target: Path, infos: list[zipfile.ZipInfo]) -> None:
+def _unpack_members(
+    archive: _Index | zipfile.ZipFile, target: Path, infos: list[zipfile.ZipInfo]
+) -> None:
     for info in infos:
         path = os.path.join(target, extracted_name(info.filename))
         # Read-only: a file may be shared with later builds (see share_entries).
@@ -724,7 +841,7 @@ RACY_MARGIN_NS = 100_000_000
 def share_entries(
     archive_path: Path,
     temporary: Path,
-    members: dict[str, zipfile.ZipInfo],
+    archive: _Index,
     hashes: dict[str, str],
     shareable: dict[str, str],
 ) -> tuple[set[str], int]:
@@ -739,7 +856,7 @@ def share_entries(
     store = temporary.parent / STORE
     store.mkdir(exist_ok=True)
     entries: dict[str, list[str]] = {}
-    for name in members:
+    for name in archive.members:
         top = name.split("/", 2)[1]
         if top in shareable:
             entries.setdefault(shareable[top], []).append(name)
@@ -750,7 +867,7 @@ def share_entries(
         top for top, key in keys.items() if not (store / str(key) / COMPLETE_MARKER).exists()
     ]
     for top in missing:
-        _add_to_store(archive_path, store, str(keys[top]), [members[n] for n in entries[top]])
+        _add_to_store(archive_path, store, str(keys[top]), [archive.info(n) for n in entries[top]])
     found = [top for top in keys if top not in missing]
     checked, hashed = _check_entries(store, found, keys, entries, hashes)
     trusted = set(missing) | {top for top, good in zip(found, checked, strict=True) if good}
@@ -823,10 +940,9 @@ def _check_entries(
     stamps = {layer: _Stamp(store / str(keys[layer])) for layer in layers}
     # Names in the store drop the leading "site-packages/".
     items = [
-        (layer, name)
+        (layer, f"{SITE_PACKAGES}/{inside}")
         for layer in layers
-        for name in entries[layer]
-        if not stamps[layer].vouches(name.split("/", 1)[1])
+        for inside in stamps[layer].unvouched([name.split("/", 1)[1] for name in entries[layer]])
     ]
     for layer in {layer for layer, _ in items}:
         stamps[layer].begin()  # before any file it records is looked at
@@ -887,22 +1003,31 @@ class _Stamp:
             pass
         return 0, {}
 
-    def vouches(self, name: str) -> bool:
-        """Whether the file is as recorded, and was recorded safely before it changed."""
-        try:
-            now = _identity(os.lstat(os.path.join(self.folder, name)))
-        except OSError:
-            return False
-        recorded = self.files.get(name)
-        if (
-            recorded != now
-            or now[3] >= self.since - RACY_MARGIN_NS
-            or not stat.S_ISREG(now[4])
-            or now[4] & 0o222
-        ):
-            return False
-        self.known[name] = now
-        return True
+    def unvouched(self, names: list[str]) -> list[str]:
+        """The files (by name inside the entry) the stamp does not vouch for.
+
+        It vouches for a read-only regular file that is as recorded, and was recorded
+        safely before it changed. One lstat() each: thousands for a big site, in one loop.
+        """
+        folder, recorded, known = f"{self.folder}{os.sep}", self.files, self.known
+        settled = self.since - RACY_MARGIN_NS
+        left = []
+        for name in names:
+            try:
+                now = _identity(os.lstat(folder + name))
+            except OSError:
+                left.append(name)
+                continue
+            if (
+                recorded.get(name) != now
+                or now[3] >= settled
+                or not stat.S_ISREG(now[4])
+                or now[4] & 0o222
+            ):
+                left.append(name)
+            else:
+                known[name] = now
+        return left
 
     def begin(self) -> None:
         """Take the reference time: before any stat that this stamp will record."""
