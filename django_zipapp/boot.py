@@ -776,11 +776,11 @@ def unpack(
     Reading each member to its end checks its CRC-32. ``opened``: the archive, already
     open in this thread, used as it is for a small job.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     if opened is not None and sum(info.file_size for info in infos) < UNPACK_IN_ONE_THREAD:
         _unpack_members(opened, target, infos)
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     workers = min(_workers(), 8)
     # Every worker takes one member in N, by size: the work comes out even.
     ordered = sorted(infos, key=lambda info: info.file_size, reverse=True)
@@ -832,10 +832,8 @@ STAMP = ".django-zipapp-verified"
 # A file changed in the same clock tick as the stat that the stamp records for it would
 # keep that stat. The stamp's reference time is taken from the file system's own clock
 # (a file created before any stat is taken), so such a change always carries a ctime at
-# or after it: files changed that late, or within this margin before it (for a clock set
-# back meanwhile), are hashed again rather than trusted, as git does for racily clean
-# entries.
-RACY_MARGIN_NS = 100_000_000
+# or after it: a file whose ctime is not older than the reference is hashed again rather
+# than trusted, as git does for its index's racily clean entries.
 
 
 def share_entries(
@@ -883,12 +881,10 @@ def share_entries(
 def _entry_key(names: list[str], hashes: dict[str, str]) -> str | None:
     import hashlib
 
-    digest = hashlib.sha256()
-    for name in sorted(names):
-        if name not in hashes:
-            return None
-        digest.update(f"{hashes[name]}  {name}\n".encode())
-    return digest.hexdigest()[:32]
+    if any(name not in hashes for name in names):
+        return None
+    lines = "".join(f"{hashes[name]}  {name}\n" for name in sorted(names))
+    return hashlib.sha256(lines.encode()).hexdigest()[:32]
 
 
 def _add_to_store(archive_path: Path, store: Path, key: str, infos: list[zipfile.ZipInfo]) -> None:
@@ -935,8 +931,6 @@ def _check_entries(
     A file that the entry's stamp vouches for is not read; every other one is hashed.
     Also returns how many files were hashed.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     stamps = {layer: _Stamp(store / str(keys[layer])) for layer in layers}
     # Names in the store drop the leading "site-packages/".
     items = [
@@ -965,9 +959,13 @@ def _check_entries(
                 bad.add(layer)
         return bad
 
-    workers = min(_workers(), 8)
-    with ThreadPoolExecutor(workers) as pool:
-        bad = set().union(*pool.map(bad_layers, [items[i::workers] for i in range(workers)]))
+    workers = min(_workers(), 8, len(items))
+    bad: set[str] = set()
+    if workers:  # nothing to hash when the stamps vouch for every file
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            bad = bad.union(*pool.map(bad_layers, [items[i::workers] for i in range(workers)]))
     for layer, stamp in stamps.items():
         if layer not in bad:
             stamp.save()
@@ -978,7 +976,7 @@ def _check_entries(
 class _Stamp:
     """What a store entry's files were when their content was last known good.
 
-    The stamp file, JSON: "since", the reference time (see RACY_MARGIN_NS), and
+    The stamp file, JSON: "since", the reference time (see STAMP), and
     "files", for each file: [st_ino, st_size, st_mtime_ns, st_ctime_ns, st_mode] as
     lstat() gave it before the content was known. A stamp that cannot be read, or is not
     what this code writes, vouches for nothing. Written under a temporary name and
@@ -1010,7 +1008,7 @@ class _Stamp:
         safely before it changed. One lstat() each: thousands for a big site, in one loop.
         """
         folder, recorded, known = f"{self.folder}{os.sep}", self.files, self.known
-        settled = self.since - RACY_MARGIN_NS
+        since = self.since
         left = []
         for name in names:
             try:
@@ -1020,7 +1018,7 @@ class _Stamp:
                 continue
             if (
                 recorded.get(name) != now
-                or now[3] >= settled
+                or now[3] >= since
                 or not stat.S_ISREG(now[4])
                 or now[4] & 0o222
             ):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.boot import RACY_MARGIN_NS, STAMP, _command, extracted_name, left_packed
+from django_zipapp.boot import STAMP, _command, extracted_name, left_packed
 from django_zipapp.runtime import ARCHIVE_COMMANDS, HELP
 from tests.archives import Built, get, run_archive, running_server, site_env
 
@@ -250,9 +250,9 @@ def test_pruning_while_a_linked_build_runs(built: Built, rebuilt: Built, tmp_pat
 def stamped_deploys(built: Built, rebuilt: Built, tmp_path: Path) -> tuple[Path, Built, Path]:
     """An old build, then a new one linked to its layers: the store's stamps written."""
     old = extraction_of(deploy(built, tmp_path))
-    # A stamp does not vouch for a file changed within RACY_MARGIN_NS before it was
-    # taken: the last files unpacked into the store are hashed by the next build, which
-    # stamps them again. Let them age past the margin before that.
+    # A stamp does not vouch for a file changed in the clock tick it was taken in or
+    # later: the last files unpacked into the store may be hashed by the next build,
+    # which stamps them again. Let the clock move on before that.
     past_racy_margin()
     site = deploy(rebuilt, tmp_path)
     new = extraction_of(site)
@@ -264,7 +264,7 @@ def stamped_deploys(built: Built, rebuilt: Built, tmp_path: Path) -> tuple[Path,
 
 
 def past_racy_margin() -> None:
-    time.sleep(RACY_MARGIN_NS / 1e9 + 0.1)
+    time.sleep(0.1)  # some clock ticks of the file system's clock (a jiffy: 1-10 ms)
 
 
 def started_again(site: Built) -> tuple[dict[str, int], Path]:
