@@ -803,9 +803,13 @@ def _unpack_members(
         # Read-only: a file may be shared with later builds (see share_entries).
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         try:
-            with archive.open(info) as source, open(descriptor, "wb", closefd=False) as out:
+            # os.write on the descriptor: a file object would add an fstat and an ioctl
+            # for each of thousands of files.
+            with archive.open(info) as source:
                 while block := source.read(1 << 20):
-                    out.write(block)
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(descriptor, view) :]
         except (zipfile.BadZipFile, zlib.error, EOFError):
             raise _DamagedEntry(info.filename) from None
         finally:
