@@ -137,3 +137,32 @@ def test_found_up_to_the_repository_root(tmp_path: Path) -> None:
     (tmp_path / ".git").rmdir()
     with pytest.raises(BuildError):
         find_requirements(project, None)
+
+
+def test_the_last_resolution_is_remembered_and_old_records_are_removed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from django_zipapp.builder.dependencies import (
+        PREVIOUS_MAX_AGE,
+        PREVIOUS_SUBDIR,
+        previous_entry,
+        remember_entry,
+    )
+
+    entry = tmp_path / ("a" * 32) / "site-packages"
+    entry.mkdir(parents=True)
+    remember_entry(tmp_path, "old", entry)
+    stale = time.time() - PREVIOUS_MAX_AGE - 60
+    os.utime(tmp_path / PREVIOUS_SUBDIR / "old", (stale, stale))
+    assert previous_entry(tmp_path, "old") == entry
+    remember_entry(tmp_path, "new", entry)
+    assert previous_entry(tmp_path, "new") == entry
+    # Not written again for a month: requirements nobody builds any more.
+    assert sorted(p.name for p in (tmp_path / PREVIOUS_SUBDIR).iterdir()) == ["new"]
+    assert previous_entry(tmp_path, "old") is None
+    # Only an entry of this cache is remembered, and a removed entry is no guess.
+    remember_entry(tmp_path, "elsewhere", tmp_path.parent / "site-packages")
+    assert previous_entry(tmp_path, "elsewhere") is None
+    entry.rmdir()
+    assert previous_entry(tmp_path, "new") is None

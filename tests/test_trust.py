@@ -18,7 +18,7 @@ from django_zipapp.boot import BootError, check_intact, check_target
 from django_zipapp.builder.dependencies import cache_key, tidy_installed
 from django_zipapp.builder.errors import BuildError
 from django_zipapp.builder.files import Rules, copy_tree
-from django_zipapp.builder.launcher import launcher_line, record_size, replace_first_line
+from django_zipapp.builder.launcher import launcher_line, record_size
 from django_zipapp.builder.shiv import _startup_bytecode
 from django_zipapp.builder.target import Target, make_target, normalize_machine
 
@@ -137,6 +137,13 @@ def make_archive(path: Path, build: dict[str, Any]) -> Path:
             archive.writestr("django_zipapp.json", json.dumps(build))
             archive.writestr("site-packages/mod.py", "x = 1\n" * 1000)
     return path
+
+
+def replace_first_line(archive: Path, line: str) -> None:
+    """Put line in place of the archive's shebang; zip readers allow for the new length."""
+    data = archive.read_bytes()
+    rest = data[data.index(b"\n") + 1 :]
+    archive.write_bytes(line.encode() + b"\n" + rest)
 
 
 def test_launcher_line_fits_the_kernel_and_records_the_size(tmp_path: Path) -> None:

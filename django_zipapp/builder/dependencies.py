@@ -79,6 +79,9 @@ def stage_dependencies(
 # The entry each set of requirements last resolved to: the build starts with it while pip
 # resolves, and starts again when pip's answer differs (see build_pyz).
 PREVIOUS_SUBDIR = "previous"
+# A record not written again for this long (each build with those requirements writes
+# it) is of requirements nobody builds any more: it is removed.
+PREVIOUS_MAX_AGE = 30 * 24 * 3600
 
 
 def requirements_key(found: Requirements, target: Target) -> str:
@@ -128,6 +131,10 @@ def remember_entry(cache_dir: Path, requirements: str, dependencies: Path) -> No
         temporary = folder / f".{requirements}.{os.getpid()}"
         temporary.write_text(dependencies.parent.name, encoding="utf-8")
         os.replace(temporary, folder / requirements)
+        cutoff = time.time() - PREVIOUS_MAX_AGE
+        for record in folder.iterdir():
+            if record.stat().st_mtime < cutoff:
+                record.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only makes the next build slower
 

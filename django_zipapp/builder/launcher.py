@@ -34,13 +34,6 @@ def launcher_line(shebang: str, boot_module: str) -> str | None:
     return line if len(line.encode()) < SHEBANG_LIMIT else None
 
 
-def replace_first_line(archive: Path, line: str) -> None:
-    """Put line in place of the archive's shebang; zip readers allow for the new length."""
-    data = archive.read_bytes()
-    rest = data[data.index(b"\n") + 1 :]
-    archive.write_bytes(line.encode() + b"\n" + rest)
-
-
 def record_size(archive: Path) -> int:
     """Write the archive's final size into its launcher line, in place; return it."""
     size = archive.stat().st_size

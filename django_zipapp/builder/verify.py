@@ -26,7 +26,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
@@ -130,19 +129,14 @@ def verify_archive(
             _finish(checking, "check --deploy")  # its failure, if any, comes first
             raise
         _finish(checking, "check --deploy")
-        if not migrated.files:
+        if not migrated:
             report(
                 "Note: the verification did not migrate: a database of the settings is not "
                 "a temporary SQLite file (set DATABASE_URL in ZIPAPP_VERIFY_ENV to choose one)"
             )
         _serve_and_request(archive, env, scratch, urls, host, https_header)
-        if kept is not None and migrated.files:
-            _keep(migrated.files, scratch, kept)
-
-
-@dataclass(frozen=True)
-class _Migrated:
-    files: list[Path]  # the temporary SQLite databases, migrated; none when not migrated
+        if kept is not None and migrated:
+            _keep(migrated, scratch, kept)
 
 
 def _restore(kept: Path | None, scratch: Path) -> list[Path]:
@@ -256,7 +250,8 @@ def _finish(process: subprocess.Popen[str], command: str) -> str:
     return stdout
 
 
-def _migrate_if_temporary(archive: Path, env: dict[str, str], scratch: Path) -> _Migrated:
+def _migrate_if_temporary(archive: Path, env: dict[str, str], scratch: Path) -> list[Path]:
+    """The temporary SQLite databases, migrated; none when a database is not one."""
     # One start of the archive for both: where the databases are, and the migration.
     process = _start(
         archive, {**env, SCRATCH_VARIABLE: str(scratch)}, "shell", "--no-imports", "-c",
@@ -265,7 +260,7 @@ def _migrate_if_temporary(archive: Path, env: dict[str, str], scratch: Path) -> 
     printed = json.loads(_finish(process, "migrate --noinput").strip().splitlines()[-1])
     files = [Path(name).resolve() for name in printed["files"]] if printed["migrated"] else []
     inside = scratch.resolve()
-    return _Migrated([inside / path.relative_to(inside) for path in files])
+    return [inside / path.relative_to(inside) for path in files]
 
 
 def _serve_and_request(
