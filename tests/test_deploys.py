@@ -337,3 +337,25 @@ def test_a_damaged_stamp_means_hashing_again(built: Built, rebuilt: Built, tmp_p
     # Hashed and found good: stamped again, the next start hashes nothing.
     past_racy_margin()
     assert started_again(site)[0]["hashed"] == 0
+
+
+@pytest.mark.e2e
+def test_unpacking_without_the_importers_index_gives_the_same_files(
+    built: Built, tmp_path: Path
+) -> None:
+    """Here the boot module is imported from the source tree, not from the archive:
+    zipfile reads the archive's directory, and the result is the same extraction."""
+    from django_zipapp.boot import hold_extraction, replace_extraction
+
+    site = deploy(built, tmp_path)
+    unpacked = extraction_of(site)  # by the archive itself, through its importer
+    extraction = tmp_path / "cache" / f"other.pyz_{unpacked.name.rpartition('_')[2]}"
+    replace_extraction(site.archive, extraction)
+    held = hold_extraction(extraction)
+    assert held is not None
+    os.close(held)
+    assert_as_recorded(extraction, site.archive)
+    assert (
+        json.loads((extraction / MARKER).read_text())["files"]
+        == (json.loads((unpacked / MARKER).read_text())["files"])
+    )
