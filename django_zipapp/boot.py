@@ -21,7 +21,7 @@ import sysconfig
 import zipfile
 import zipimport
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from functools import cached_property, partial
 from pathlib import Path
@@ -225,11 +225,7 @@ def _read_archive(
     """The named members, and (``sizes``) the size of every file an extraction holds."""
     with _Index.of(archive_path) as index:
         read = [index.read(name) for name in names]
-        if not sizes:
-            return read, {}
-        if index.opened is not None:
-            return read, {name: info.file_size for name, info in index.members.items()}
-        return read, {name: entry[3] for name, entry in index.members.items()}
+        return read, index.sizes() if sizes else {}
 
 
 class _Index:
@@ -262,6 +258,12 @@ class _Index:
             and not name.endswith(os.sep)
             and not left_packed(name.replace(os.sep, "/"))
         }
+
+    def sizes(self) -> dict[str, int]:
+        """The size of every file an extraction holds."""
+        if self.opened is not None:
+            return {name: info.file_size for name, info in self.members.items()}
+        return {name: entry[3] for name, entry in self.members.items()}
 
     @property
     def bytecode(self) -> bool:
@@ -738,9 +740,9 @@ def _parse_hashes(text: str) -> dict[str, str]:
     return {name: digest for digest, _, name in lines}
 
 
-def _make_folders(temporary: Path, members: dict[str, Any]) -> None:
+def _make_folders(temporary: Path, names: Iterable[str]) -> None:
     folders: set[str] = set()
-    for name in members:
+    for name in names:
         folder = os.path.dirname(name)
         while folder and folder not in folders:
             folders.add(folder)
@@ -897,7 +899,7 @@ def _add_to_store(archive_path: Path, store: Path, key: str, infos: list[zipfile
 
     temporary = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=store))
     try:
-        _make_folders(temporary, {extracted_name(info.filename): info for info in infos})
+        _make_folders(temporary, (extracted_name(info.filename) for info in infos))
         unpack(archive_path, temporary, infos)
         (temporary / COMPLETE_MARKER).write_text("")
         # The entry's own folder: SITE_PACKAGES/<entry> becomes <key>/<entry>.
@@ -938,7 +940,7 @@ def _check_entries(
     stamps = {layer: _Stamp(store / str(keys[layer])) for layer in layers}
     # Names in the store drop the leading "site-packages/".
     items = [
-        (layer, f"{SITE_PACKAGES}/{inside}")
+        (layer, inside)
         for layer in layers
         for inside in stamps[layer].unvouched([name.split("/", 1)[1] for name in entries[layer]])
     ]
@@ -949,14 +951,13 @@ def _check_entries(
         import hashlib
 
         bad = set()
-        for layer, name in items:
-            inside = name.split("/", 1)[1]
+        for layer, inside in items:
             path = os.path.join(store, str(keys[layer]), inside)
             try:
                 if (
                     not stamps[layer].record(inside)
                     or os.stat(path).st_mode & 0o222
-                    or _sha256(path, hashlib.sha256()) != hashes[name]
+                    or _sha256(path, hashlib.sha256()) != hashes[f"{SITE_PACKAGES}/{inside}"]
                 ):
                     bad.add(layer)
             except OSError:

@@ -253,17 +253,17 @@ def stamped_deploys(built: Built, rebuilt: Built, tmp_path: Path) -> tuple[Path,
     # A stamp does not vouch for a file changed in the clock tick it was taken in or
     # later: the last files unpacked into the store may be hashed by the next build,
     # which stamps them again. Let the clock move on before that.
-    past_racy_margin()
+    past_the_stamps_clock_tick()
     site = deploy(rebuilt, tmp_path)
     new = extraction_of(site)
     assert (new / "site-packages" / "django").is_symlink()
-    past_racy_margin()
+    past_the_stamps_clock_tick()
     started_again(site)  # the new build's own layers (those that differ) are stamped again
-    past_racy_margin()
+    past_the_stamps_clock_tick()
     return old, site, new
 
 
-def past_racy_margin() -> None:
+def past_the_stamps_clock_tick() -> None:
     time.sleep(0.1)  # some clock ticks of the file system's clock (a jiffy: 1-10 ms)
 
 
@@ -335,7 +335,7 @@ def test_a_damaged_stamp_means_hashing_again(built: Built, rebuilt: Built, tmp_p
     result = run_archive(site, "check")
     assert result.returncode == 0, result.stderr
     # Hashed and found good: stamped again, the next start hashes nothing.
-    past_racy_margin()
+    past_the_stamps_clock_tick()
     assert started_again(site)[0]["hashed"] == 0
 
 
