@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import gc
-import io
 import json
+import mmap
 import os
 import platform
 import re
 import stat
+import struct
 import sys
 import sysconfig
 import zipfile
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from functools import cached_property, partial
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 # Names shared with the builder, which imports them from here.
 BOOT_MODULE = "_django_zipapp_boot"
@@ -228,15 +229,18 @@ def _read_archive(
         return read, index.sizes() if sizes else {}
 
 
+# A member of the archive as unpack() reads it: its name in the archive, how it is stored
+# (zipfile.ZIP_STORED or ZIP_DEFLATED), its stored size, its size, the offset of its local
+# header in the file, and its CRC-32.
+_Member = tuple[str, int, int, int, int, int]
+
+
 class _Index:
     """The archive's members, as Python's importer indexed them, else as zipfile does.
 
     Python has already read the archive's directory (thousands of entries) to import
-    this module: reading through its importer spares parsing it again at every start,
-    and a new build whose dependencies are shared unpacks its own few files without
-    zipfile parsing it either. ``members``: the files an extraction holds, by extracted
-    name; zipimport's entry for each (path, compress type, compressed size, file size,
-    offset, time, date, CRC-32), or zipfile's ZipInfo.
+    this module: reading through its importer spares parsing it again at every start.
+    ``members``: the files an extraction holds, by extracted name (see _Member).
     """
 
     def __init__(self, archive_path: Path) -> None:
@@ -247,30 +251,39 @@ class _Index:
         self.opened = None if found is not None else zipfile.ZipFile(archive_path)
 
     @cached_property
-    def members(self) -> dict[str, Any]:
+    def members(self) -> dict[str, _Member]:
         if self.opened is not None:
-            return {extracted_name(info.filename): info for info in _unpacked(self.opened)}
-        prefixes = (f"{SITE_PACKAGES}{os.sep}", f"{BYTECODE}{os.sep}")
+            listed = (
+                (info.filename, info.compress_type, info.compress_size, info.file_size,
+                 info.header_offset, info.CRC)
+                for info in self.opened.infolist()
+            )  # fmt: skip
+        else:
+            # zipimport's entry: path, compress type, stored size, size, offset, time,
+            # date, CRC-32; the path starts with the archive's and uses os.sep.
+            start = len(self.loader.archive) + 1
+            listed = (
+                (path[start:].replace(os.sep, "/"), compress, stored, size, offset, crc)
+                for path, compress, stored, size, offset, _time, _date, crc
+                in self.directory.values()
+            )  # fmt: skip
+        prefixes = (f"{SITE_PACKAGES}/", f"{BYTECODE}/")
         return {
-            extracted_name(name.replace(os.sep, "/")): entry
-            for name, entry in self.directory.items()
-            if name.startswith(prefixes)
-            and not name.endswith(os.sep)
-            and not left_packed(name.replace(os.sep, "/"))
+            extracted_name(member[0]): member
+            for member in listed
+            if member[0].startswith(prefixes)
+            and not member[0].endswith("/")
+            and not left_packed(member[0])
         }
 
     def sizes(self) -> dict[str, int]:
         """The size of every file an extraction holds."""
-        if self.opened is not None:
-            return {name: info.file_size for name, info in self.members.items()}
-        return {name: entry[3] for name, entry in self.members.items()}
+        return {name: member[3] for name, member in self.members.items()}
 
     @property
     def bytecode(self) -> bool:
         """Whether the archive holds bytecode (see BYTECODE)."""
-        if self.opened is not None:
-            return any(name.startswith(f"{BYTECODE}/") for name in self.opened.namelist())
-        return any(name.startswith(f"{BYTECODE}{os.sep}") for name in self.directory)
+        return any(member[0].startswith(f"{BYTECODE}/") for member in self.members.values())
 
     @classmethod
     def of(cls, archive_path: Path) -> _Index:
@@ -297,28 +310,6 @@ class _Index:
         if name.replace("/", os.sep) not in self.directory:
             raise KeyError(name)
         return bytes(self.loader.get_data(name.replace("/", os.sep)))
-
-    def info(self, name: str) -> zipfile.ZipInfo:
-        """The member that unpacks to ``name``, as zipfile opens it."""
-        if self.opened is not None:
-            return self.members[name]  # type: ignore[no-any-return]
-        path, compress, compressed, size, offset, *_, crc = self.members[name]
-        info = zipfile.ZipInfo(path[len(self.loader.archive) + 1 :].replace(os.sep, "/"))
-        info.compress_type, info.compress_size, info.file_size = compress, compressed, size
-        info.header_offset, info.CRC = offset, crc
-        return info
-
-    def open(self, info: zipfile.ZipInfo) -> IO[bytes]:
-        """A member's content, checked against its CRC-32 and its size as zipfile does."""
-        if self.opened is not None:
-            return self.opened.open(info)
-        try:
-            data = self.loader.get_data(info.filename.replace("/", os.sep))
-        except (OSError, zipimport.ZipImportError, zlib.error) as exc:
-            raise zipfile.BadZipFile(f"{info.filename}: {exc}") from None
-        if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
-            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
-        return io.BytesIO(data)
 
 
 def _importer_of(archive_path: Path) -> tuple[Any, dict[str, tuple[Any, ...]]] | None:
@@ -709,9 +700,9 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
             if has_bytecode
             else (set(), 0)
         )
-        rest = {name: info for name, info in members.items() if name not in shared}
-        _make_folders(temporary, rest)
-        unpack(archive_path, temporary, [archive.info(name) for name in rest], opened=archive)
+        rest = [(name, member) for name, member in members.items() if name not in shared]
+        _make_folders(temporary, (name for name, _ in rest))
+        unpack(archive_path, temporary, rest)
     if not has_bytecode:  # built for another Python than the build host's
         compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
     marker = {
@@ -761,61 +752,78 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-# Less than this to unpack (a new build's own files, with the rest shared) is not worth
-# a thread that reads the archive's directory (thousands of entries) once more.
-UNPACK_IN_ONE_THREAD = 4 << 20
+# Fewer files than this (a new build's own, with the rest shared) are not worth starting
+# threads for.
+UNPACK_IN_ONE_THREAD = 64
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., name length, extra length
 
 
-def unpack(
-    archive_path: Path,
-    target: Path,
-    infos: list[zipfile.ZipInfo],
-    opened: _Index | None = None,
-) -> None:
+def unpack(archive_path: Path, target: Path, members: list[tuple[str, _Member]]) -> None:
     """Decompress the members into target, spread over the cores, each file read-only.
 
-    zlib lets go of the interpreter's lock while it inflates: threads run in parallel.
-    Reading each member to its end checks its CRC-32. ``opened``: the archive, already
-    open in this thread, used as it is for a small job.
+    ``members``: (extracted name, member) pairs. The archive is mapped into memory once
+    and every thread reads from that map, which costs no system call per member and
+    parses nothing again. zlib lets go of the interpreter's lock while it inflates, and
+    os.open() and os.write() while the kernel works: threads run in parallel. Every
+    member is checked against its CRC-32 and its size before its file is written.
     """
-    if opened is not None and sum(info.file_size for info in infos) < UNPACK_IN_ONE_THREAD:
-        _unpack_members(opened, target, infos)
-        return
-    from concurrent.futures import ThreadPoolExecutor
+    with (
+        open(archive_path, "rb") as file,
+        mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data,
+    ):
+        if len(members) < UNPACK_IN_ONE_THREAD:
+            _unpack_members(data, target, members)
+            return
+        from concurrent.futures import ThreadPoolExecutor
 
-    workers = min(_workers(), 8)
-    # Every worker takes one member in N, by size: the work comes out even.
-    ordered = sorted(infos, key=lambda info: info.file_size, reverse=True)
-    chunks = [ordered[index::workers] for index in range(workers)]
-    with ThreadPoolExecutor(workers) as pool:
-        for done in [pool.submit(_unpack_chunk, archive_path, target, chunk) for chunk in chunks]:
-            done.result()
+        workers = min(_workers(), 8)
+        # Every worker takes one member in N, by size: the work comes out even.
+        ordered = sorted(members, key=lambda item: item[1][3], reverse=True)
+        chunks = [ordered[index::workers] for index in range(workers)]
+        with ThreadPoolExecutor(workers) as pool:
+            for done in [pool.submit(_unpack_members, data, target, chunk) for chunk in chunks]:
+                done.result()
 
 
-def _unpack_chunk(archive_path: Path, target: Path, infos: list[zipfile.ZipInfo]) -> None:
-    with zipfile.ZipFile(archive_path) as archive:
-        _unpack_members(archive, target, infos)
-
-
-def _unpack_members(
-    archive: _Index | zipfile.ZipFile, target: Path, infos: list[zipfile.ZipInfo]
-) -> None:
-    for info in infos:
-        path = os.path.join(target, extracted_name(info.filename))
+def _unpack_members(data: mmap.mmap, target: Path, members: list[tuple[str, _Member]]) -> None:
+    base = f"{target}{os.sep}"
+    for name, (member, compress, stored, size, offset, crc) in members:
+        content = _content(data, member, compress, stored, size, offset)
+        if len(content) != size or zlib.crc32(content) != crc:
+            raise _DamagedEntry(member)
         # Read-only: a file may be shared with later builds (see share_entries).
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        descriptor = os.open(
+            base + name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444
+        )
         try:
             # os.write on the descriptor: a file object would add an fstat and an ioctl
             # for each of thousands of files.
-            with archive.open(info) as source:
-                while block := source.read(1 << 20):
-                    view = memoryview(block)
-                    while view:
-                        view = view[os.write(descriptor, view) :]
-        except (zipfile.BadZipFile, zlib.error, EOFError):
-            raise _DamagedEntry(info.filename) from None
+            view = memoryview(content)
+            while view:
+                view = view[os.write(descriptor, view) :]
         finally:
             os.close(descriptor)
+
+
+def _content(
+    data: mmap.mmap, member: str, compress: int, stored: int, size: int, offset: int
+) -> bytes:
+    """A member's bytes as the archive stores them, inflated; _DamagedEntry when it holds none.
+
+    The builder stores members whole or deflated (zipfile.ZIP_STORED, ZIP_DEFLATED): any
+    other method, like a local header that is not one, is an archive this build did not
+    write.
+    """
+    try:
+        signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(data, offset)
+        start = offset + _LOCAL_HEADER.size + name_length + extra_length
+        if signature == b"PK\x03\x04" and compress == zipfile.ZIP_STORED:
+            return data[start : start + stored]
+        if signature == b"PK\x03\x04" and compress == zipfile.ZIP_DEFLATED:
+            return zlib.decompress(data[start : start + stored], -15, size)
+    except (struct.error, zlib.error):
+        pass
+    raise _DamagedEntry(member)
 
 
 # Sharing between builds. Each top-level entry of site-packages that a dependency
@@ -871,7 +879,8 @@ def share_entries(
         top for top, key in keys.items() if not (store / str(key) / COMPLETE_MARKER).exists()
     ]
     for top in missing:
-        _add_to_store(archive_path, store, str(keys[top]), [archive.info(n) for n in entries[top]])
+        members = [(name, archive.members[name]) for name in entries[top]]
+        _add_to_store(archive_path, store, str(keys[top]), members)
     found = [top for top in keys if top not in missing]
     checked, hashed = _check_entries(store, found, keys, entries, hashes)
     trusted = set(missing) | {top for top, good in zip(found, checked, strict=True) if good}
@@ -893,14 +902,16 @@ def _entry_key(names: list[str], hashes: dict[str, str]) -> str | None:
     return hashlib.sha256(lines.encode()).hexdigest()[:32]
 
 
-def _add_to_store(archive_path: Path, store: Path, key: str, infos: list[zipfile.ZipInfo]) -> None:
+def _add_to_store(
+    archive_path: Path, store: Path, key: str, members: list[tuple[str, _Member]]
+) -> None:
     import shutil
     import tempfile
 
     temporary = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=store))
     try:
-        _make_folders(temporary, (extracted_name(info.filename) for info in infos))
-        unpack(archive_path, temporary, infos)
+        _make_folders(temporary, (name for name, _ in members))
+        unpack(archive_path, temporary, members)
         (temporary / COMPLETE_MARKER).write_text("")
         # The entry's own folder: SITE_PACKAGES/<entry> becomes <key>/<entry>.
         os.rename(temporary / SITE_PACKAGES, temporary / "site")
@@ -919,7 +930,7 @@ def _add_to_store(archive_path: Path, store: Path, key: str, infos: list[zipfile
     # recorded hashes make the key: its content is known.
     stamp = _Stamp(store / key)
     stamp.begin()
-    names = [extracted_name(info.filename).split("/", 1)[1] for info in infos]
+    names = [name.split("/", 1)[1] for name, _ in members]
     if all(stamp.record(name) for name in names):
         stamp.save()
     stamp.end()
