@@ -62,6 +62,9 @@ class Site:
         self.env = {**ws.env, "SOURCE_DATE_EPOCH": "1700000000"}
         self.python: Path = ws.python
         self.template = Path()
+        # Trees the measurements are done with, removed once they are all taken: see
+        # remove_leftovers().
+        self.leftovers: list[Path] = []
 
     # The site
 
@@ -126,8 +129,7 @@ class Site:
         try:
             return self.build(copy, output, step, cache)
         finally:
-            shutil.rmtree(copy)
-            shutil.rmtree(cache, ignore_errors=True)
+            self.leftovers += [copy, cache]
 
     def start(self, archive: Path, shiv_root: Path, step: str) -> float:
         return float(
@@ -181,6 +183,7 @@ class Site:
                 f"{name}: warm {got['warm'][-1]:.2f} s, cold {got['cold'][-1]:.2f} s, "
                 f"new build {got['new'][-1]:.2f} s, after prepare {got['prepared'][-1]:.2f} s"
             )
+        self.remove_leftovers()
         return self.rows(got)
 
     def starts(
@@ -198,6 +201,7 @@ class Site:
         add("warm", self.start(archive, one, f"{name}: warm start {index}"))
         add("one build", disk_usage(one) / self.bench.MB)
         add("floor", copy_like(one, self.root / f"floor-{index}"))
+        self.leftovers.append(self.root / f"floor-{index}")
         # Three deploys into one SHIV_ROOT: the previous build, unpacked; this one (one
         # template changed) started right away; the next one readied by prepare first.
         deploys = self.root / f"deploys-{index}"
@@ -209,8 +213,20 @@ class Site:
         add("prepare", self.archive_command(following, deploys, "prepare"))
         add("prepared", self.start(following, deploys, f"{name}: prepared start {index}"))
         add("three", disk_usage(deploys) / self.bench.MB)
-        shutil.rmtree(one)
-        shutil.rmtree(deploys)
+        self.leftovers += [one, deploys]
+
+    def remove_leftovers(self) -> None:
+        """Remove the trees that the measurements are done with, after the last one.
+
+        Not between them: on a file system that keeps no journal (ext4 without one, as
+        on the machine of docs/benchmarks.rst), the kernel avoids reusing an inode freed
+        in the last minute or more, and each new file or folder then costs a search
+        past every inode just freed: a cold start timed right after the bench removed
+        a clean build's tens of thousands of files would measure that search.
+        """
+        for tree in self.leftovers:
+            shutil.rmtree(tree, ignore_errors=True)
+        self.leftovers.clear()
 
     def rows(self, got: dict[str, list[float]]) -> list[Any]:
         row, name = self.bench.Row, self.name
@@ -269,9 +285,7 @@ def copy_like(tree: Path, copy: Path) -> float:
     """
     started = time.perf_counter()
     subprocess.run(["cp", "-R", str(tree), str(copy)], check=True)
-    elapsed = time.perf_counter() - started
-    shutil.rmtree(copy)
-    return elapsed
+    return time.perf_counter() - started
 
 
 def sha256(path: Path) -> str:
