@@ -581,7 +581,7 @@ def _replace_or_clean_up(archive_path: Path, extraction: Path) -> None:
         if not extraction.exists():
             build_lock(extraction).unlink(missing_ok=True)
         _forget_unused_store(extraction.parent)
-        raise damaged(archive_path, exc.name) from None
+        raise damaged(archive_path, exc.name, exc.reason) from None
 
 
 def _forget_unused_store(root: Path) -> None:
@@ -596,8 +596,9 @@ def _forget_unused_store(root: Path) -> None:
 
 
 class _DamagedEntry(Exception):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, reason: str = "") -> None:
         self.name = name
+        self.reason = reason  # damaged()'s, when not a CRC-32 that does not match
 
 
 def extracted_name(member: str) -> str:
@@ -808,22 +809,27 @@ def _unpack_members(data: mmap.mmap, target: Path, members: list[tuple[str, _Mem
 def _content(
     data: mmap.mmap, member: str, compress: int, stored: int, size: int, offset: int
 ) -> bytes:
-    """A member's bytes as the archive stores them, inflated; _DamagedEntry when it holds none.
+    """A member's bytes, inflated; _DamagedEntry when the archive holds no valid ones.
 
-    The builder stores members whole or deflated (zipfile.ZIP_STORED, ZIP_DEFLATED): any
-    other method, like a local header that is not one, is an archive this build did not
-    write.
+    The builder stores members whole or deflated (zipfile.ZIP_STORED, ZIP_DEFLATED).
     """
     try:
         signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(data, offset)
-        start = offset + _LOCAL_HEADER.size + name_length + extra_length
-        if signature == b"PK\x03\x04" and compress == zipfile.ZIP_STORED:
-            return data[start : start + stored]
-        if signature == b"PK\x03\x04" and compress == zipfile.ZIP_DEFLATED:
-            return zlib.decompress(data[start : start + stored], -15, size)
-    except (struct.error, zlib.error):
-        pass
-    raise _DamagedEntry(member)
+    except struct.error:  # past the end of the file
+        signature = b""
+    if signature != b"PK\x03\x04":
+        raise _DamagedEntry(member, f"its entry {member!r} has no valid local header")
+    start = offset + _LOCAL_HEADER.size + name_length + extra_length
+    if compress == zipfile.ZIP_STORED:
+        return data[start : start + stored]
+    if compress != zipfile.ZIP_DEFLATED:
+        raise _DamagedEntry(
+            member, f"its entry {member!r} uses compression method {compress}, not deflate"
+        )
+    try:
+        return zlib.decompress(data[start : start + stored], -15, size)
+    except zlib.error:
+        raise _DamagedEntry(member) from None
 
 
 # Sharing between builds. Each top-level entry of site-packages that a dependency

@@ -168,6 +168,21 @@ def test_a_changed_byte_is_found_before_unpacking(twins: Twins, tmp_path: Path) 
     assert run_archive(changed, "info").returncode == 0
 
 
+def test_a_damaged_local_header_is_found_before_unpacking(twins: Twins, tmp_path: Path) -> None:
+    name = "site-packages/django/core/management/base.py"
+    with zipfile.ZipFile(twins.one.archive) as archive:
+        entry = archive.getinfo(name)
+    data = bytearray(twins.one.archive.read_bytes())
+    data[entry.header_offset + 1] ^= 0xFF  # the "K" of its "PK\x03\x04"
+    changed = damaged_copy(twins, tmp_path / "header", bytes(data))
+    result = run_archive(changed, "check")
+    message = (
+        f"site.pyz is damaged: its entry {name!r} has no valid local header (the file has "
+        f"{len(data)} bytes, as built). Download or build it again; nothing was unpacked."
+    )
+    assert_refused(result, message, changed.work / "cache")
+
+
 def test_another_machine_is_named_before_unpacking(twins: Twins, tmp_path: Path) -> None:
     other = damaged_copy(twins, tmp_path / "other", twins.one.archive.read_bytes())
     with zipfile.ZipFile(other.archive) as archive:
