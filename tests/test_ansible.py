@@ -77,8 +77,11 @@ class Fleet:
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_LOCAL_TEMP": str(self.work / "ansible-tmp"),
+            # One connection per host, named by its port (every host is root@127.0.0.1):
+            # ssh's %C, 40 characters, would take a socket path in a deep temporary
+            # folder past the 107 bytes a Unix socket's name may have.
             "ANSIBLE_SSH_ARGS": "-o UserKnownHostsFile=/dev/null -o ControlMaster=auto "
-            f"-o ControlPersist=60s -o ControlPath={self.work}/ssh-%C",
+            f"-o ControlPersist=60s -o ControlPath={self.work}/ssh-%p",
         }
         return subprocess.run(
             [playbook, "-i", str(self.inventory), f"django_zipapp.deploy.{name}", *options],
