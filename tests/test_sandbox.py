@@ -189,16 +189,22 @@ def test_a_first_start_killed_anywhere_is_repaired(built: Built, tmp_path: Path)
     site = deployed(built, tmp_path)
     cache = tmp_path / "cache"
     # From before the extraction begins to after it ends; the whole process group, as
-    # systemd kills a service's cgroup.
+    # systemd kills a service's cgroup. An extraction takes a few tenths of a second:
+    # the kills in the middle wait for its temporary folder to appear, then a little.
     interrupted = 0
-    for delay in (0.05, 0.4, 1.0, 2.0, 3.5):
+    for delay, once_begun in ((0.05, False), (0.0, True), (0.05, True), (0.15, True), (3.5, False)):
+        before = set(os.listdir(cache)) if cache.exists() else set()
         start = subprocess.Popen(
             [str(site.archive), "prepare"], env=site_env(site), start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        if once_begun:
+            wait_for_new_temporary(cache, before, start)
         time.sleep(delay)
         os.killpg(start.pid, signal.SIGKILL)
         start.wait()
+        if not cache.exists():
+            continue  # killed before it made its cache directory
         interrupted += any(".tmp-" in path.name for path in cache.iterdir())
         for extraction in extractions(cache):  # whatever is in place is trusted: it is whole
             assert_intact(extraction, site.archive)
@@ -209,6 +215,15 @@ def test_a_first_start_killed_anywhere_is_repaired(built: Built, tmp_path: Path)
     assert_intact(extraction, site.archive)
     # What the killed starts left behind is gone.
     assert [p.name for p in cache.iterdir() if p.name.startswith(".") and "-" in p.name] == []
+
+
+def wait_for_new_temporary(cache: Path, before: set[str], process: subprocess.Popen[bytes]) -> None:
+    """Until a temporary folder that was not in ``before`` is in cache, or process ends."""
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if cache.exists() and any(".tmp-" in name for name in set(os.listdir(cache)) - before):
+            return
+        time.sleep(0.001)
 
 
 def test_a_tampered_extraction_is_extracted_again(built: Built, tmp_path: Path) -> None:
