@@ -179,6 +179,21 @@ def running_server(
                 process.wait()
 
 
+def wait_for_new_temporary(
+    cache: Path, before: set[str], process: subprocess.Popen[bytes], timeout: float = 60
+) -> None:
+    """Until a temporary folder not in ``before`` is in cache, or the process has ended.
+
+    An extraction takes a few tenths of a second: a test that kills one in the middle
+    waits for its temporary folder rather than guessing a delay.
+    """
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if cache.exists() and any(".tmp-" in name for name in set(os.listdir(cache)) - before):
+            return
+        time.sleep(0.001)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

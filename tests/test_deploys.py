@@ -19,7 +19,14 @@ import pytest
 
 from django_zipapp.boot import STAMP, _command, extracted_name, left_packed
 from django_zipapp.runtime import ARCHIVE_COMMANDS, HELP
-from tests.archives import Built, get, run_archive, running_server, site_env
+from tests.archives import (
+    Built,
+    get,
+    run_archive,
+    running_server,
+    site_env,
+    wait_for_new_temporary,
+)
 
 MARKER = ".django-zipapp-complete"
 
@@ -201,16 +208,23 @@ def test_a_preparation_killed_anywhere_leaves_the_serving_build_alone(
         old = Path(str(next(p for p in cache.iterdir() if p.name.startswith("site.pyz_"))))
         # The deploy: the new archive renamed over the old one, which keeps serving.
         site = deploy(rebuilt, tmp_path)
-        for delay in (0.05, 0.3, 0.8, 1.5, 3.0):
+        # Before it begins, in the middle (once it has begun), and after it ends.
+        interrupted = 0
+        for delay, once_begun in ((0.05, False), (0.0, True), (0.03, True), (3.0, False)):
+            before = set(os.listdir(cache))
             start = subprocess.Popen(
                 [str(site.archive), "prepare"], env=environment, start_new_session=True,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
+            if once_begun:
+                wait_for_new_temporary(cache, before, start)
             time.sleep(delay)
             os.killpg(start.pid, signal.SIGKILL)
             start.wait()
+            interrupted += any(".tmp-" in name for name in os.listdir(cache))
             assert_as_recorded(old, built.archive)
             assert get(srv.base + "/")[0] == 200
+        assert interrupted > 0  # at least one preparation was killed half-way
         new = extraction_of(site)
         assert_as_recorded(new, site.archive)
         assert get(srv.base + "/")[0] == 200

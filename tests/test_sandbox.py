@@ -23,7 +23,14 @@ from pathlib import Path
 import pytest
 
 from django_zipapp.boot import left_packed
-from tests.archives import Built, get, run_archive, running_server, site_env
+from tests.archives import (
+    Built,
+    get,
+    run_archive,
+    running_server,
+    site_env,
+    wait_for_new_temporary,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -189,8 +196,7 @@ def test_a_first_start_killed_anywhere_is_repaired(built: Built, tmp_path: Path)
     site = deployed(built, tmp_path)
     cache = tmp_path / "cache"
     # From before the extraction begins to after it ends; the whole process group, as
-    # systemd kills a service's cgroup. An extraction takes a few tenths of a second:
-    # the kills in the middle wait for its temporary folder to appear, then a little.
+    # systemd kills a service's cgroup; the kills in the middle once it has begun.
     interrupted = 0
     for delay, once_begun in ((0.05, False), (0.0, True), (0.05, True), (0.15, True), (3.5, False)):
         before = set(os.listdir(cache)) if cache.exists() else set()
@@ -215,15 +221,6 @@ def test_a_first_start_killed_anywhere_is_repaired(built: Built, tmp_path: Path)
     assert_intact(extraction, site.archive)
     # What the killed starts left behind is gone.
     assert [p.name for p in cache.iterdir() if p.name.startswith(".") and "-" in p.name] == []
-
-
-def wait_for_new_temporary(cache: Path, before: set[str], process: subprocess.Popen[bytes]) -> None:
-    """Until a temporary folder that was not in ``before`` is in cache, or process ends."""
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline:
-        if cache.exists() and any(".tmp-" in name for name in set(os.listdir(cache)) - before):
-            return
-        time.sleep(0.001)
 
 
 def test_a_tampered_extraction_is_extracted_again(built: Built, tmp_path: Path) -> None:
