@@ -609,17 +609,6 @@ def extracted_name(member: str) -> str:
     return f"{SITE_PACKAGES}/{folder}{'/' if folder else ''}__pycache__/{name}"
 
 
-def _unpacked(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
-    prefixes = (f"{SITE_PACKAGES}/", f"{BYTECODE}/")
-    return [
-        info
-        for info in archive.infolist()
-        if info.filename.startswith(prefixes)
-        and not info.is_dir()
-        and not left_packed(info.filename)
-    ]
-
-
 def left_packed(name: str) -> bool:
     """Whether the member stays in the archive: no running site reads it.
 
