@@ -259,14 +259,12 @@ class _Index:
                 for info in self.opened.infolist()
             )  # fmt: skip
         else:
-            # zipimport's entry: path, compress type, stored size, size, offset, time,
-            # date, CRC-32; the path starts with the archive's and uses os.sep.
-            start = len(self.loader.archive) + 1
+            # Keyed by the name in the archive, with os.sep; zipimport's entry: path,
+            # compress type, stored size, size, offset, time, date, CRC-32.
             listed = (
-                (path[start:].replace(os.sep, "/"), compress, stored, size, offset, crc)
-                for path, compress, stored, size, offset, _time, _date, crc
-                in self.directory.values()
-            )  # fmt: skip
+                (name.replace(os.sep, "/"), entry[1], entry[2], entry[3], entry[4], entry[7])
+                for name, entry in self.directory.items()
+            )
         prefixes = (f"{SITE_PACKAGES}/", f"{BYTECODE}/")
         return {
             extracted_name(member[0]): member
@@ -691,7 +689,6 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
             else (set(), 0)
         )
         rest = [(name, member) for name, member in members.items() if name not in shared]
-        _make_folders(temporary, (name for name, _ in rest))
         unpack(archive_path, temporary, rest)
     if not has_bytecode:  # built for another Python than the build host's
         compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
@@ -757,6 +754,7 @@ def unpack(archive_path: Path, target: Path, members: list[tuple[str, _Member]])
     os.open() and os.write() while the kernel works: threads run in parallel. Every
     member is checked against its CRC-32 and its size before its file is written.
     """
+    _make_folders(target, (name for name, _ in members))
     with (
         open(archive_path, "rb") as file,
         mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data,
@@ -905,7 +903,6 @@ def _add_to_store(
 
     temporary = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=store))
     try:
-        _make_folders(temporary, (name for name, _ in members))
         unpack(archive_path, temporary, members)
         (temporary / COMPLETE_MARKER).write_text("")
         # The entry's own folder: SITE_PACKAGES/<entry> becomes <key>/<entry>.
