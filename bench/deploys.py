@@ -6,7 +6,9 @@ Wagtail's full dependency set, generated here), in one run:
 - after changing one template, a clean build (empty builder cache, pip's download
   cache warm) and a rebuild (the builder's cache from the build before the change), of
   that same tree: their times, and whether the two archives are byte for byte equal;
-- the archive's warm start, its cold start (empty SHIV_ROOT) against the warm one;
+- the archive's warm start, its cold start (empty SHIV_ROOT) against the warm one, with
+  SHIV_ROOT on the bench's disk, on a RAM file system, and (run as root) on an ext4 file
+  system with a journal, as ``mkfs.ext4`` makes it, in a loop-mounted image;
 - a deploy: that build (one template changed, same dependencies) started in the
   SHIV_ROOT where the previous build was unpacked, against the warm start; the one after,
   readied by ``site.pyz prepare`` while nothing changes for the running one, and started;
@@ -65,6 +67,8 @@ class Site:
         # Trees the measurements are done with, removed once they are all taken: see
         # remove_leftovers().
         self.leftovers: list[Path] = []
+        # Where an ext4 file system with a journal is mounted, if the bench may make one.
+        self.journaled: Path | None = None
 
     # The site
 
@@ -166,25 +170,36 @@ class Site:
         self.build(project, dist / "first.pyz", f"{name}: first build", self.root / "cache")
         self.archive_command(dist / "first.pyz", self.root / "migrate-root", "migrate", "--noinput")
         builder_cache = self.root / "cache"
-        for index in range(1, runs + 1):
-            # One template changed; then a clean build and a rebuild of that same tree.
-            self.change_template(index)
-            clean = dist / f"clean-{index}.pyz"
-            add("clean", self.clean_build(project, clean, f"{name}: clean"))
-            archive = dist / f"rebuild-{index}.pyz"
-            add("rebuild", self.build(project, archive, f"{name}: rebuild", builder_cache))
-            add("identical", float(sha256(archive) == sha256(clean)))
-            bench.note(
-                f"{name}: clean {got['clean'][-1]:.1f} s, rebuild {got['rebuild'][-1]:.1f} s"
-            )
-            previous = dist / ("first.pyz" if index == 1 else f"rebuild-{index - 1}.pyz")
-            self.starts(index, project, previous, archive, add)
-            bench.note(
-                f"{name}: warm {got['warm'][-1]:.2f} s, cold {got['cold'][-1]:.2f} s, "
-                f"new build {got['new'][-1]:.2f} s, after prepare {got['prepared'][-1]:.2f} s"
-            )
+        with JournaledDisk(self.root / "ext4") as self.journaled:
+            for index in range(1, runs + 1):
+                self.run_once(index, project, dist, builder_cache, got, add)
         self.remove_leftovers()
         return self.rows(got)
+
+    def run_once(
+        self,
+        index: int,
+        project: Path,
+        dist: Path,
+        builder_cache: Path,
+        got: dict[str, list[float]],
+        add: Callable[[str, float], None],
+    ) -> None:
+        bench, name = self.bench, self.name
+        # One template changed; then a clean build and a rebuild of that same tree.
+        self.change_template(index)
+        clean = dist / f"clean-{index}.pyz"
+        add("clean", self.clean_build(project, clean, f"{name}: clean"))
+        archive = dist / f"rebuild-{index}.pyz"
+        add("rebuild", self.build(project, archive, f"{name}: rebuild", builder_cache))
+        add("identical", float(sha256(archive) == sha256(clean)))
+        bench.note(f"{name}: clean {got['clean'][-1]:.1f} s, rebuild {got['rebuild'][-1]:.1f} s")
+        previous = dist / ("first.pyz" if index == 1 else f"rebuild-{index - 1}.pyz")
+        self.starts(index, project, previous, archive, add)
+        bench.note(
+            f"{name}: warm {got['warm'][-1]:.2f} s, cold {got['cold'][-1]:.2f} s, "
+            f"new build {got['new'][-1]:.2f} s, after prepare {got['prepared'][-1]:.2f} s"
+        )
 
     def starts(
         self,
@@ -210,6 +225,16 @@ class Site:
                 add("cold in RAM", self.start(archive, in_ram, f"{name}: cold start in RAM"))
             finally:
                 shutil.rmtree(in_ram, ignore_errors=True)
+        if self.journaled:
+            # The same cold start on a disk file system as servers usually have one (ext4
+            # with its journal), right after as many files and folders were removed from
+            # it: the case that costs the journal-less one most (see remove_leftovers()).
+            removed = self.journaled / f"removed-{index}"
+            shutil.copytree(one, removed, symlinks=True)
+            shutil.rmtree(removed)
+            on_ext4 = self.journaled / f"cold-{index}"
+            add("cold on ext4", self.start(archive, on_ext4, f"{name}: cold start on ext4"))
+            shutil.rmtree(on_ext4)
         # Three deploys into one SHIV_ROOT: the previous build, unpacked; this one (one
         # template changed) started right away; the next one readied by prepare first.
         deploys = self.root / f"deploys-{index}"
@@ -261,6 +286,13 @@ class Site:
                 paired=True,
             ),
             row(
+                f"{name}: start to first 200, cold, SHIV_ROOT on ext4 with a journal (s)",
+                got.get("cold on ext4", []),
+                got["warm"],
+                warm,
+                paired=True,
+            ),
+            row(
                 f"{name}: cp -R of the cold start's SHIV_ROOT (s)",
                 got["floor"],
                 got["cold"],
@@ -290,11 +322,54 @@ class Site:
                 paired=True,
             ),
         ]
-        return [row for row in rows if row.zipapp]  # none in RAM without one
+        return [row for row in rows if row.zipapp]  # none in RAM or on ext4 without one
 
 
 # A RAM file system (tmpfs) on Linux.
 RAM_FOLDER = Path("/dev/shm")
+
+
+class JournaledDisk:
+    """An ext4 file system with a journal, as ``mkfs.ext4`` makes it, while in use.
+
+    Made in a sparse image file at ``folder``.img and loop-mounted at folder. Entering
+    gives the mount point, or None where the bench cannot mount one (not root, no
+    ``mkfs.ext4``, no loop device): the row is then left out.
+    """
+
+    SIZE = "4G"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.image = folder.with_suffix(".img")
+        self.mounted = False
+
+    def __enter__(self) -> Path | None:
+        if os.geteuid() != 0 or not (shutil.which("mkfs.ext4") and shutil.which("mount")):
+            return None
+        self.folder.mkdir()
+        made = subprocess.run(
+            ["truncate", "-s", self.SIZE, self.image], capture_output=True, text=True
+        )
+        if made.returncode == 0:
+            made = subprocess.run(
+                ["mkfs.ext4", "-q", "-F", self.image], capture_output=True, text=True
+            )
+        if made.returncode == 0:
+            made = subprocess.run(
+                ["mount", "-o", "loop", self.image, self.folder], capture_output=True, text=True
+            )
+        if made.returncode != 0:
+            print(f"  (no ext4 file system to measure on: {made.stderr.strip()})", flush=True)
+            self.image.unlink(missing_ok=True)
+            return None
+        self.mounted = True
+        return self.folder
+
+    def __exit__(self, *exc: object) -> None:
+        if self.mounted:
+            subprocess.run(["umount", self.folder], check=True)
+        self.image.unlink(missing_ok=True)
 
 
 def copy_like(tree: Path, copy: Path) -> float:
