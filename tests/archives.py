@@ -17,6 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,6 +88,12 @@ def site_env(built: Built, **extra: str) -> dict[str, str]:
 
 # Kept between test runs, as a developer's is: its entries are keyed on what pip resolves.
 DEPENDENCY_CACHE = Path(tempfile.gettempdir(), f"django-zipapp-test-dependencies-{os.getuid()}")
+# pytest numbers its folders from 0 again once a passing run has removed its own, so a
+# project's path, and the constraints file beside it that names its requirements for
+# the builder (see build_env), come back from run to run. This line in that file keeps
+# the builder's record of what an earlier run's requirements resolved to (kept in
+# DEPENDENCY_CACHE) from turning a run's first build of a project into a rebuild.
+TEST_RUN = f"test run {uuid.uuid4().hex}"
 
 
 def build_in(
@@ -118,7 +125,7 @@ def build_env(work: Path) -> dict[str, str]:
     # The archive gets the Django this test environment runs, so that each environment
     # of the test matrix tests its own Django version inside the archive too.
     constraints = work / "constraints.txt"
-    constraints.write_text(f"Django=={django.get_version()}\n")
+    constraints.write_text(f"# {TEST_RUN}\nDjango=={django.get_version()}\n")
     others = environment.get("PIP_CONSTRAINT", "")
     environment["PIP_CONSTRAINT"] = f"{others} {constraints}".strip()
     return {**environment, "PYTHONWARNINGS": "error"}
