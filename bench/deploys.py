@@ -162,17 +162,13 @@ class Site:
         state.mkdir()
         self.env["STATE_DIR"] = str(state)
         got: dict[str, list[float]] = {}
-
-        def add(key: str, value: float) -> None:
-            got.setdefault(key, []).append(value)
-
         bench.note(f"{name}: first build (fills pip's cache)")
         self.build(project, dist / "first.pyz", f"{name}: first build", self.root / "cache")
         self.archive_command(dist / "first.pyz", self.root / "migrate-root", "migrate", "--noinput")
         builder_cache = self.root / "cache"
         with JournaledDisk(self.root / "ext4") as self.journaled:
             for index in range(1, runs + 1):
-                self.run_once(index, project, dist, builder_cache, got, add)
+                self.run_once(index, project, dist, builder_cache, got)
         self.remove_leftovers()
         return self.rows(got)
 
@@ -183,9 +179,12 @@ class Site:
         dist: Path,
         builder_cache: Path,
         got: dict[str, list[float]],
-        add: Callable[[str, float], None],
     ) -> None:
         bench, name = self.bench, self.name
+
+        def add(key: str, value: float) -> None:
+            got.setdefault(key, []).append(value)
+
         # One template changed; then a clean build and a rebuild of that same tree.
         self.change_template(index)
         clean = dist / f"clean-{index}.pyz"
@@ -278,19 +277,18 @@ class Site:
             row(
                 f"{name}: start to first 200, cold (s)", got["cold"], got["warm"], warm, paired=True
             ),
-            row(
-                f"{name}: start to first 200, cold, SHIV_ROOT in {RAM_FOLDER} (s)",
-                got.get("cold in RAM", []),
-                got["warm"],
-                warm,
-                paired=True,
-            ),
-            row(
-                f"{name}: start to first 200, cold, SHIV_ROOT on ext4 with a journal (s)",
-                got.get("cold on ext4", []),
-                got["warm"],
-                warm,
-                paired=True,
+            *(
+                row(
+                    f"{name}: start to first 200, cold, SHIV_ROOT {where} (s)",
+                    got.get(key, []),
+                    got["warm"],
+                    warm,
+                    paired=True,
+                )
+                for where, key in (
+                    (f"in {RAM_FOLDER}", "cold in RAM"),
+                    ("on ext4 with a journal", "cold on ext4"),
+                )
             ),
             row(
                 f"{name}: cp -R of the cold start's SHIV_ROOT (s)",
@@ -348,21 +346,16 @@ class JournaledDisk:
         if os.geteuid() != 0 or not (shutil.which("mkfs.ext4") and shutil.which("mount")):
             return None
         self.folder.mkdir()
-        made = subprocess.run(
-            ["truncate", "-s", self.SIZE, self.image], capture_output=True, text=True
-        )
-        if made.returncode == 0:
-            made = subprocess.run(
-                ["mkfs.ext4", "-q", "-F", self.image], capture_output=True, text=True
-            )
-        if made.returncode == 0:
-            made = subprocess.run(
-                ["mount", "-o", "loop", self.image, self.folder], capture_output=True, text=True
-            )
-        if made.returncode != 0:
-            print(f"  (no ext4 file system to measure on: {made.stderr.strip()})", flush=True)
-            self.image.unlink(missing_ok=True)
-            return None
+        for command in (
+            ["truncate", "-s", self.SIZE, self.image],
+            ["mkfs.ext4", "-q", "-F", self.image],
+            ["mount", "-o", "loop", self.image, self.folder],
+        ):
+            made = subprocess.run(command, capture_output=True, text=True)
+            if made.returncode != 0:
+                print(f"  (no ext4 file system to measure on: {made.stderr.strip()})", flush=True)
+                self.image.unlink(missing_ok=True)
+                return None
         self.mounted = True
         return self.folder
 
