@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import sys
@@ -12,11 +11,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.checks import CheckMessage, Error, Warning
+from django.core.checks.security.base import SECRET_KEY_MIN_LENGTH
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .boot import BOOT_MODULE
-from .conf import file_system_storages, from_base_dir, project_setting, staticfiles_storage_config
+from .conf import (
+    file_system_storages,
+    from_base_dir,
+    project_setting,
+    staticfiles_storage_config,
+    storage_config,
+)
+from .literals import binds_secret_key, string_literals
 
 OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # The tag of the checks that judge the settings an archive runs with: buildpyz runs
@@ -37,7 +44,6 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_requirements(),
         *_check_static_storage(),
         *_check_lists(),
-        *_check_generators(),
         *_check_processes(),
     ]
 
@@ -164,7 +170,14 @@ def _check_lists() -> list[CheckMessage]:
     return errors
 
 
-def _check_generators() -> list[CheckMessage]:
+def check_generators(**kwargs: Any) -> list[CheckMessage]:
+    """Files a production mode needs that only a build can generate (E013).
+
+    A deployment check: in development (DEBUG on, runserver) django-compressor compresses
+    on the fly, and the project has no reason to add a build command yet.
+    """
+    if BOOT_MODULE in sys.modules:
+        return []  # the build generated them, or refused
     from .conf import conf
     from .generators import missing_generators
 
@@ -250,8 +263,12 @@ def _check_media_root(root: Path) -> list[CheckMessage]:
     for alias, location in file_system_storages():
         if location is None:
             continue  # it writes to MEDIA_ROOT, checked above
-        setting = f"STORAGES[{alias!r}]['OPTIONS']['location']"
-        errors.append(_media_error(setting, location, root))
+        options = storage_config(alias).get("OPTIONS") or {}
+        if options.get("location"):
+            setting = f"STORAGES[{alias!r}]['OPTIONS']['location']"
+            errors.append(_media_error(setting, location, root))
+        else:
+            errors.append(_computed_location_error(alias, location, root))
     return [error for error in errors if error is not None]
 
 
@@ -265,6 +282,23 @@ def _media_error(setting: str, media_root: Any, root: Path) -> CheckMessage | No
         hint=f"Set {setting} to a directory outside the project that the server keeps, "
         "read from the configuration or the environment (systemd's STATE_DIRECTORY), "
         "or store uploads elsewhere with STORAGES['default'].",
+        id="django_zipapp.E006",
+    )
+
+
+def _computed_location_error(alias: str, location: str, root: Path) -> CheckMessage | None:
+    if not _inside(location, root):
+        return None
+    backend = storage_config(alias).get("BACKEND", "")
+    return Error(
+        f"STORAGES[{alias!r}] keeps its files in {location!r}, as its backend {backend!r} "
+        "computes it, inside the project directory that is packed into the archive: they "
+        "would land in the folder the archive unpacks itself into, which the next deploy "
+        "removes.",
+        hint="Make that location a directory outside the project that the server keeps: "
+        "the setting the backend reads it from, read from the configuration or the "
+        "environment (systemd's STATE_DIRECTORY), or "
+        f"STORAGES[{alias!r}]['OPTIONS']['location'].",
         id="django_zipapp.E006",
     )
 
@@ -349,14 +383,12 @@ def _check_secret_key(root: Path) -> list[CheckMessage]:
         return []  # empty at build time: it comes from the host, as it should
     if not isinstance(key, str) or not key:
         return []  # Django's own checks report a missing key
-    # A string literal equal to the key, however short: a fallback such as
-    # os.environ.get("SECRET_KEY", "---") is as literal as SECRET_KEY = "...".
-    sources = [path for path in _project_module_files(root) if key in _literals(path)]
-    if not sources:
+    source = _key_source(key, root)
+    if source is None:
         return []
     return [
         Warning(
-            f"SECRET_KEY is written literally in {sources[0].relative_to(root).as_posix()!r}, "
+            f"SECRET_KEY is written literally in {source.relative_to(root).as_posix()!r}, "
             "which is packed into the archive: anyone with the archive could sign sessions "
             "and tokens of the site.",
             hint="Read SECRET_KEY from the environment or the project's goodconf "
@@ -367,6 +399,41 @@ def _check_secret_key(root: Path) -> list[CheckMessage]:
     ]
 
 
+def _key_source(key: str, root: Path) -> Path | None:
+    """The file that writes the key: a statement naming SECRET_KEY binds it there.
+
+    A string literal equal to the key, however short: a fallback such as
+    os.environ.get("SECRET_KEY", "---") is as literal as SECRET_KEY = "...". But a short
+    value also turns up where it means something else ("---" in a model's choices): only
+    a literal as long as a real key counts without SECRET_KEY beside it.
+    """
+    holders = [path for path in _key_files(root) if _holds_literal(path, key)]
+    bound = [path for path in holders if binds_secret_key(path, key)]
+    if bound:
+        return bound[0]
+    return holders[0] if holders and len(key) >= SECRET_KEY_MIN_LENGTH else None
+
+
+def _key_files(root: Path) -> list[Path]:
+    """Every module of the settings' folder (a settings package's base.py, production.py,
+    dev.py, imported or not, and files split-settings runs), then every project module."""
+    settings_files = _settings_files(root)
+    return [*settings_files, *(p for p in _project_module_files(root) if p not in settings_files)]
+
+
+def _settings_files(root: Path) -> list[Path]:
+    module = sys.modules.get(settings_module())
+    file = getattr(module, "__file__", None)
+    if not file:
+        return []
+    folder = Path(file).resolve().parent
+    if not folder.is_relative_to(root):
+        return []
+    # The project's root holds more than settings: only its own files, not its packages.
+    found = folder.glob("*.py") if folder == root else folder.rglob("*.py")
+    return sorted(path for path in found if _is_project_file(path, root))
+
+
 def _project_module_files(root: Path) -> list[Path]:
     # Not manage.py (__main__): it may hold a development key; the archive never runs it.
     files = {
@@ -374,27 +441,26 @@ def _project_module_files(root: Path) -> list[Path]:
         for name, module in list(sys.modules.items())
         if getattr(module, "__file__", None) and name != "__main__"
     }
+    return sorted(path for path in files if _is_project_file(path, root))
+
+
+def _is_project_file(path: Path, root: Path) -> bool:
     # A virtualenv inside the project holds modules too; they are not the project's.
-    return sorted(
-        path
-        for path in files
-        if path.is_relative_to(root)
+    return (
+        path.is_relative_to(root)
         and path.suffix == ".py"
         and path.name != "manage.py"
         and not {"site-packages", "dist-packages"} & set(path.parts)
     )
 
 
-def _literals(path: Path) -> set[str]:
+def _holds_literal(path: Path, key: str) -> bool:
     try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (OSError, SyntaxError, ValueError):
-        return set()
-    return {
-        node.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
-    }
+        if key.encode() not in path.read_bytes():
+            return False  # most files: no need to parse them
+    except OSError:
+        return False
+    return any(node.value == key for node in string_literals(path))
 
 
 def _check_debug() -> list[CheckMessage]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, Literal, cast
 
 from django.conf import settings
 from django.core.files.storage import storages
@@ -33,24 +35,44 @@ def project_setting(name: str, default: Any = None) -> Any:
 
 def staticfiles_storage_config() -> dict[str, Any]:
     """STORAGES["staticfiles"], with Django's default filled in when it is not set."""
-    return cast("dict[str, Any]", storages.backends["staticfiles"])
+    return storage_config("staticfiles")
 
 
-def file_system_storages() -> list[tuple[str, Any]]:
-    """Each FileSystemStorage of STORAGES but the static files' one, with the location
-    its OPTIONS give (None: it writes to MEDIA_ROOT)."""
-    from django.core.files.storage import FileSystemStorage
-    from django.utils.module_loading import import_string
+def storage_config(alias: str) -> dict[str, Any]:
+    """STORAGES[alias], with Django's defaults filled in."""
+    return cast("dict[str, Any]", storages.backends[alias])
 
+
+def file_system_storages() -> list[tuple[str, str | None]]:
+    """Each storage but the static files' one that keeps its files in a local folder, with
+    that folder as the storage itself resolves it (None: MEDIA_ROOT).
+
+    Read from the instance, not from OPTIONS: a storage may compute its location (a
+    base_location property reading a setting of its own).
+    """
     found = []
-    for alias, config in getattr(settings, "STORAGES", {}).items():
-        try:
-            backend = import_string(config.get("BACKEND", ""))
-        except ImportError:
+    for alias in storages.backends:
+        if alias == "staticfiles":
             continue
-        if alias != "staticfiles" and issubclass(backend, FileSystemStorage):
-            found.append((alias, (config.get("OPTIONS") or {}).get("location") or None))
+        location = _local_location(alias)
+        if location is not False:
+            found.append((alias, location))
     return found
+
+
+def _local_location(alias: str) -> str | Literal[False] | None:
+    """The folder storages[alias] writes to, None for MEDIA_ROOT, False for none."""
+    try:
+        storage = storages[alias]
+        base_location = getattr(storage, "base_location", False)
+        location = getattr(storage, "location", None)
+    except Exception:  # a backend that cannot be made here: buildpyz names it, or the site
+        return False
+    if base_location is not False and base_location == settings.MEDIA_ROOT:
+        return None
+    if isinstance(location, (str, Path)) and os.path.isabs(location):
+        return str(location)
+    return False  # a remote storage, whose location is a prefix of keys
 
 
 def from_base_dir(path: str) -> str:

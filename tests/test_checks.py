@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from django_zipapp.checks import check_archive_settings, check_settings
+from django_zipapp.checks import check_archive_settings, check_generators, check_settings
 
 
 def static_backend(backend: str) -> override_settings:
@@ -313,3 +313,49 @@ def test_debug_of_the_build_environment_is_not_the_archives(
     # Settings that turn DEBUG on themselves: the archive runs with it on.
     with override_settings(DEBUG=True, ZIPAPP_CONFIG_OBJECT="tests.sample_conf:nothing"):
         assert [m.id for m in check_archive_settings()] == ["django_zipapp.W003"]
+
+
+@override_settings(SECRET_KEY="from-the-environment-" * 3)
+def test_a_storage_that_computes_its_location_inside_the_project(tmp_path: Path) -> None:
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "scripts": {"BACKEND": "tests.storage.ComputedLocationStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    inside = tmp_path / "scripts"
+    with override_settings(BASE_DIR=tmp_path, STORAGES=storages, SCRIPTS_ROOT=inside):
+        (message,) = check_archive_settings()
+        assert message.id == "django_zipapp.E006"
+        assert message.msg.startswith(
+            f"STORAGES['scripts'] keeps its files in {str(inside)!r}, as its backend "
+            "'tests.storage.ComputedLocationStorage' computes it, inside the project directory"
+        )
+        with pytest.raises(SystemCheckError) as caught:
+            call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+        assert "(django_zipapp.E006) STORAGES['scripts'] keeps its files in" in str(caught.value)
+    with override_settings(BASE_DIR=tmp_path, STORAGES=storages, SCRIPTS_ROOT="/srv/scripts"):
+        assert archive_ids() == []
+
+
+COMPRESSOR_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.staticfiles",
+    "compressor",
+    "django_zipapp",
+]
+
+
+# django-compressor reads STATIC_ROOT as it loads: set before the apps change.
+@override_settings(COMPRESS_OFFLINE=True, STATIC_ROOT="/srv/site/static")
+@override_settings(INSTALLED_APPS=COMPRESSOR_APPS)
+def test_generated_files_are_a_deployment_check() -> None:
+    """In development django-compressor compresses on the fly: runserver and plain check
+    stay quiet, the build and check --deploy name the missing build command."""
+    assert [message.id for message in check_generators()] == ["django_zipapp.E013"]
+    call_command("check", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+    assert "(django_zipapp.E013) COMPRESS_OFFLINE is on but 'compress'" in str(caught.value)
+    with override_settings(ZIPAPP_BUILD_COMMANDS=["compress"]):
+        assert check_generators() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +96,47 @@ def test_a_project_module_named_like_a_distribution(
         "The top-level module 'gunicorn' is provided by both the project (gunicorn.py) and "
         "gunicorn "
     )
+
+
+@pytest.fixture
+def settings_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A settings package whose base.py, run by django-split-settings rather than
+    imported, writes the key; a models.py, imported, holds the same "---" for a choice."""
+    site = tmp_path / "site"
+    files = {
+        "settings/__init__.py": "",
+        "settings/production.py": 'from split_settings.tools import include\ninclude("base.py")\n',
+        "settings/base.py": 'SECRET_KEY = env("DJANGO_SECRET_KEY", default="---")\n',
+        "models.py": 'CHOICES = [("", "---"), ("a", "A")]\n',
+    }
+    for name, text in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    for module, name in (("site.settings.production", "settings/production.py"),
+                         ("site.models", "models.py")):  # fmt: skip
+        loaded = types.ModuleType(module)
+        loaded.__file__ = str(site / name)
+        monkeypatch.setitem(sys.modules, module, loaded)
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "site.settings.production")
+    return tmp_path
+
+
+def test_the_file_that_binds_the_key_is_named(settings_package: Path) -> None:
+    with override_settings(SECRET_KEY="---", BASE_DIR=settings_package):
+        (message,) = check_archive_settings()
+    assert message.id == "django_zipapp.W002"
+    assert message.msg.startswith("SECRET_KEY is written literally in 'site/settings/base.py',")
+
+
+def test_a_short_value_elsewhere_is_not_the_key(settings_package: Path) -> None:
+    (settings_package / "site" / "settings" / "base.py").write_text(
+        'SECRET_KEY = env("DJANGO_SECRET_KEY")\n'
+    )
+    with override_settings(SECRET_KEY="---", BASE_DIR=settings_package):
+        assert check_archive_settings() == []
+    # A value as long as a real key is one wherever it is written.
+    key = "k" + "3y-".join("abcdefghijklmnopq")
+    (settings_package / "site" / "models.py").write_text(f"FALLBACK = {key!r}\n")
+    with override_settings(SECRET_KEY=key, BASE_DIR=settings_package):
+        (message,) = check_archive_settings()
+    assert message.msg.startswith("SECRET_KEY is written literally in 'site/models.py',")
