@@ -25,6 +25,14 @@ from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 SECRET_KEY = "e2e-" + "k3y-w1th-3n0ugh-r4nd0mn3ss-f0r-ch3ck-d3pl0y-" * 2
+# A key written in one of the session archive's files (conftest.py): serve refuses it.
+PUBLISHED_KEY = "upstream-" + "d3f4ult-k3y-fr0m-th3-publ1c-r3p0s1t0ry-" * 2
+# WHITENOISE_ROOT's files in the session archive: a 1x1 icon (ICO header, one entry).
+ROOT_FILES = {
+    "favicon.ico": bytes.fromhex("000001000100010100000100200030000000160000002800000001000000")
+    + bytes(34),
+    "robots.txt": b"User-agent: *\nDisallow: /admin/\n",
+}
 # Symlinks among the static source files that lead out of their static directory: the
 # build must not follow them into the archive.
 PLANTED_LINKS = {

@@ -6,7 +6,16 @@ import shutil
 
 import pytest
 
-from tests.archives import EXAMPLE, PLANTED_LINKS, Built, build_in, make_sqlite, run_archive
+from tests.archives import (
+    EXAMPLE,
+    PLANTED_LINKS,
+    PUBLISHED_KEY,
+    ROOT_FILES,
+    Built,
+    build_in,
+    make_sqlite,
+    run_archive,
+)
 
 # The booted Debian hosts, for any test file: see tests/hosts.py.
 from tests.hosts import boot_hosts, host, hosts_key, mark_host_tests  # noqa: F401
@@ -38,6 +47,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     # own commands must not trip over it.
     with (project / "example" / "settings.py").open("a") as settings:
         settings.write('\nZIPAPP_REQUIREMENTS = BASE_DIR / "requirements.txt"\n')
+        # Files whitenoise serves at the site's root.
+        settings.write('WHITENOISE_ROOT = BASE_DIR / "public"\n')
+    (project / "public").mkdir()
+    for root_file, data in ROOT_FILES.items():
+        (project / "public" / root_file).write_bytes(data)
+    # A default key as a project copies it from a public repository.
+    (project / "notes" / "upstream.py").write_text(f"DEFAULT_KEY = {PUBLISHED_KEY!r}\n")
     make_sqlite(project / "notes" / "db.sqlite3")
     make_sqlite(project / "example" / "cache.bin")  # a database by content, not by name
     (work / "build").mkdir()

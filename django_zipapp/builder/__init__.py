@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 import tempfile
@@ -28,7 +29,9 @@ from django_zipapp.conf import default_shebang
 from django_zipapp.processes import DeclarationError, declared_processes
 
 from ..boot import BOOT_MODULE
-from ..runtime.static import STATIC_INDEX_NAME
+from ..literals import published_keys
+from ..runtime.safety import PUBLISHED_KEYS_NAME
+from ..runtime.static import ROOT_FILES_DIR, STATIC_INDEX_NAME
 from .bundle import write_bundle
 from .commands import parse_command, run_build_commands
 from .dependencies import (
@@ -51,7 +54,13 @@ from .reproducible import build_twice
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
-from .static import collect_static, static_index, static_storage_class, write_static_index
+from .static import (
+    collect_root_files,
+    collect_static,
+    static_index,
+    static_storage_class,
+    write_static_index,
+)
 from .static_cache import CompressionCache
 from .target import Target, make_target
 from .verify import can_run_here, request_headers, verify_archive
@@ -141,6 +150,7 @@ def build_pyz(
                 _run_build_commands(project, site_packages, built_at, build_commands, report)
                 _copy_project(project, site_packages, output, exclude, report)
                 _refuse_secrets(project, site_packages, report)
+                _record_published_keys(project, site_packages)
                 # The requirements' previous resolution, while pip resolves them again.
                 requirements = requirements_key(found, target)
                 guess = None
@@ -451,6 +461,15 @@ def _refuse_secrets(project: Project, site_packages: Path, report: Callable[[str
     report(f"Scanned {len(files)} project files for secrets in {took:.0f} ms: none found")
 
 
+def _record_published_keys(project: Project, site_packages: Path) -> None:
+    # serve refuses a SECRET_KEY that is one of these: anyone with the archive has it.
+    files = packed_files(site_packages, site_packages / project.static_root, project.root)
+    keys = published_keys(files)
+    path = site_packages / PUBLISHED_KEYS_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(keys, sort_keys=True, indent=0), encoding="utf-8")
+
+
 def _copy_layout(project: Project, site_packages: Path, rules: Rules, left_out: LeftOut) -> int:
     """Data beside the code, where BASE_DIR finds it: the archive's site-packages is BASE_DIR."""
     count = 0
@@ -487,15 +506,26 @@ def _collect_static(
     target = site_packages / project.static_root
     cache = CompressionCache(cache_dir) if cache_dir is not None else None
     count = collect_static(target, cache=cache)
-    index = static_index(target, built_at)
-    write_static_index(site_packages / STATIC_INDEX_NAME, index)
+    root_files = collect_root_files(site_packages / ROOT_FILES_DIR)
+    index = _write_index(project, site_packages, built_at)
     served = f"{len(index['files'])} files to serve"
+    if root_files:
+        served += f", {root_files} at the site's root from WHITENOISE_ROOT"
     if cache is not None:
         cache.prune()
         if cache.made or cache.reused:
             compressed = cache.made + cache.reused
             served += f"; {cache.reused} of {compressed} compressed versions from the cache"
     report(f"Collected {count} static files into {project.static_root} ({served})")
+
+
+def _write_index(project: Project, site_packages: Path, built_at: int) -> dict[str, Any]:
+    index = static_index(site_packages / project.static_root, built_at)
+    root_files = site_packages / ROOT_FILES_DIR
+    if root_files.is_dir():
+        index["root"] = static_index(root_files, built_at)["files"]
+    write_static_index(site_packages / STATIC_INDEX_NAME, index)
+    return index
 
 
 def _run_build_commands(
@@ -512,7 +542,7 @@ def _run_build_commands(
     target = site_packages / project.static_root
     written = run_build_commands(commands, target, cwd=project.root)
     # The static files they wrote (compress's CACHE/) are served like collected ones.
-    write_static_index(site_packages / STATIC_INDEX_NAME, static_index(target, built_at))
+    _write_index(project, site_packages, built_at)
     if written:
         report(f"Build commands wrote {written} static files")
 

@@ -159,6 +159,19 @@ def _named_after_its_content(name: str, data: bytes, sha256: str) -> bool:
     return any(part in digests for part in found)
 
 
+def collect_root_files(target: Path) -> int:
+    """WHITENOISE_ROOT's files (favicon.ico, robots.txt), which whitenoise serves at the
+    site's root; copied without private files, as the project's own are."""
+    from django.conf import settings
+
+    from .files import copy_tree
+
+    configured = getattr(settings, "WHITENOISE_ROOT", None)
+    if not configured or not Path(configured).is_dir():
+        return 0  # whitenoise only warns about a missing one; so does the check
+    return copy_tree(Path(configured), target)
+
+
 def write_static_index(path: Path, index: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(index, sort_keys=True, indent=0), encoding="utf-8")

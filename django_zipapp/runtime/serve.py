@@ -159,8 +159,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-insecure-secret-key",
         action="store_true",
-        help="serve even with a SECRET_KEY that Django's check --deploy calls insecure "
-        "(config SERVE_WEAK_KEY_OK)",
+        help="serve even with a SECRET_KEY that Django's check --deploy calls insecure, or "
+        "one written in the archive's own files (config SERVE_WEAK_KEY_OK)",
     )
     parser.add_argument(
         "--log-level",
@@ -284,6 +284,7 @@ def run(archive: Archive, argv: list[str]) -> int:
         allow_debug=args.allow_debug or bool(getattr(config, "SERVE_ALLOW_DEBUG", False)),
         allow_insecure_secret_key=args.allow_insecure_secret_key
         or bool(getattr(config, "SERVE_WEAK_KEY_OK", False)),
+        site_packages=archive.site_packages,
     )
     options = gunicorn_options(config, proc_name=archive.prog)
     application = ArchiveServer(
@@ -302,6 +303,7 @@ def wsgi_application(archive: Archive) -> Any:
     from .logs import notice, report_request_errors
     from .media import wrap_with_media
     from .static import (
+        ROOT_FILES_DIR,
         drop_whitenoise_middleware,
         read_static_index,
         static_url_path,
@@ -329,6 +331,7 @@ def wsgi_application(archive: Archive) -> Any:
         static_root=Path(str(settings.STATIC_ROOT)),
         static_url=static_url_path(settings),
         index=read_static_index(archive.site_packages),
+        root_files=archive.site_packages / ROOT_FILES_DIR,
         **whitenoise_options(settings),
     )
     # Everything loaded so far lives as long as the process. Frozen, the garbage collector

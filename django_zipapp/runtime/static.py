@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 # Written by the builder beside the collected files, read once when the server starts.
 STATIC_INDEX_NAME = "_zipapp/static.json"
+# WHITENOISE_ROOT's files (favicon.ico, robots.txt), copied by the builder, served at "/".
+ROOT_FILES_DIR = "_zipapp/root"
 SHORT_MAX_AGE = 60
 # Files up to this size are answered from memory once a worker has read them: one write
 # per request instead of open, lseek, sendfile and close. Larger files are sent with
@@ -113,6 +115,7 @@ def wrap_with_static(
     max_age: int | None = SHORT_MAX_AGE,
     immutable_file_test: Callable[[str, str], bool] | str | None = None,
     add_headers_function: Callable[[Headers, str, str], None] | None = None,
+    root_files: Path | None = None,
     **whitenoise_options: Any,
 ) -> WhiteNoise:
     """Answer requests under STATIC_URL before they reach Django.
@@ -120,15 +123,20 @@ def wrap_with_static(
     whitenoise derives Last-Modified and ETag from file mtimes, which extraction resets;
     the index carries content hashes and the build time instead, so every host that runs
     the same archive sends the same validators. whitenoise_options (allow_all_origins,
-    charset, mimetypes, index_file) go to whitenoise as they are.
+    charset, mimetypes, index_file) go to whitenoise as they are. root_files: the folder
+    of WHITENOISE_ROOT's files, answered at the site's root as whitenoise's middleware
+    answers them.
     """
     prefix = static_prefix(static_url)
     files: dict[str, dict[str, Any]] = index.get("files", {})
+    at_root: dict[str, dict[str, Any]] = index.get("root", {}) if root_files else {}
     last_modified = formatdate(index.get("built_at", 0), usegmt=True)
     project_test = _immutable_test(immutable_file_test)
 
     def entry(url: str) -> dict[str, Any] | None:
-        return files.get(url[len(prefix) :]) if url.startswith(prefix) else None
+        if url.startswith(prefix):
+            return files.get(url[len(prefix) :])
+        return at_root.get(url[1:])
 
     def add_headers(headers: Headers, path: str, url: str) -> None:
         known = entry(url)
@@ -154,6 +162,8 @@ def wrap_with_static(
         **whitenoise_options,
     )
     add_indexed_files(static, static_root, prefix, files)
+    if root_files is not None:
+        add_indexed_files(static, root_files, "/", at_root)
     return static
 
 
