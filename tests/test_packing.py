@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.builder.packing import GIT_IGNORED, TOOLING, default_skips
+from django_zipapp.builder.packing import GIT_IGNORED, TOOLING, LeftOut, default_skips
 
 from .archives import build_in, copy_example
 
@@ -143,3 +143,22 @@ def test_django_dotenv_collides_with_python_dotenv(tmp_path: Path) -> None:
     assert "python-dotenv " in message
     assert "so replace django-dotenv: python-dotenv's `load_dotenv(BASE_DIR / '.env')`" in message
     assert not (tmp_path / "site.pyz").exists()
+
+
+def test_private_files_are_never_invited_in(tmp_path: Path) -> None:
+    """A private file git ignores is left out without a note offering --include."""
+    names = [".envrc", "deploy.key", "secrets/api.json", "scratch.txt", ".env.production"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x\n")
+    (tmp_path / ".gitignore").write_text("\n".join(names) + "\n")
+    git(tmp_path, "init", "-q")
+    skips = default_skips(tmp_path)
+    left_out = LeftOut(tmp_path.resolve())
+    for path, reason in skips.items():
+        left_out(path, reason)
+    notes: list[str] = []
+    left_out.report(notes.append)
+    assert notes == ["Note: left out scratch.txt (ignored by git); --include scratch.txt ships it"]
+    assert skips[tmp_path / ".envrc"] == "ignored by git, and private: never packed"
+    assert skips[tmp_path / "secrets"] == "ignored by git, and private: never packed"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from django_zipapp.runtime.service_run import service_settings, systemd_run_command
 
 # `systemctl cat site.service` of a unit from `site.pyz -C ... systemd-unit`, and a drop-in.
@@ -74,3 +76,23 @@ def test_a_unit_that_names_its_user_keeps_it() -> None:
     line = systemd_run_command("site", text, Path("/srv/site/site.pyz"), ["shell"])
     assert "--property=User=web" in line and "--property=User=site" not in line
     assert line[line.index("--") + 1 :] == ["/srv/site/site.pyz", "shell"]
+
+
+def test_variables_for_the_command_are_given_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's environment does not reach the transient unit: -E sets a variable."""
+    from django_zipapp.runtime.service_run import _assignment, build_parser
+
+    parser = build_parser("site.pyz")
+    assert "Your shell's environment does not reach COMMAND" in parser.format_help()
+    args = parser.parse_args(["-E", "DJANGO_SUPERUSER_PASSWORD", "-E", "A=1=2", "migrate"])
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "from-the-shell")
+    environment = [_assignment(parser, item) for item in args.setenv]
+    assert environment == ["DJANGO_SUPERUSER_PASSWORD=from-the-shell", "A=1=2"]
+    line = systemd_run_command(
+        "site", INSTALLED, Path("/srv/site/site.pyz"), ["migrate"], environment
+    )
+    options = line[: line.index("--")]
+    assert options[-2:] == ["--setenv=DJANGO_SUPERUSER_PASSWORD=from-the-shell", "--setenv=A=1=2"]
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD")
+    with pytest.raises(SystemExit):
+        _assignment(parser, "DJANGO_SUPERUSER_PASSWORD")

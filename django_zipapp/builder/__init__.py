@@ -49,7 +49,13 @@ from .listing import list_contents, project_rules
 from .packing import LeftOut
 from .pip import Resolution, can_report
 from .project import Project, find_project
-from .provenance import git_state, has_native_code, project_version, source_date
+from .provenance import (
+    git_state,
+    git_top_level,
+    has_native_code,
+    project_version,
+    source_date,
+)
 from .reproducible import build_twice
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
@@ -195,17 +201,32 @@ def build_pyz(
         return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
 
 
-def check_reproducible(*, manage: Path, arguments: Sequence[str]) -> list[str]:
-    """Build twice in separate copies of manage.py's folder; what differs, with its cause."""
+def check_reproducible(
+    *, manage: Path, arguments: Sequence[str], requirements: str | None = None
+) -> list[str]:
+    """Build twice in separate copies of the repository (else of the folder that holds
+    manage.py and the requirements); what differs, with its cause."""
     with _settings_errors_as_build_errors():
         root = find_project(settings).root
-    source = manage.resolve().parent
+        found = find_requirements(root, requirements)
+    source = _sources_folder(manage.resolve().parent, found.source)
     if not root.is_relative_to(source):
         raise BuildError(
-            f"--check-reproducible copies the folder of manage.py, {str(source)!r}, which "
-            f"does not hold the project directory {str(root)!r}."
+            f"--check-reproducible copies the folder {str(source)!r}, which does not hold "
+            f"the project directory {str(root)!r}. Run it from the repository that holds "
+            "the project."
         )
     return build_twice(source, manage.resolve(), arguments, source_date(root))
+
+
+def _sources_folder(manage_folder: Path, requirements: Path) -> Path:
+    """What a build reads besides manage.py's folder: the whole git checkout, or the
+    folder above it that holds the requirements file."""
+    top = git_top_level(manage_folder)
+    if top is not None:
+        return top
+    folder = requirements.resolve().parent
+    return folder if manage_folder.is_relative_to(folder) else manage_folder
 
 
 def list_build(

@@ -24,10 +24,24 @@ ROOT_TOOLING = (
 )  # fmt: skip
 # Reasons a build names in its summary, with the option that ships the path.
 NAMED_IN_SUMMARY = ("database", GIT_IGNORED, TOOLING, "MEDIA_ROOT, uploads")
+# Names of private files and folders: no note or listing ever invites --include for them.
+PRIVATE_NAMES = (
+    ".env*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh", ".gnupg", ".netrc", ".pgpass",
+    ".htpasswd", "secrets", "secrets.*", "credentials*", "*.secret", "*.secrets", "keys",
+)  # fmt: skip
+PRIVATE_IGNORED = "ignored by git, and private: never packed"
+
+
+def is_private(relative: PurePosixPath) -> bool:
+    return any(fnmatch.fnmatch(part, p) for part in relative.parts for p in PRIVATE_NAMES)
 
 
 def default_skips(root: Path) -> dict[Path, str]:
-    skips = dict.fromkeys(git_ignored(root), GIT_IGNORED)
+    skips = {
+        path: PRIVATE_IGNORED if is_private(PurePosixPath(path.name)) else GIT_IGNORED
+        for path in git_ignored(root)
+    }
     for path in sorted(root.iterdir()):
         if path.is_file() and any(fnmatch.fnmatch(path.name, p) for p in ROOT_TOOLING):
             skips.setdefault(path, TOOLING)
@@ -62,6 +76,8 @@ class LeftOut:
         if reason not in NAMED_IN_SUMMARY or not path.resolve().is_relative_to(self.root):
             return
         relative = PurePosixPath(path.resolve().relative_to(self.root).as_posix())
+        if is_private(relative):
+            return  # left out for good: never an invitation to ship it
         if not any(relative.is_relative_to(included) for included in self.included):
             self.paths.append((relative.as_posix(), reason))
 

@@ -53,6 +53,12 @@ def git_state(root: Path) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(changes), "note": None}
 
 
+def git_top_level(folder: Path) -> Path | None:
+    """The root of the git checkout that holds folder, if any."""
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    return Path(top).resolve() if top else None
+
+
 def project_version(root: Path) -> str | None:
     """The version in the project's pyproject.toml or setup.cfg, when it declares one."""
     pyproject = root / "pyproject.toml"

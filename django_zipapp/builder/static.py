@@ -53,13 +53,28 @@ def collect_static(
             ignore_patterns=escaping_links(),
         )
     except (CommandError, ValueError, OSError) as exc:
-        raise BuildError(
-            f"collectstatic failed: {exc}. Fix the static file it names (a missing file "
-            "referenced from CSS is the usual cause) and build again."
-        ) from None
+        raise BuildError(f"collectstatic failed: {exc}. {_collect_fix(str(exc))}") from None
     if not isinstance(storage, COMPRESSING_STORAGES):
         compress_tree(target, cache)
     return len(command.copied_files) + len(command.symlinked_files)
+
+
+# Django's manifest storage names a file a sourceMappingURL comment points at.
+SOURCE_MAP = re.compile(r"The file '[^']*\.map' could not be found")
+
+
+def _collect_fix(message: str) -> str:
+    if SOURCE_MAP.search(message):
+        return (
+            "A package's JavaScript or CSS names a source map ('.map') it does not ship, "
+            "and the manifest storage rewrites that name: use a subclass of the storage "
+            "that leaves sourceMappingURL comments alone, as the checks page of "
+            "django-zipapp's docs shows under django_zipapp.W001, and build again."
+        )
+    return (
+        "Fix the static file it names (a missing file referenced from CSS is the usual "
+        "cause) and build again."
+    )
 
 
 def escaping_links() -> list[str]:

@@ -11,11 +11,13 @@ service unable to read its own extraction and database.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import secrets
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,10 +45,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         description="Run COMMAND (any command of this archive: migrate, createsuperuser, "
         "...) beside the running service, in its sandbox: its user, state and cache "
         "directories, configuration, credentials and hardening, as systemd has them for "
-        "the installed unit. Run it as root. The files of the service keep their owner.",
+        "the installed unit. Run it as root. The files of the service keep their owner. "
+        "Your shell's environment does not reach COMMAND: it gets the service's "
+        "(Environment=, EnvironmentFile=, credentials); give a variable with "
+        "-E NAME=VALUE, or -E NAME to pass the value your shell has.",
         allow_abbrev=False,
     )
     parser.add_argument("--unit", help="the service (default: the archive's name without .pyz)")
+    parser.add_argument("-E", "--setenv", action="append", default=[], metavar="NAME[=VALUE]",
+                        help="set an environment variable for COMMAND, beside the "
+                        "service's; NAME alone passes your shell's value; repeatable")  # fmt: skip
     parser.add_argument("--print", action="store_true", help="print the systemd-run command "
                         "line instead of running it")  # fmt: skip
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
@@ -63,7 +71,8 @@ def run(archive: Archive, argv: list[str]) -> int:
     unit_text = _installed_unit(name)
     if unit_text is None:
         return 1
-    command = systemd_run_command(name, unit_text, archive_path, args.command)
+    environment = [_assignment(parser, item) for item in args.setenv]
+    command = systemd_run_command(name, unit_text, archive_path, args.command, environment)
     if args.print:
         print(shlex.join(command))
         return 0
@@ -88,8 +97,26 @@ def _installed_unit(name: str) -> str | None:
     return result.stdout
 
 
-def systemd_run_command(name: str, unit_text: str, archive: Path, command: list[str]) -> list[str]:
-    """The systemd-run line that runs `command` of `archive` as the unit `name` would."""
+def _assignment(parser: argparse.ArgumentParser, item: str) -> str:
+    name, equals, value = item.partition("=")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        parser.error(f"-E/--setenv takes NAME=VALUE or NAME, not {item!r}")
+    if not equals:
+        if name not in os.environ:
+            parser.error(f"-E {name}: {name} is not set in this shell; give -E {name}=VALUE")
+        value = os.environ[name]
+    return f"{name}={value}"
+
+
+def systemd_run_command(
+    name: str,
+    unit_text: str,
+    archive: Path,
+    command: list[str],
+    environment: Sequence[str] = (),
+) -> list[str]:
+    """The systemd-run line that runs `command` of `archive` as the unit `name` would,
+    with `environment` (NAME=VALUE items) set beside the service's own."""
     transient = f"{name}-run-{secrets.token_hex(4)}"
     # LoadCredential= files appear there; the unit's ExecStart= named them as %d.
     credentials = f"/run/credentials/{transient}.service"
@@ -102,6 +129,7 @@ def systemd_run_command(name: str, unit_text: str, archive: Path, command: list[
     io = "--pty" if sys.stdin.isatty() and sys.stdout.isatty() else "--pipe"
     line = ["systemd-run", f"--unit={transient}", "--wait", "--collect", "--quiet", io]
     line += [f"--property={item}" for item in properties]
+    line += [f"--setenv={item}" for item in environment]
     return [*line, "--", *_archive_command(settings, credentials, archive), *command]
 
 

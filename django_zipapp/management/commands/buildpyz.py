@@ -202,7 +202,7 @@ class Command(BaseCommand):
             self._list(builder, options)
             return
         if options["check_reproducible"]:
-            self._check_reproducible(builder)
+            self._check_reproducible(builder, options["requirements"] or conf.REQUIREMENTS)
             return
         try:
             result = builder.build_pyz(
@@ -265,14 +265,16 @@ class Command(BaseCommand):
         if status:
             sys.exit(status)  # the build under target has said what failed
 
-    def _check_reproducible(self, builder: ModuleType) -> None:
+    def _check_reproducible(self, builder: ModuleType, requirements: str | None) -> None:
         argv = getattr(self, "_argv", None)
         if argv is None or not argv[0].endswith("manage.py"):
             raise CommandError("Run --check-reproducible as `python manage.py buildpyz`.")
         self._step("Building twice, in two copies of the project")
         try:
             differences = builder.check_reproducible(
-                manage=Path(argv[0]), arguments=_build_arguments(argv[2:])
+                manage=Path(argv[0]),
+                arguments=_build_arguments(argv[2:]),
+                requirements=requirements,
             )
         except builder.BuildError as exc:
             raise CommandError(str(exc)) from None
