@@ -48,7 +48,7 @@ from .interpreter import check_source, prepare_interpreter
 from .listing import list_contents, project_rules
 from .packing import LeftOut
 from .pip import Resolution, can_report
-from .project import Project, find_project
+from .project import FALLBACK_STATIC_ROOT, Project, find_project
 from .provenance import (
     git_state,
     git_top_level,
@@ -65,6 +65,7 @@ from .static import (
     collect_static,
     static_index,
     static_storage_class,
+    uncollected_files,
     write_static_index,
 )
 from .static_cache import CompressionCache
@@ -538,6 +539,22 @@ def _collect_static(
             compressed = cache.made + cache.reused
             served += f"; {cache.reused} of {compressed} compressed versions from the cache"
     report(f"Collected {count} static files into {project.static_root} ({served})")
+    _report_uncollected(project, target, report)
+
+
+def _report_uncollected(project: Project, collected: Path, report: Callable[[str], None]) -> None:
+    if project.static_root == FALLBACK_STATIC_ROOT:
+        return  # STATIC_ROOT is outside the project: nothing of it is committed here
+    stray = uncollected_files(project.root / project.static_root, collected)
+    if not stray:
+        return
+    listed = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+    report(
+        f"Note: STATIC_ROOT ({project.static_root}) holds {len(stray)} file(s) that "
+        f"collectstatic does not produce, which the archive does not serve: {listed}; move "
+        "them (a front-end build's output) into a folder of STATICFILES_DIRS, and write "
+        "the build's output there, so that collectstatic collects them"
+    )
 
 
 def _write_index(project: Project, site_packages: Path, built_at: int) -> dict[str, Any]:

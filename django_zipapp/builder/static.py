@@ -187,6 +187,41 @@ def collect_root_files(target: Path) -> int:
     return copy_tree(Path(configured), target)
 
 
+def uncollected_files(static_root: Path, collected: Path) -> list[str]:
+    """Files kept in the project's STATIC_ROOT that collectstatic did not produce, such as
+    a front-end build's output written there and committed: the archive serves only what
+    collectstatic collects. In a git checkout only committed files count; elsewhere every
+    file but those named after their content and compressed siblings (old collectstatic
+    output)."""
+    if not static_root.is_dir():
+        return []
+    tracked = _git_files(static_root)
+    if tracked is None:
+        tracked = [
+            path.relative_to(static_root).as_posix()
+            for path in static_root.rglob("*")
+            if path.is_file()
+            and not _NAME_HASH.search(path.name)
+            and path.suffix not in (".gz", ".br")
+        ]
+    return sorted(
+        name for name in tracked if name != MANIFEST_NAME and not (collected / name).is_file()
+    )
+
+
+def _git_files(folder: Path) -> list[str] | None:
+    import subprocess
+
+    command = ["git", "-C", str(folder), "ls-files", "-z", "--", "."]
+    try:
+        result = subprocess.run(command, capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None  # not a git checkout
+    return [name for name in result.stdout.decode("utf-8", "surrogateescape").split("\0") if name]
+
+
 def write_static_index(path: Path, index: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(index, sort_keys=True, indent=0), encoding="utf-8")
