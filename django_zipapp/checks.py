@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from django.core.checks.security.base import SECRET_KEY_MIN_LENGTH
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from .archive_debug import OBJECT_PATH, archive_debug
 from .boot import BOOT_MODULE
 from .conf import (
     file_system_storages,
@@ -25,7 +25,6 @@ from .conf import (
 )
 from .literals import binds_secret_key, string_literals
 
-OBJECT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # The tag of the checks that judge the settings an archive runs with: buildpyz runs
 # them, and so does `check --deploy`. In development a database next to manage.py and
 # DEBUG are normal, so they are deployment checks.
@@ -212,7 +211,7 @@ def check_archive_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_relative_dirs(),
         *_check_staticfiles_app(),
         *_check_secret_key(root),
-        *_check_debug(),
+        *_check_debug(root),
     ]
 
 
@@ -463,8 +462,8 @@ def _holds_literal(path: Path, key: str) -> bool:
     return any(node.value == key for node in string_literals(path))
 
 
-def _check_debug() -> list[CheckMessage]:
-    if not settings.DEBUG or not _archive_debug():
+def _check_debug(root: Path) -> list[CheckMessage]:
+    if not archive_debug(settings_module(), root):
         return []
     return [
         Warning(
@@ -503,26 +502,3 @@ def _project_modules(root: Path) -> list[str]:
         if (path.suffix == ".py" and path.stem.isidentifier() and path.stem != "manage")
         or (path.name.isidentifier() and (path / "__init__.py").is_file())
     ]
-
-
-def _archive_debug() -> bool:
-    """DEBUG as the archive will have it: from the goodconf field the settings copy, whose
-    value the build's own environment or development file may have turned on."""
-    config = _config_instance()
-    fields = getattr(type(config), "model_fields", {})
-    if "DEBUG" not in fields or getattr(config, "DEBUG", None) != settings.DEBUG:
-        return bool(settings.DEBUG)
-    default = fields["DEBUG"].default
-    return default if isinstance(default, bool) else bool(settings.DEBUG)
-
-
-def _config_instance() -> object | None:
-    from goodconf import GoodConf
-
-    named = getattr(settings, "ZIPAPP_CONFIG_OBJECT", None)
-    if isinstance(named, str) and OBJECT_PATH.match(named):
-        module_name, _, attribute = named.partition(":")
-        return getattr(sys.modules.get(module_name), attribute, None)
-    module = sys.modules.get(settings_module())
-    found = [v for v in vars(module).values() if isinstance(v, GoodConf)] if module else []
-    return found[0] if len(found) == 1 else None

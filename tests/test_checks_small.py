@@ -140,3 +140,30 @@ def test_a_short_value_elsewhere_is_not_the_key(settings_package: Path) -> None:
     with override_settings(SECRET_KEY=key, BASE_DIR=settings_package):
         (message,) = check_archive_settings()
     assert message.msg.startswith("SECRET_KEY is written literally in 'site/models.py',")
+
+
+DOTENV_SETTINGS = """
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
+DEBUG = os.environ.get("DEBUG", "{default}") == "True"
+"""
+
+
+@pytest.mark.parametrize(("default", "ids"), [("False", []), ("True", ["django_zipapp.W003"])])
+def test_debug_that_only_a_development_dotenv_file_turns_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default: str, ids: list[str]
+) -> None:
+    """The .env file is never packed: the archive's DEBUG is the settings' own default."""
+    (tmp_path / "devsite").mkdir()
+    (tmp_path / "devsite" / "__init__.py").write_text("")
+    (tmp_path / "devsite" / "settings.py").write_text(DOTENV_SETTINGS.format(default=default))
+    (tmp_path / ".env").write_text("export DEBUG='True'\n")
+    monkeypatch.setenv("DEBUG", "True")  # as load_dotenv left it in the build's environment
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "devsite.settings")
+    with override_settings(DEBUG=True, BASE_DIR=tmp_path, SECRET_KEY=SAFE_KEY):
+        assert [message.id for message in check_archive_settings()] == ids
