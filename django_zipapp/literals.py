@@ -18,8 +18,10 @@ from .runtime.safety import key_digest, secret_key_is_insecure
 LONGEST_KEY = 4096
 # Files other than Python modules where a key is written as text: configuration samples.
 TEXT_SUFFIXES = {".yaml", ".yml", ".toml", ".json", ".ini", ".cfg", ".conf", ".txt", ".sample"}
-# A quoted value, or what follows `NAME=` / `name:`. No nested repetition: linear time.
-TEXT_VALUE = re.compile(r"""["']([^\s"']{50,4096})["']|[=:][ \t]*([^\s"'#,]{50,4096})""")
+# An unquoted value after `NAME=` or `name:` at the start of a line (dotenv, YAML, INI);
+# a "#" in it is part of it (keys have them), a comment starts after a space.
+# Tried only where a line starts, each attempt bounded: linear time on any line.
+LINE_VALUE = re.compile(r"^[ \t]*(?:export[ \t]+)?[\w.-]+[ \t]*[=:][ \t]*([^\s\"']{50,4096})", re.M)
 
 
 def string_literals(path: Path) -> list[ast.Constant]:
@@ -87,28 +89,23 @@ def published_keys(files: Iterable[tuple[str, Path]]) -> dict[str, str]:
     return found
 
 
-# A run of 50 characters a key could be made of: files without one are not parsed.
-KEY_RUN = re.compile(rb"[^\s\"']{50}")
+# A quoted string that could be a key. A key has no quote, backslash or space, so its
+# literal in Python source is the value itself: read without parsing the module. An
+# attempt starts only at a quote and ends at the next one: linear time (Django's own
+# 4,600 files, 900 of them modules, in about 0.1 s).
+QUOTED_VALUE = re.compile(r"""["']([^\s"'\\]{50,4096})["']""")
 
 
 def _key_candidates(path: Path) -> set[str]:
-    try:
-        if KEY_RUN.search(path.read_bytes()) is None:
-            return set()
-    except OSError:
-        return set()
     if path.suffix == ".py":
-        values = {str(node.value) for node in string_literals(path)}
+        patterns = [QUOTED_VALUE]
     elif path.suffix in TEXT_SUFFIXES or path.name.endswith(".example"):
-        values = _text_values(path)
+        patterns = [QUOTED_VALUE, LINE_VALUE]
     else:
         return set()
-    return {value for value in values if looks_like_a_key(value)}
-
-
-def _text_values(path: Path) -> set[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return set()
-    return {match[1] or match[2] for match in TEXT_VALUE.finditer(text)}
+    values = {match[1] for pattern in patterns for match in pattern.finditer(text)}
+    return {value for value in values if looks_like_a_key(value)}
