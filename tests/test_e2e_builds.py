@@ -16,12 +16,16 @@ import sys
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from django_zipapp.builder.launcher import record_size
 from tests.archives import EXAMPLE, Built, build_in, run_archive, site_env
+from tests.sbom import check_sbom
+from tests.signing import SIGNING_PASSWORD, make_signing_key, public_key
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +37,7 @@ EM_AARCH64 = 183
 class Twins:
     one: Built
     two: Built
+    key: Path  # the minisign secret key both are signed with
 
 
 def copy_example(folder: Path) -> Path:
@@ -47,15 +52,20 @@ def copy_example(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory: pytest.TempPathFactory) -> Twins:
+    """Two builds, each with its SBOM beside it and signed with the same key."""
     built = []
+    key = make_signing_key(tmp_path_factory.mktemp("keys"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+        patch.setenv("ZIPAPP_SIGN_PASSWORD", SIGNING_PASSWORD)
         for name in ("one", "two"):
             work = tmp_path_factory.mktemp(name)
-            result = build_in(copy_example(work), "--exclude", "*.md", "-o", str(work / "site.pyz"))
+            trust = ["--sbom", str(work / "site.cdx.json"), "--sign", str(key)]
+            output = ["-o", str(work / "site.pyz")]
+            result = build_in(copy_example(work), "--exclude", "*.md", *trust, *output)
             assert result.returncode == 0, result.stdout + result.stderr
             built.append(Built(work / "site.pyz", result.stdout, work))
-    return Twins(*built)
+    return Twins(built[0], built[1], key)
 
 
 def sha256(path: Path) -> str:
@@ -293,3 +303,88 @@ def test_concurrent_builds_share_one_complete_cache_entry(
     (layer,) = (cache / "archive-layers").iterdir()
     assert sorted(p.name for p in layer.iterdir()) == ["layer.json", "layer.zip"]
     assert (entry / "site-packages" / "django" / "__init__.py").is_file()
+
+
+def test_the_sbom_lists_what_is_packed_the_same_in_both_builds(
+    twins: Twins, tmp_path: Path
+) -> None:
+    written = (twins.one.work / "site.cdx.json").read_bytes()
+    assert written == (twins.two.work / "site.cdx.json").read_bytes()
+    count = check_sbom(twins.one.archive, written, "example")
+    print(f"SBOM of example_project: {count} components")
+    cache = tmp_path / "cache"
+    environment = site_env(twins.one, SHIV_ROOT=str(cache))
+    result = run_archive(twins.one, "info", "--sbom", env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.encode() == written
+    assert not cache.exists() or list(cache.iterdir()) == []  # nothing unpacked
+
+
+def test_the_provenance_statement_names_the_inputs(twins: Twins) -> None:
+    result = run_archive(twins.one, "info", "--provenance")
+    assert result.returncode == 0, result.stderr
+    statement = json.loads(result.stdout)
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    subject = {"name": "site.pyz", "digest": {"sha256": sha256(twins.one.archive)}}
+    assert statement["subject"] == [subject]
+    definition = statement["predicate"]["buildDefinition"]
+    requirements = EXAMPLE / "requirements.txt"
+    assert {"name": "requirements.txt", "digest": {"sha256": sha256(requirements)}} in (
+        definition["resolvedDependencies"]
+    )
+    versions = statement["predicate"]["runDetails"]["builder"]["version"]
+    assert set(versions) >= {"django-zipapp", "shiv", "pip", "python", "cyclonedx-python-lib"}
+
+
+def test_a_signed_archive_is_verified_by_minisign(twins: Twins) -> None:
+    key = public_key(twins.key)
+    signature = twins.one.archive.with_name("site.pyz.minisig")
+    assert signature.read_bytes() == twins.two.archive.with_name("site.pyz.minisig").read_bytes()
+    result = minisign_verify(twins.one.archive, key)
+    assert result.returncode == 0, result.stderr
+    assert "Signature and comment signature verified" in result.stdout
+    stdout = StringIO()
+    call_command("verify-signature", str(twins.one.archive), "-P", key, stdout=stdout)
+    assert stdout.getvalue().splitlines() == [
+        "Signature and comment signature verified: site.pyz",
+        "Trusted comment: file:site.pyz\thashed",
+    ]
+
+
+def test_a_changed_byte_or_another_key_is_refused(twins: Twins, tmp_path: Path) -> None:
+    key = public_key(twins.key)
+    changed = tmp_path / "site.pyz"
+    data = bytearray(twins.one.archive.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    changed.write_bytes(bytes(data))
+    shutil.copy(twins.one.archive.with_name("site.pyz.minisig"), tmp_path)
+    assert minisign_verify(changed, key).returncode != 0
+    with pytest.raises(CommandError) as refused:
+        call_command("verify-signature", str(changed), "-P", key)
+    assert str(refused.value) == (
+        "Signature refused: site.pyz does not match its signature by key "
+        f"{key_id(key)}: the file was changed after it was signed (damaged or replaced on "
+        "the way)."
+    )
+    other = public_key(make_signing_key(tmp_path, password=None))
+    assert minisign_verify(twins.one.archive, other).returncode != 0
+    with pytest.raises(CommandError) as refused:
+        call_command("verify-signature", str(twins.one.archive), "-P", other)
+    assert str(refused.value) == (
+        f"Signature refused: site.pyz was signed by key {key_id(key)}, not by the public key "
+        f"given ({key_id(other)}): it was not signed by the key this host trusts."
+    )
+    changed.with_name("site.pyz.minisig").unlink()
+    with pytest.raises(CommandError, match=r"site\.pyz has no signature: "):
+        call_command("verify-signature", str(changed), "-P", key)
+
+
+def minisign_verify(archive: Path, key: str) -> subprocess.CompletedProcess[str]:
+    command = ["minisign", "-Vm", str(archive), "-P", key]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def key_id(key: str) -> str:
+    import base64
+
+    return base64.b64decode(key)[2:10][::-1].hex().upper()

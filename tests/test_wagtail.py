@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .archives import DEPENDENCY_CACHE, Built, get, running_server, site_env
+from .sbom import check_sbom, packed_distributions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
@@ -87,3 +88,20 @@ def test_wagtail_home_and_admin_login_answer(wagtail_site: Built, tmp_path: Path
         assert status == 200
         assert b"Welcome to your new Wagtail site!" in body
         assert get(server.base + "/admin/login/", {"Host": "localhost"})[0] == 200
+
+
+def test_wagtail_sbom_lists_every_distribution_packed(wagtail_site: Built, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    python = str(wagtail_site.work / "venv" / "bin" / "python")
+    result = subprocess.run(
+        [python, str(wagtail_site.archive), "info", "--sbom"],
+        env=site_env(wagtail_site, SHIV_ROOT=str(cache)), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    count = check_sbom(wagtail_site.archive, result.stdout, "mysite")
+    print(f"SBOM of the Wagtail site: {count} components")
+    assert count > 40
+    assert not cache.exists() or list(cache.iterdir()) == []  # nothing unpacked
+    # Build-time libraries stay out of the archive: the SBOM's and the signing extra's.
+    names = {name for name, _ in packed_distributions(wagtail_site.archive)}
+    assert names.isdisjoint({"cyclonedx-python-lib", "py-minisign", "shiv", "pip"})

@@ -30,6 +30,7 @@ from django_zipapp.processes import DeclarationError, declared_processes
 
 from ..boot import BOOT_MODULE
 from ..literals import published_keys
+from ..runtime.attestations import SBOM_NAME, stored_sbom
 from ..runtime.safety import PUBLISHED_KEYS_NAME
 from ..runtime.static import ROOT_FILES_DIR, STATIC_INDEX_NAME
 from .bundle import write_bundle
@@ -50,16 +51,20 @@ from .packing import LeftOut
 from .pip import Resolution, can_report
 from .project import FALLBACK_STATIC_ROOT, Project, find_project
 from .provenance import (
+    builder_versions,
     git_state,
     git_top_level,
     has_native_code,
+    input_digests,
     project_version,
     source_date,
 )
 from .reproducible import build_twice
 from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
+from .sbom import Bundled, make_sbom
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
+from .signing import SigningKey, sign_file
 from .static import (
     collect_root_files,
     collect_static,
@@ -123,6 +128,9 @@ def build_pyz(
     verify: bool = True,
     verify_urls: Sequence[str] = ("/",),
     verify_env: Mapping[str, str] | None = None,
+    # Documents written beside the archive: its SBOM, its minisign signature.
+    sbom_file: Path | None = None,
+    sign_with: SigningKey | None = None,
 ) -> BuildResult:
     output = output.resolve()
     if output.is_dir():
@@ -195,6 +203,7 @@ def build_pyz(
                 if cache is not None:
                     remember_entry(cache, requirements, dependencies)
                 os.replace(pending, output)
+                _beside(output, sbom_file, sign_with, report)
             finally:
                 if resolution is not None:
                     resolution.cancel()
@@ -276,6 +285,14 @@ def _finish(
     normalize_modes(site_packages)
     report(f"Writing {output.name}")
     plain = pending if bundle_python is None else Path(staging, output.name)
+    sbom = make_sbom(
+        sources=[dependencies, site_packages],
+        project=project.name,
+        version=project_version(project.root),
+        target=target,
+        built_at=built_at,
+        bundled=None if bundle_python is None else Bundled(bundle_python),
+    )
     build_id = write_archive(
         [dependencies, site_packages],
         plain,
@@ -287,6 +304,7 @@ def _finish(
             "processes": processes,
         },
         cache_dir=cache,
+        documents=[(SBOM_NAME, sbom)],
     )
     if bundle_python is not None:
         _bundle(plain, pending, bundle_python, target, built_at, build_id, report)
@@ -605,6 +623,10 @@ def _build_info(
         "built_at": built_at,
         "django_zipapp": django_zipapp.__version__,
         "requirements": found.source.name,
+        "provenance": {
+            "builder": builder_versions(),
+            "inputs": input_digests(project.root, found.files or (found.source,)),
+        },
         "distributions": dict(sorted(distributions.items(), key=lambda item: item[0].lower())),
     }
 
@@ -629,6 +651,33 @@ def _bundle(
             f"{needs['machine']} with glibc {needs['glibc']} or newer)"
         )
         write_bundle(archive, interpreter, output, build_id=build_id, boot_module=BOOT_MODULE)
+
+
+def _beside(
+    output: Path,
+    sbom_file: Path | None,
+    sign_with: SigningKey | None,
+    report: Callable[[str], None],
+) -> None:
+    """The SBOM and the signature next to the archive, once it is in place."""
+    if sbom_file is not None:
+        sbom_file = sbom_file.resolve()
+        _write_atomically(sbom_file, stored_sbom(output))
+        report(f"Wrote the SBOM to {sbom_file}")
+    if sign_with is not None:
+        signature = sign_file(output, sign_with)
+        report(f"Signed: {signature.name} (minisign key {sign_with.key_id})")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise BuildError(f"{str(path)!r} could not be written: {exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:

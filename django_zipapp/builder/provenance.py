@@ -6,13 +6,18 @@ has a date of its own), so that the same sources give the same archive anywhere.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import BuildError
 
@@ -21,6 +26,9 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
+# Lock files of the common tools, recorded as build inputs when the project has one.
+LOCK_FILES = ("pylock.toml", "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
+BUILDER_DISTRIBUTIONS = ("django-zipapp", "shiv", "pip", "cyclonedx-python-lib")
 ZIP_EPOCH = 315532800  # zip timestamps start in 1980
 NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
 
@@ -50,7 +58,45 @@ def git_state(root: Path) -> dict[str, Any]:
         return {"commit": None, "dirty": None, "note": "not a git checkout"}
     # Untracked files count too (they may ship), unless .gitignore leaves them out.
     changes = _git(root, "status", "--porcelain", "--", ".")
-    return {"commit": commit, "dirty": bool(changes), "note": None}
+    repository = _repository(root)
+    return {"commit": commit, "dirty": bool(changes), "note": None, "repository": repository}
+
+
+def _repository(root: Path) -> str | None:
+    """Where the commit can be fetched from: the upstream's remote, else origin."""
+    branch = _git(root, "branch", "--show-current")
+    remote = _git(root, "config", "--get", f"branch.{branch}.remote") if branch else None
+    url = _git(root, "remote", "get-url", remote or "origin")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        # A token or password in the remote's URL must never reach the archive.
+        parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
+    return urlunsplit(parts) if parts.scheme else url
+
+
+def input_digests(root: Path, requirement_files: Sequence[Path]) -> list[dict[str, str]]:
+    """The SHA-256 of the requirements files and of any lock file beside the project."""
+    locks = [root / name for name in LOCK_FILES if (root / name).is_file()]
+    inputs = []
+    for path in dict.fromkeys([*requirement_files, *locks]):
+        # Relative to the project, never the build machine's folders.
+        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        inputs.append({"name": name, "sha256": digest})
+    return inputs
+
+
+def builder_versions() -> dict[str, str | None]:
+    """The versions of what makes the archive: they decide its bytes as much as the sources."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in BUILDER_DISTRIBUTIONS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def git_top_level(folder: Path) -> Path | None:

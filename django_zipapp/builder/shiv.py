@@ -13,6 +13,7 @@ import tempfile
 import time
 import types
 import zipfile
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import partial as partial_call
 from importlib.resources import files
@@ -58,12 +59,14 @@ def write_archive(
     built_at: int,
     build_info: dict[str, Any],
     cache_dir: Path | None = None,
+    documents: Sequence[tuple[str, bytes]] = (),
 ) -> str:
     """Write the archive to output atomically and return its build id.
 
     ``sources``: the installed dependencies, then the project's staged site-packages (its
     files win). ``cache_dir``: where compiled bytecode and the dependencies' part of the
-    archive (see layers.py) are kept between builds (None: nowhere).
+    archive (see layers.py) are kept between builds (None: nowhere). ``documents``:
+    members written beside the build record (the SBOM), outside the build id.
     """
     dependencies, project = sources
     bytecode = _runs_on_this_interpreter(build_info)
@@ -97,7 +100,7 @@ def write_archive(
             build_info["build_id"] = build_id
             with zipfile.ZipFile(partial, "a") as zf:
                 _append(zf, project_files, compiled, recorded, sources, build_info, built_at,
-                        build_id, compressed)  # fmt: skip
+                        build_id, compressed, documents)  # fmt: skip
         record_size(partial)
         partial.chmod(partial.stat().st_mode | S_IXUSR | S_IXGRP | S_IXOTH)
         # A rename replaces the old file in one step: a server still reading the old
@@ -137,6 +140,7 @@ def _append(
     built_at: int,
     build_id: str,
     compressed: bool,
+    documents: Sequence[tuple[str, bytes]],
 ) -> None:
     """The second part: the project, shiv's bootstrap, the hashes and the build record."""
     date_time = time.gmtime(built_at)[:6]
@@ -170,6 +174,7 @@ def _append(
         (SHAREABLE_NAME, shareable(sources)),
         (f"{BOOT_MODULE}.py", boot_source),
         (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),
+        *documents,
     ]
     if _runs_on_this_interpreter(build_info):
         built += _startup_bytecode(zf, boot_source)

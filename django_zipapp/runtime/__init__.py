@@ -26,7 +26,8 @@ The Django site {project!r}, packed in one file.
 
 commands:
   serve          serve the site with gunicorn (see '{prog} serve --help')
-  info           what this archive holds and was built for ('--json' for machines)
+  info           what this archive holds and was built for ('--json' for machines,
+                 '--sbom' its CycloneDX SBOM, '--provenance' an in-toto statement)
   prepare        unpack this build now, while the previous one still serves
   config         a sample config file, or check or show the configuration
   systemd-unit   print a hardened systemd unit for this archive ('--socket' for a

@@ -1,4 +1,4 @@
-"""`./site.pyz info [--json]`: what the archive was built from, and for what.
+"""`./site.pyz info [--json | --sbom | --provenance]`: what the archive was built from.
 
 It reads only the build record (``django_zipapp.json`` in the archive), so it needs no
 configuration: it answers on a host where the site could not start.
@@ -22,8 +22,19 @@ def run(archive: Archive, argv: list[str]) -> int:
         prog=f"{archive.prog} info",
         description="Show what this archive was built from, and for which Python and platform.",
     )
-    parser.add_argument("--json", action="store_true", help="print the build record as JSON")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the build record as JSON")
+    shown.add_argument(
+        "--sbom", action="store_true", help="print the archive's CycloneDX SBOM (JSON)"
+    )
+    shown.add_argument(
+        "--provenance",
+        action="store_true",
+        help="print how the archive was built, as an in-toto statement (SLSA provenance)",
+    )
     options = parser.parse_args(argv)
+    if options.sbom or options.provenance:
+        return _document(archive, Path(sys.argv[0]), sbom=options.sbom)
     # A bundled interpreter is recorded by the file's launcher, not in the build record.
     interpreter = bundled_interpreter(Path(sys.argv[0]))
     if options.json:
@@ -33,6 +44,20 @@ def run(archive: Archive, argv: list[str]) -> int:
         lines = describe(archive.build)
         lines.insert(5, f"interpreter    {describe_interpreter(interpreter)}")
         print("\n".join(lines))
+    return 0
+
+
+def _document(archive: Archive, path: Path, *, sbom: bool) -> int:
+    from .attestations import MissingDocument, dumps, provenance_statement, stored_sbom
+
+    try:
+        if sbom:
+            sys.stdout.buffer.write(stored_sbom(path))
+        else:
+            print(dumps(provenance_statement(path, archive.build)))
+    except MissingDocument as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

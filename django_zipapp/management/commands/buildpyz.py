@@ -95,6 +95,21 @@ class Command(BaseCommand):
         )
         self._add_layout_arguments(parser)
         self._add_target_arguments(parser)
+        self._add_trust_arguments(parser)
+
+    def _add_trust_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--sbom",
+            metavar="FILE",
+            help="also write the archive's CycloneDX SBOM (JSON) to FILE; every archive "
+            "carries it, and `./site.pyz info --sbom` prints it",
+        )
+        parser.add_argument(
+            "--sign",
+            metavar="SECRET_KEY_FILE",
+            help="sign the archive with this minisign secret key, writing ARCHIVE.minisig "
+            "(ZIPAPP_SIGN_PASSWORD, else a prompt, gives its password; needs the 'sign' extra)",
+        )
 
     def _add_layout_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -205,6 +220,7 @@ class Command(BaseCommand):
             self._check_reproducible(builder, options["requirements"] or conf.REQUIREMENTS)
             return
         try:
+            sign_with = self._signing_key(options["sign"])
             result = builder.build_pyz(
                 output=Path(options["output"] or conf.OUTPUT),
                 requirements=options["requirements"] or conf.REQUIREMENTS,
@@ -223,6 +239,8 @@ class Command(BaseCommand):
                 verify=conf.VERIFY and not options["no_verify"],
                 verify_urls=conf.VERIFY_URLS,
                 verify_env=conf.VERIFY_ENV,
+                sbom_file=None if options["sbom"] is None else Path(options["sbom"]),
+                sign_with=sign_with,
                 **self._target_options(options),
             )
         except builder.BuildError as exc:
@@ -232,6 +250,13 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Built {result.path} ({size}, sha256 {result.sha256})")
         )
+
+    def _signing_key(self, path: str | None) -> Any:
+        if path is None:
+            return None
+        from django_zipapp.builder.signing import load_signing_key
+
+        return load_signing_key(Path(path), prompt=True)
 
     def _build_commands(self, options: dict[str, Any]) -> list[str | list[str]]:
         return options["build_command"] or conf.BUILD_COMMANDS
@@ -351,9 +376,9 @@ def _build_arguments(arguments: list[str]) -> list[str]:
     for word in arguments:
         if skip_next:
             skip_next = False
-        elif word in ("-o", "--output"):
+        elif word in ("-o", "--output", "--sbom", "--sign"):
             skip_next = True
-        elif not word.startswith(("--output=", "--check-reproducible")):
+        elif not word.startswith(("--output=", "--sbom=", "--sign=", "--check-reproducible")):
             kept.append(word)
     return kept
 
