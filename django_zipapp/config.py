@@ -143,7 +143,7 @@ class ZipappConfig(GoodConf):
     SERVE_WEAK_KEY_OK: bool = Field(
         default=False,
         description="Let `serve` run with a SECRET_KEY that Django's deployment check calls "
-        "insecure, which it otherwise refuses.",
+        "insecure, or one written in the archive's own files, which it otherwise refuses.",
     )
     KEEP_BUILDS: int = Field(
         default=3,
