@@ -44,6 +44,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         *_check_static_storage(),
         *_check_lists(),
         *_check_processes(),
+        *_check_asgi(),
     ]
 
 
@@ -501,4 +502,20 @@ def _project_modules(root: Path) -> list[str]:
         for path in root.iterdir()
         if (path.suffix == ".py" and path.stem.isidentifier() and path.stem != "manage")
         or (path.name.isidentifier() and (path / "__init__.py").is_file())
+    ]
+
+
+def _check_asgi() -> list[CheckMessage]:
+    named = getattr(settings, "ASGI_APPLICATION", None)
+    if not named or getattr(settings, "ZIPAPP_ASGI", False):
+        return []
+    return [
+        Warning(
+            f"ASGI_APPLICATION is {named!r}, but ZIPAPP_ASGI is not set: the archive's serve "
+            "would run the site's WSGI application, where websockets are refused and every "
+            "async view holds a worker thread.",
+            hint="Set ZIPAPP_ASGI = True to pack the ASGI worker (uvicorn-worker) and serve "
+            "ASGI_APPLICATION; or remove ASGI_APPLICATION if the site is served under WSGI.",
+            id="django_zipapp.W004",
+        )
     ]

@@ -359,3 +359,15 @@ def test_generated_files_are_a_deployment_check() -> None:
     assert "(django_zipapp.E013) COMPRESS_OFFLINE is on but 'compress'" in str(caught.value)
     with override_settings(ZIPAPP_BUILD_COMMANDS=["compress"]):
         assert check_generators() == []
+
+
+def test_asgi_application_served_under_wsgi_warns() -> None:
+    with override_settings(ASGI_APPLICATION="mysite.asgi.application"):
+        (message,) = check_settings()
+    assert message.id == "django_zipapp.W004"
+    assert message.msg.startswith(
+        "ASGI_APPLICATION is 'mysite.asgi.application', but ZIPAPP_ASGI is not set:"
+    )
+    assert (message.hint or "").startswith("Set ZIPAPP_ASGI = True")
+    with override_settings(ASGI_APPLICATION="mysite.asgi.application", ZIPAPP_ASGI=True):
+        assert ids() == []
