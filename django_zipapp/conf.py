@@ -115,6 +115,11 @@ class ZipappSettings:
         return "" if value is True else str(value)
 
     @property
+    def ASGI(self) -> bool:
+        """Pack the ASGI worker, and have serve run the site's ASGI application."""
+        return bool(self._get("ASGI", False))
+
+    @property
     def CONFIG_OBJECT(self) -> str | None:
         return self._optional_str("CONFIG_OBJECT")
 

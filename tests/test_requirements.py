@@ -166,3 +166,20 @@ def test_the_last_resolution_is_remembered_and_old_records_are_removed(tmp_path:
     assert previous_entry(tmp_path, "elsewhere") is None
     entry.rmdir()
     assert previous_entry(tmp_path, "new") is None
+
+
+def test_the_asgi_extra_is_what_an_asgi_site_gets() -> None:
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    from django_zipapp.builder.requirements import ASGI_REQUIREMENTS, runtime_requirements
+
+    extra = [
+        Requirement(r)
+        for r in importlib.metadata.requires("django-zipapp") or []
+        if 'extra == "asgi"' in r
+    ]
+    assert sorted(r.name for r in extra) == sorted(Requirement(r).name for r in ASGI_REQUIREMENTS)
+    assert runtime_requirements(asgi=False) == RUNTIME_REQUIREMENTS
+    assert runtime_requirements(asgi=True) == RUNTIME_REQUIREMENTS + ASGI_REQUIREMENTS

@@ -20,6 +20,7 @@ from django_zipapp.runtime.serve import (
     gunicorn_options,
     keep_the_masters_signal_queue,
     replay_signals_received_while_booting,
+    runs_asgi,
 )
 
 
@@ -161,3 +162,26 @@ def test_a_stop_signal_received_while_a_worker_boots_is_replayed() -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert received == [signal.SIGTERM]
+
+
+@pytest.mark.parametrize(
+    ("argv", "built_for_asgi", "expected"),
+    [
+        ([], False, False),
+        ([], True, True),
+        (["--asgi"], False, True),
+        (["--wsgi"], True, False),
+    ],
+)
+def test_asgi_from_the_setting_or_the_command_line(
+    argv: list[str], built_for_asgi: bool, expected: bool
+) -> None:
+    args = build_parser("site.pyz").parse_args(argv)
+    assert runs_asgi(args, SimpleNamespace(ZIPAPP_ASGI=built_for_asgi)) is expected
+
+
+def test_asgi_and_wsgi_together_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser("site.pyz").parse_args(["--asgi", "--wsgi"])
+    assert caught.value.code == 2
+    assert "argument --wsgi: not allowed with argument --asgi" in capsys.readouterr().err

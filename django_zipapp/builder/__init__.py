@@ -60,7 +60,11 @@ from .provenance import (
     source_date,
 )
 from .reproducible import build_twice
-from .requirements import RUNTIME_REQUIREMENTS, Requirements, find_requirements
+from .requirements import (
+    Requirements,
+    find_requirements,
+    runtime_requirements,
+)
 from .sbom import Bundled, make_sbom
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
@@ -124,6 +128,8 @@ def build_pyz(
     jobs: Mapping[str, Any] | None = None,
     # None: a plain archive; "": bundle the running interpreter; else a tarball's path.
     bundle_python: str | None = None,
+    # The ASGI worker packed too (ZIPAPP_ASGI): serve then runs the site under ASGI.
+    asgi: bool = False,
     # The last step: the new archive started as production would.
     verify: bool = True,
     verify_urls: Sequence[str] = ("/",),
@@ -154,7 +160,7 @@ def build_pyz(
         )
         cache = cache_root if can_report() else None
         with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
-            pip_args = [*found.install_args(Path(staging)), *RUNTIME_REQUIREMENTS]
+            pip_args = [*found.install_args(Path(staging)), *runtime_requirements(asgi)]
             resolution = _resolve(found, pip_args, target) if cache is not None else None
             # Where a deploy script would not pick it up, until it is verified.
             pending = output.with_name(f".{output.name}.{os.getpid()}.unverified")
@@ -167,7 +173,7 @@ def build_pyz(
                 _refuse_secrets(project, site_packages, report)
                 _record_published_keys(project, site_packages)
                 # The requirements' previous resolution, while pip resolves them again.
-                requirements = requirements_key(found, target)
+                requirements = requirements_key(found, target, runtime_requirements(asgi))
                 guess = None
                 if cache is not None and resolution is not None:
                     guess = previous_entry(cache, requirements)
@@ -249,13 +255,16 @@ def list_build(
     platforms: Sequence[str] = (),
     python_version: str | None = None,
     exclude: Sequence[str] = (),
+    asgi: bool = False,
 ) -> None:
     """Write what build_pyz would put into the archive, and what it would leave out."""
     with _settings_errors_as_build_errors():
         project = find_project(settings, config_object, includes)
         found = find_requirements(project.root, requirements)
         target = make_target(platforms, python_version)
-        list_contents(project, found, target, output=output.resolve(), exclude=exclude, write=write)
+        list_contents(
+            project, found, target, output=output.resolve(), exclude=exclude, write=write, asgi=asgi
+        )
 
 
 def _finish(

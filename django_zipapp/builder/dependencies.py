@@ -84,7 +84,9 @@ PREVIOUS_SUBDIR = "previous"
 PREVIOUS_MAX_AGE = 30 * 24 * 3600
 
 
-def requirements_key(found: Requirements, target: Target) -> str:
+def requirements_key(
+    found: Requirements, target: Target, runtime: tuple[str, ...] = RUNTIME_REQUIREMENTS
+) -> str:
     """What names the requirements: their text and files, pip's settings, the target.
 
     Only a guess rests on it (see build_pyz): pip's configuration files are left out.
@@ -103,7 +105,7 @@ def requirements_key(found: Requirements, target: Target) -> str:
         "arguments": found.flattened if found.flattened is not None else list(found.pip_args),
         "files": contents,
         "pip": settings,
-        "runtime": list(RUNTIME_REQUIREMENTS),
+        "runtime": list(runtime),
         "target": target.pip_args(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]

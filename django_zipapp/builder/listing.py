@@ -16,7 +16,7 @@ from .files import TESTS_REASON, Rules, is_test_file, skip_reason, walk_shippabl
 from .packing import default_skips
 from .pip import Resolution
 from .project import Project, static_sources, storage_locations
-from .requirements import RUNTIME_REQUIREMENTS, Requirements
+from .requirements import Requirements, runtime_requirements
 from .secrets import config_files, config_instance
 from .target import Target
 
@@ -45,8 +45,9 @@ def list_contents(
     output: Path,
     exclude: Sequence[str],
     write: Callable[[str], None],
+    asgi: bool = False,
 ) -> None:
-    _list_dependencies(found, target, write)
+    _list_dependencies(found, target, write, asgi)
     _list_project(project, project_rules(project, output, exclude), write)
     _list_static(write)
     write(
@@ -55,14 +56,16 @@ def list_contents(
     )
 
 
-def _list_dependencies(found: Requirements, target: Target, write: Callable[[str], None]) -> None:
+def _list_dependencies(
+    found: Requirements, target: Target, write: Callable[[str], None], asgi: bool = False
+) -> None:
     described = target.describe()
     write(
         f"Dependencies from {found.source.name}, as pip resolves them for "
         f"{described['implementation']} {described['python']} on {described['platform']}:"
     )
     with tempfile.TemporaryDirectory(prefix="buildpyz-list-") as staging:
-        pip_args = [*found.install_args(Path(staging)), *RUNTIME_REQUIREMENTS]
+        pip_args = [*found.install_args(Path(staging)), *runtime_requirements(asgi)]
         resolved = Resolution(pip_args, cwd=found.source.parent, target_args=target.pip_args())
         items = sorted(resolved.result(), key=_name)
     for item in items:

@@ -25,7 +25,22 @@ RUNTIME_REQUIREMENTS = (
     "gunicorn>=23.0",
     "whitenoise>=6.6",
 )
+# A site built for ASGI (ZIPAPP_ASGI) gets the ASGI worker too, and what uvicorn needs to
+# accept websockets (websockets) and to parse HTTP and run its loop in C (httptools,
+# uvloop): uvicorn[standard] without its development reloader. setup.cfg's extra "asgi"
+# names the same.
+ASGI_REQUIREMENTS = (
+    "uvicorn-worker>=0.2",
+    "websockets>=13.0",
+    "httptools>=0.6",
+    "uvloop>=0.19; sys_platform != 'win32' and platform_python_implementation == 'CPython'",
+)
 DISCOVERED = ("requirements.txt", "pyproject.toml")
+
+
+def runtime_requirements(asgi: bool = False) -> tuple[str, ...]:
+    """What the archive needs at run time besides the project's own requirements."""
+    return RUNTIME_REQUIREMENTS + (ASGI_REQUIREMENTS if asgi else ())
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from gunicorn import systemd
 from gunicorn.app.base import BaseApplication
 
+from .config import ConfigError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -162,6 +164,19 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="serve even with a SECRET_KEY that Django's check --deploy calls insecure, or "
         "one written in the archive's own files (config SERVE_WEAK_KEY_OK)",
     )
+    interface = parser.add_mutually_exclusive_group()
+    interface.add_argument(
+        "--asgi",
+        action="store_true",
+        help="run the site's ASGI application (ASGI_APPLICATION, or the project's asgi.py) "
+        "in uvicorn's gunicorn worker: async views, streaming, websockets (default: the "
+        "setting ZIPAPP_ASGI at build time; the archive needs the ASGI worker packed)",
+    )
+    interface.add_argument(
+        "--wsgi",
+        action="store_true",
+        help="run the site's WSGI application, even if it was built for ASGI",
+    )
     parser.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error", "critical"],
@@ -287,11 +302,52 @@ def run(archive: Archive, argv: list[str]) -> int:
         site_packages=archive.site_packages,
     )
     options = gunicorn_options(config, proc_name=archive.prog)
-    application = ArchiveServer(
-        options, lambda: wsgi_application(archive), command_line_options(args)
-    )
-    application.run()
+    command_line = command_line_options(args)
+    if runs_asgi(args, settings):
+        from .asgi import WORKER_CLASS, asgi_application, require_worker
+
+        if args.worker_class is not None or args.threads is not None:
+            raise ConfigError(
+                "--worker-class and --threads choose how WSGI is served; under ASGI each "
+                "worker runs uvicorn's event loop. Leave them out, or give --wsgi."
+            )
+        require_worker()
+        # Last: the configuration's SERVE_WORKER_CLASS is a WSGI class.
+        command_line["worker_class"] = WORKER_CLASS
+        ArchiveServer(options, lambda: asgi_application(archive), command_line).run()
+        return 0
+    ArchiveServer(options, lambda: wsgi_application(archive), command_line).run()
     return 0
+
+
+def runs_asgi(args: argparse.Namespace, settings: Any) -> bool:
+    """--asgi or --wsgi, else what the site was built for (ZIPAPP_ASGI)."""
+    if args.asgi or args.wsgi:
+        return bool(args.asgi)
+    return bool(getattr(settings, "ZIPAPP_ASGI", False))
+
+
+def drop_middleware_and_say(settings: Any) -> None:
+    """Take whitenoise's middleware out, before the handler builds the middleware chain."""
+    from .logs import notice
+    from .static import drop_whitenoise_middleware
+
+    dropped = drop_whitenoise_middleware(settings)
+    if dropped:
+        notice(
+            f"{dropped} is left out of MIDDLEWARE: serve answers STATIC_URL from the "
+            "archive itself, with the project's WHITENOISE_* settings"
+        )
+
+
+def freeze_what_was_loaded() -> None:
+    # Everything loaded so far lives as long as the process. Frozen, the garbage collector
+    # no longer walks it on every full collection (a pause in the middle of a request),
+    # nor writes to its pages, which the workers then keep sharing with the master. The
+    # collector was off since the archive booted (see the boot module): no collection has
+    # left freed holes in those pages either.
+    gc.freeze()
+    gc.enable()
 
 
 def wsgi_application(archive: Archive) -> Any:
@@ -300,24 +356,17 @@ def wsgi_application(archive: Archive) -> Any:
     from django.db import connections
     from django.utils.module_loading import import_string
 
-    from .logs import notice, report_request_errors
+    from .logs import report_request_errors
     from .media import wrap_with_media
     from .static import (
         ROOT_FILES_DIR,
-        drop_whitenoise_middleware,
         read_static_index,
         static_url_path,
         whitenoise_options,
         wrap_with_static,
     )
 
-    # Before the WSGI module builds the middleware chain.
-    dropped = drop_whitenoise_middleware(settings)
-    if dropped:
-        notice(
-            f"{dropped} is left out of MIDDLEWARE: serve answers STATIC_URL from the "
-            "archive itself, with the project's WHITENOISE_* settings"
-        )
+    drop_middleware_and_say(settings)
     # What runserver's get_internal_wsgi_application does, without importing runserver's
     # own server (wsgiref, http.server, socketserver) into every start.
     path = settings.WSGI_APPLICATION
@@ -334,11 +383,5 @@ def wsgi_application(archive: Archive) -> Any:
         root_files=archive.site_packages / ROOT_FILES_DIR,
         **whitenoise_options(settings),
     )
-    # Everything loaded so far lives as long as the process. Frozen, the garbage collector
-    # no longer walks it on every full collection (a pause in the middle of a request),
-    # nor writes to its pages, which the workers then keep sharing with the master. The
-    # collector was off since the archive booted (see the boot module): no collection has
-    # left freed holes in those pages either.
-    gc.freeze()
-    gc.enable()
+    freeze_what_was_loaded()
     return static

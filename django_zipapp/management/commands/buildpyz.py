@@ -233,6 +233,7 @@ class Command(BaseCommand):
                 build_commands=self._build_commands(options),
                 workers=conf.WORKERS,
                 jobs=conf.JOBS,
+                asgi=conf.ASGI,
                 bundle_python=conf.BUNDLE_PYTHON
                 if options["bundle_python"] is None
                 else options["bundle_python"],
@@ -322,6 +323,7 @@ class Command(BaseCommand):
                 platforms=target["platforms"],
                 python_version=target["python_version"],
                 exclude=target["exclude"],
+                asgi=conf.ASGI,
             )
         except builder.BuildError as exc:
             raise CommandError(str(exc)) from None
