@@ -20,6 +20,9 @@ from tests.archives import (
 # The booted Debian hosts, for any test file: see tests/hosts.py.
 from tests.hosts import boot_hosts, host, hosts_key, mark_host_tests  # noqa: F401
 
+# A private Redis server for the tests of one module.
+from tests.redis_server import redis_url  # noqa: F401
+
 PLANTED = {
     ".env": "SECRET_KEY=leaked-from-dotenv",
     "notes/.env.local": "SECRET_KEY=leaked",

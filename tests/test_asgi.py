@@ -1,0 +1,307 @@
+"""A Channels chat site served by the archive under ASGI: websockets through a Redis
+channel layer, an async view streaming server-sent events, static files and uploads
+answered as under WSGI, and a reload under open websockets.
+
+example_project with tests/projects/chat laid over it, built once for the module; its
+own dependencies (channels, channels-redis) are installed for the build the way a
+developer has them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import django
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
+
+from tests.archives import (
+    DEPENDENCY_CACHE,
+    Built,
+    Server,
+    build_in,
+    copy_example,
+    get,
+    run_archive,
+    running_server,
+    site_env,
+)
+from tests.redis_server import needs_redis
+from tests.traffic import continuous_requests
+
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy, needs_redis]
+
+OVERLAY = Path(__file__).resolve().parent / "projects" / "chat"
+REQUIREMENTS = OVERLAY / "requirements-chat.txt"
+# What the transport adds on its own, which differs between gunicorn's and uvicorn's HTTP.
+TRANSPORT = {"date", "server", "connection", "keep-alive", "transfer-encoding"}
+
+
+def lay_over(project: Path) -> None:
+    """example_project plus a chat app, its ASGI application and ZIPAPP_ASGI = True."""
+    for source in sorted(OVERLAY.glob("*/*.py*")):
+        target = project / source.relative_to(OVERLAY)
+        target.parent.mkdir(exist_ok=True)
+        if source.suffix == ".append":
+            original = target.with_suffix("")
+            original.write_text(original.read_text() + source.read_text())
+        else:
+            shutil.copy(source, target)
+    requirements = project / "requirements.txt"
+    requirements.write_text(requirements.read_text() + REQUIREMENTS.read_text())
+
+
+def project_dependencies(work: Path) -> Path:
+    """channels and channels-redis, installed once for building (kept between runs)."""
+    wanted = REQUIREMENTS.read_text()
+    key = hashlib.sha256(f"{sys.version}\n{django.__version__}\n{wanted}".encode()).hexdigest()[:12]
+    target = DEPENDENCY_CACHE / f"chat-{key}"
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        constraints = work / "constraints-chat.txt"
+        constraints.write_text(f"Django=={django.get_version()}\n")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target),
+             "-c", str(constraints), "-r", str(REQUIREMENTS)],
+            check=True,
+            timeout=600,
+        )  # fmt: skip
+        (target / ".complete").touch()
+    return target
+
+
+@pytest.fixture(scope="module")
+def chat_site(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    work = tmp_path_factory.mktemp("chat")
+    project = copy_example(work / "project")
+    lay_over(project)
+    dependencies = project_dependencies(work)
+    result = build_in(project, "-o", str(work / "site.pyz"), env={"PYTHONPATH": str(dependencies)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    built = Built(work / "site.pyz", result.stdout, work)
+    migrated = run_archive(built, "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stderr
+    return built
+
+
+@contextmanager
+def serving(
+    built: Built, redis_url: str, log: Path, workers: int = 2, options: tuple[str, ...] = ()
+) -> Iterator[Server]:
+    """The archive's serve, as built (ASGI) unless options say otherwise."""
+    environment = site_env(built, REDIS_URL=redis_url)
+    with running_server(built.archive, environment, log, workers, options=options) as server:
+        yield server
+    assert "Traceback" not in log.read_text()
+
+
+@contextmanager
+def websocket(
+    base: str, room: str = "lobby"
+) -> Iterator[tuple[ClientConnection, dict[str, object]]]:
+    """A chat connection, and the greeting that says which build and master took it."""
+    address = base.replace("http://", "ws://") + f"/ws/chat/{room}/"
+    with connect(address, origin=Origin(base), open_timeout=30) as connection:
+        yield connection, json.loads(connection.recv(timeout=30))
+
+
+def test_a_websocket_message_reaches_a_second_client(
+    chat_site: Built, redis_url: str, tmp_path: Path
+) -> None:
+    with serving(chat_site, redis_url, tmp_path / "serve.log") as server:
+        assert "uvicorn_worker.UvicornWorker" in server.log.read_text()
+        with websocket(server.base) as (first, greeting), websocket(server.base) as (second, _):
+            assert greeting["build"] == "first"
+            first.send("hello from the first client")
+            # Both workers may hold one each: the message went through Redis.
+            assert json.loads(second.recv(timeout=30)) == {"message": "hello from the first client"}
+            assert json.loads(first.recv(timeout=30)) == {"message": "hello from the first client"}
+
+
+def test_an_async_view_streams_while_a_page_answers(
+    chat_site: Built, redis_url: str, tmp_path: Path
+) -> None:
+    """More open streams than a WSGI worker has threads, on one worker, and the home page
+    still answers while they stream."""
+    with serving(chat_site, redis_url, tmp_path / "serve.log", workers=1) as server:
+        streams_and_a_page(server)
+
+
+def streams_and_a_page(server: Server) -> None:
+    port = int(server.base.rsplit(":", 1)[1])
+    streams = []
+    for _ in range(8):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/events/?count=20")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "text/event-stream"
+        assert response.readline() == b"data: 0\n"
+        streams.append((connection, response))
+    status, _, body = get(server.base + "/")
+    assert status == 200 and b"<h1>Notes</h1>" in body
+    for connection, response in streams:
+        rest = response.read().decode()
+        assert re.findall(r"data: (\d+)", rest) == [str(number) for number in range(1, 20)]
+        connection.close()
+
+
+def requests_to_compare(base: str) -> list[tuple[str, str, dict[str, str]]]:
+    """Static files (hashed, gzip, 304, Range, HEAD, missing) and uploads (passive,
+    active, traversal, missing), each asked twice: the second GET of a static file is
+    the worker's answer from memory."""
+    _, _, page = get(base + "/")
+    css = re.search(rb'href="(/static/notes/site\.[0-9a-f]{12}\.css)"', page)
+    assert css is not None, page
+    hashed = css[1].decode()
+    etag = {name.lower(): value for name, value in get(base + hashed)[1].items()}["etag"]
+    plain: dict[str, str] = {}
+    gzip = {"Accept-Encoding": "gzip"}
+    return [
+        ("GET", hashed, plain),
+        ("GET", hashed, plain),
+        ("GET", hashed, gzip),
+        ("GET", hashed, gzip),
+        ("GET", hashed, {"If-None-Match": etag}),
+        ("GET", hashed, {"Range": "bytes=0-9"}),
+        ("HEAD", hashed, plain),
+        ("GET", "/static/notes/site.css", plain),
+        ("GET", "/static/notes/missing.css", plain),
+        ("GET", "/static/staticfiles.json", plain),
+        ("GET", "/media/notes.txt", plain),
+        ("GET", "/media/drawing.svg", plain),
+        ("GET", "/media/%2e%2e/db.sqlite3", plain),
+        ("GET", "/media/missing.txt", plain),
+    ]
+
+
+def answer(base: str, method: str, path: str, headers: dict[str, str]) -> tuple[object, ...]:
+    port = int(base.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        kept = sorted(
+            (name.lower(), value)
+            for name, value in response.getheaders()
+            if name.lower() not in TRANSPORT
+        )
+        return response.status, kept, hashlib.sha256(body).hexdigest()
+    finally:
+        connection.close()
+
+
+def test_static_files_and_uploads_answer_as_under_wsgi(
+    chat_site: Built, redis_url: str, tmp_path: Path
+) -> None:
+    environment = site_env(chat_site, REDIS_URL=redis_url)
+    media = chat_site.work / "state" / "media"  # the example's MEDIA_ROOT
+    media.mkdir(parents=True, exist_ok=True)
+    (media / "notes.txt").write_text("plain text upload\n")
+    (media / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"></svg>\n')
+    answers = {}
+    for interface in ("--asgi", "--wsgi"):
+        log = tmp_path / f"serve{interface}.log"
+        with running_server(chat_site.archive, environment, log, options=(interface,)) as server:
+            requests = requests_to_compare(server.base)
+            answers[interface] = [answer(server.base, *request) for request in requests]
+    for request, under_asgi, under_wsgi in zip(
+        requests, answers["--asgi"], answers["--wsgi"], strict=True
+    ):
+        assert under_asgi == under_wsgi, request
+    statuses = [status for status, _, _ in answers["--asgi"]]
+    assert statuses == [200, 200, 200, 200, 304, 206, 200, 200, 404, 404, 200, 200, 404, 404]
+    immutable = dict(answers["--asgi"][0][1])  # type: ignore[call-overload]
+    assert "immutable" in immutable["cache-control"]
+    gzipped = dict(answers["--asgi"][2][1])  # type: ignore[call-overload]
+    assert gzipped["content-encoding"] == "gzip"
+    svg = dict(answers["--asgi"][11][1])  # type: ignore[call-overload]
+    assert svg["content-disposition"] == "attachment"
+    assert svg["content-security-policy"] == "sandbox"
+
+
+def closed_with(connection: ClientConnection) -> int | None:
+    """The close code the server sent, once it closes the connection."""
+    try:
+        while True:
+            connection.recv(timeout=120)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else None
+
+
+def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
+    chat_site: Built, redis_url: str, tmp_path: Path
+) -> None:
+    """The unit's ExecReload= (USR2): a new master from the archive on disk takes the
+    sockets, the old one stops gracefully. Open websockets get 1012 (service restart)
+    and reconnect to the new master; plain requests meanwhile all succeed."""
+    archive = tmp_path / "srv" / "site.pyz"
+    archive.parent.mkdir()
+    shutil.copy2(chat_site.archive, archive)
+    environment = site_env(chat_site, REDIS_URL=redis_url)
+    new_master = None
+    with (
+        running_server(archive, environment, tmp_path / "serve.log") as server,
+        ExitStack() as stack,
+    ):
+        try:
+            opened = [stack.enter_context(websocket(server.base, "reload")) for _ in range(3)]
+            old_master = opened[0][1]["master"]
+            assert old_master == server.process.pid
+            with continuous_requests(server.base + "/") as traffic:
+                traffic.wait_for(b"<h1>Notes</h1>")
+                server.process.send_signal(signal.SIGUSR2)
+                codes = [closed_with(connection) for connection, _ in opened]
+                assert server.process.wait(timeout=120) == 0
+                with websocket(server.base, "reload") as (reopened, greeting):
+                    new_master = int(str(greeting["master"]))
+                    reopened.send("after the reload")
+                    echoed = json.loads(reopened.recv(timeout=30))
+                served_before = traffic.answered
+                deadline = time.monotonic() + 60
+                while traffic.answered < served_before + 20 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            assert codes == [1012, 1012, 1012]
+            assert echoed == {"message": "after the reload"}
+            assert new_master != old_master
+            assert greeting["build"] == "first"
+            assert traffic.failures == []
+            assert traffic.answered >= served_before + 20
+        finally:
+            if new_master is not None and os.path.exists(f"/proc/{new_master}"):
+                os.kill(new_master, signal.SIGTERM)
+                _wait_gone(new_master)
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def _wait_gone(pid: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if os.path.exists(f"/proc/{pid}"):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_an_archive_without_the_asgi_worker_refuses_asgi(built: Built) -> None:
+    result = run_archive(built, "serve", "--asgi", "--bind", "127.0.0.1:1")
+    assert result.returncode == 78
+    assert result.stderr == (
+        "error: serve was asked to run ASGI, but this archive holds no ASGI worker "
+        "(uvicorn-worker). Set ZIPAPP_ASGI = True in the settings and build it again, or "
+        "serve it under WSGI (serve --wsgi).\n"
+    )
