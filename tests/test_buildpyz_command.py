@@ -53,8 +53,10 @@ def test_defaults(calls: list[dict[str, Any]]) -> None:
     assert lines[0] == "- Installing dependencies"
     # Each step's duration at the end, then the archive.
     assert re.fullmatch(r"Took \d+\.\d s:", lines[1])
-    assert re.fullmatch(r"  +\d+\.\d s  Installing dependencies", lines[2])
-    assert lines[3:] == [f"Built /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})"]
+    # The system checks before the first step count too.
+    assert re.fullmatch(r"  +\d+\.\d s  System checks and reading the project", lines[2])
+    assert re.fullmatch(r"  +\d+\.\d s  Installing dependencies", lines[3])
+    assert lines[4:] == [f"Built /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})"]
 
 
 def test_pip_progress_at_the_default_verbosity(calls: list[dict[str, Any]]) -> None:
@@ -68,6 +70,45 @@ def test_pip_progress_at_the_default_verbosity(calls: list[dict[str, Any]]) -> N
     ):
         command._pip_line(line)
     assert out.getvalue() == "    Collecting Django==5.2\n    Successfully installed Django-5.2\n"
+
+
+@override_settings(ZIPAPP_VERIFY_ENV={"DEBUG": "True", "API_TOKEN": "from-settings"})
+def test_verify_env_options_over_the_variable_over_the_setting(
+    calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZIPAPP_VERIFY_ENV", "DEBUG=0 'REDIS_URL=redis://127.0.0.1:6390/0'")
+    run("--verify-env", "DEBUG=False", "--verify-env", "EMPTY=")
+    assert calls[0]["verify_env"] == {
+        "DEBUG": "False",
+        "API_TOKEN": "from-settings",
+        "REDIS_URL": "redis://127.0.0.1:6390/0",
+        "EMPTY": "",
+    }
+    monkeypatch.setenv("ZIPAPP_VERIFY_ENV", '{"DEBUG": "off"}')
+    run()
+    assert calls[1]["verify_env"] == {"DEBUG": "off", "API_TOKEN": "from-settings"}
+
+
+@pytest.mark.parametrize("given", ["hunter2", "=value", "1X=2"])
+def test_a_verify_env_without_a_name_is_refused_without_quoting_it(
+    calls: list[dict[str, Any]], given: str
+) -> None:
+    with pytest.raises(CommandError) as error:
+        run("--verify-env", given)
+    assert str(error.value) == (
+        "--verify-env takes NAME=VALUE pairs, such as DEBUG=False, and a value given there "
+        "has no '=' after an environment variable's name."
+    )
+    assert calls == []
+
+
+def test_a_verify_env_variable_that_is_not_pairs_is_refused(
+    calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZIPAPP_VERIFY_ENV", '{"DEBUG": ')
+    with pytest.raises(CommandError, match="is not a JSON object of names and values"):
+        run()
+    assert calls == []
 
 
 def test_no_verify_option(calls: list[dict[str, Any]]) -> None:

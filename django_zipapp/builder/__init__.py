@@ -20,8 +20,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 
 import django_zipapp
 from django_zipapp.collisions import find_collisions, installed_providers
@@ -35,6 +37,7 @@ from ..runtime.safety import PUBLISHED_KEYS_NAME
 from ..runtime.static import ROOT_FILES_DIR, STATIC_INDEX_NAME
 from .bundle import write_bundle
 from .commands import parse_command, run_build_commands
+from .crawl import file_prefixes
 from .dependencies import (
     default_cache_dir,
     normalize_modes,
@@ -43,6 +46,7 @@ from .dependencies import (
     requirements_key,
     stage_dependencies,
 )
+from .environment import Observation
 from .errors import BuildError
 from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
 from .interpreter import check_source, prepare_interpreter
@@ -164,6 +168,8 @@ def build_pyz(
             resolution = _resolve(found, pip_args, target) if cache is not None else None
             # Where a deploy script would not pick it up, until it is verified.
             pending = output.with_name(f".{output.name}.{os.getpid()}.unverified")
+            # Which environment variables the settings read, found meanwhile.
+            observation = Observation(project.settings_module, project.config_object)
             try:
                 site_packages = Path(staging, "site-packages")
                 # pip resolves the dependencies meanwhile.
@@ -189,10 +195,11 @@ def build_pyz(
                         f"{found.source.name} resolved to last; pip resolves it meanwhile"
                     )
                     dependencies = guess
+                variables = observation.names()
                 finish = partial(
                     _finish, project, found, site_packages, pending, output, staging, shebang,
                     compressed, built_at, processes, cache, target, bundle_python, verify,
-                    verify_urls, verify_env or {}, report,
+                    verify_urls, verify_env or {}, variables, report,
                 )  # fmt: skip
                 if guess is None:
                     build_id = finish(dependencies)
@@ -211,6 +218,7 @@ def build_pyz(
                 os.replace(pending, output)
                 _beside(output, sbom_file, sign_with, report)
             finally:
+                observation.cancel()
                 if resolution is not None:
                     resolution.cancel()
                 pending.unlink(missing_ok=True)
@@ -284,6 +292,7 @@ def _finish(
     verify: bool,
     verify_urls: Sequence[str],
     verify_env: Mapping[str, str],
+    variables: list[str],
     report: Callable[[str], None],
     dependencies: Path,
 ) -> str:
@@ -311,6 +320,7 @@ def _finish(
         build_info={
             **_build_info(project, found, target, [dependencies, site_packages], built_at),
             "processes": processes,
+            "environment": variables,
         },
         cache_dir=cache,
         documents=[(SBOM_NAME, sbom)],
@@ -323,7 +333,9 @@ def _finish(
         # One site's builds (a project and settings module) keep one set of databases.
         site = f"{project.root}\0{project.settings_module}"
         key = hashlib.sha256(site.encode()).hexdigest()[:32]
-        _verify(pending, output.name, where, key, target, verify_urls, verify_env, report)
+        _verify(
+            pending, output.name, where, key, target, verify_urls, verify_env, variables, report
+        )
     return build_id
 
 
@@ -444,6 +456,7 @@ def _verify(
     target: Target,
     urls: Sequence[str],
     environment: Mapping[str, str],
+    variables: list[str],
     report: Callable[[str], None],
 ) -> None:
     if not can_run_here(target):
@@ -456,7 +469,7 @@ def _verify(
     host, https = request_headers(settings)
     verify_archive(
         archive,
-        urls=urls,
+        urls=[*urls, *_admin_login(urls)],
         host=host,
         https_header=https,
         environment=environment,
@@ -464,7 +477,22 @@ def _verify(
         name=name,
         cache_root=cache_root,
         database_key=database_key,
+        file_prefixes=file_prefixes(
+            settings.STATIC_URL, getattr(settings, "MEDIA_URL", None), host
+        ),
+        read_variables=variables,
     )
+
+
+def _admin_login(urls: Sequence[str]) -> list[str]:
+    """The admin's login page, when the site has the admin and it is not requested yet."""
+    if not apps.is_installed("django.contrib.admin"):
+        return []
+    try:
+        login = reverse("admin:login")
+    except NoReverseMatch:  # installed, but not in the URLconf
+        return []
+    return [] if login in urls else [login]
 
 
 def _add_self(site_packages: Path, dependencies: Path, report: Callable[[str], None]) -> None:

@@ -71,11 +71,19 @@ def describe(build: dict[str, Any]) -> list[str]:
         f"built for      {_target(build)}",
         f"settings       {build.get('settings_module')}",
         f"configuration  {build.get('config_object') or '(none)'}",
+        f"environment    {_environment(build.get('environment'))}",
         f"django-zipapp  {build.get('django_zipapp')}",
         f"distributions  {len(distributions)}, from {build.get('requirements')}:",
     ]
     lines += [f"  {name} {version}" for name, version in distributions.items()]
     return lines
+
+
+def _environment(names: list[str] | None) -> str:
+    """The environment variables the settings read, as the build saw them load."""
+    if names is None:
+        return "(not recorded)"
+    return ", ".join(names) if names else "(none read by the settings)"
 
 
 def _utc(timestamp: int | None) -> str:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -33,9 +36,15 @@ RESULTS = (
     "Scanned ",
     "Using the installed",
     "Build commands wrote",
+    "Verified ",
 )
 # Set for the build run again under another settings module: it must not loop.
 REBUILT_UNDER = "DJANGO_ZIPAPP_BUILD_SETTINGS"
+# NAME=VALUE pairs for the verification (or a JSON object), as CI gives them.
+VERIFY_ENV_VARIABLE = "ZIPAPP_VERIFY_ENV"
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The Took block's first row: from the command's start to the builder's first step.
+BEFORE_THE_STEPS = "System checks and reading the project"
 
 
 class Command(BaseCommand):
@@ -185,6 +194,15 @@ class Command(BaseCommand):
             "and requests ZIPAPP_VERIFY_URLS",
         )
         parser.add_argument(
+            "--verify-env",
+            action="append",
+            metavar="NAME=VALUE",
+            help="an environment variable for the verification, as the server sets it (a "
+            "DEBUG the settings turn on by default, a required value, a DATABASE_URL on a "
+            "server); repeatable. Over the environment variable ZIPAPP_VERIFY_ENV "
+            "(NAME=VALUE pairs) and the setting ZIPAPP_VERIFY_ENV",
+        )
+        parser.add_argument(
             "--list",
             "--dry-run",
             dest="list",
@@ -204,7 +222,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
-        self._started = []
+        # The system checks can take a while on a large site: they count too.
+        self._started = [(BEFORE_THE_STEPS, time.monotonic())]
         builder = _import_builder()
         target = options["settings_module"] or conf.SETTINGS_MODULE
         if target and target != settings_module():
@@ -239,7 +258,7 @@ class Command(BaseCommand):
                 else options["bundle_python"],
                 verify=conf.VERIFY and not options["no_verify"],
                 verify_urls=conf.VERIFY_URLS,
-                verify_env=conf.VERIFY_ENV,
+                verify_env=_verify_env(options["verify_env"] or []),
                 sbom_file=None if options["sbom"] is None else Path(options["sbom"]),
                 sign_with=sign_with,
                 **self._target_options(options),
@@ -369,6 +388,41 @@ class Command(BaseCommand):
                 f"The system checks found {len(errors)} error(s), so no archive was built. "
                 f"{listing}"
             )
+
+
+def _verify_env(options: list[str]) -> dict[str, str]:
+    """The setting, under the environment variable, under the options."""
+    variable = os.environ.get(VERIFY_ENV_VARIABLE, "").strip()
+    from_variable: dict[str, str] = {}
+    if variable.startswith("{"):
+        try:
+            from_variable = {str(k): str(v) for k, v in json.loads(variable).items()}
+        except (ValueError, AttributeError):
+            raise CommandError(
+                f"The environment variable {VERIFY_ENV_VARIABLE} is not a JSON object of "
+                "names and values; give NAME=VALUE pairs separated by spaces, or a JSON object."
+            ) from None
+    elif variable:
+        try:
+            words = shlex.split(variable)
+        except ValueError as exc:
+            raise CommandError(f"The environment variable {VERIFY_ENV_VARIABLE}: {exc}.") from None
+        from_variable = _pairs(words, f"the environment variable {VERIFY_ENV_VARIABLE}")
+    return {**conf.VERIFY_ENV, **from_variable, **_pairs(options, "--verify-env")}
+
+
+def _pairs(words: list[str], source: str) -> dict[str, str]:
+    pairs = {}
+    for word in words:
+        name, equals, value = word.partition("=")
+        if not equals or not VARIABLE_NAME.fullmatch(name):
+            # Not quoted: a value given without its name may be a secret.
+            raise CommandError(
+                f"{source} takes NAME=VALUE pairs, such as DEBUG=False, and a value given "
+                "there has no '=' after an environment variable's name."
+            )
+        pairs[name] = value
+    return pairs
 
 
 def _build_arguments(arguments: list[str]) -> list[str]:
