@@ -80,9 +80,10 @@ def test_a_required_field_only_the_server_gives_is_named_with_the_way_in(tmp_pat
     assert result.stderr.startswith(
         "CommandError: The new archive failed its verification, started as production "
         "would: `check --deploy` found its configuration invalid, so it was not written to "
-        "the output path. The verification gives the archive a throwaway SECRET_KEY, "
-        "DATABASE_URL and state directory, and nothing else: give a value for each other "
-        "required field it names in ZIPAPP_VERIFY_ENV"
+        "the output path. The settings read the environment variable API_TOKEN, which the "
+        "verification does not give (it starts the archive without the build's "
+        "environment): give it as the server does, with `python manage.py buildpyz "
+        "--verify-env API_TOKEN=VALUE` (repeatable), or in ZIPAPP_VERIFY_ENV"
     ), result.stderr
     assert "API_TOKEN: required" in result.stderr
     assert "development-token" not in result.stdout + result.stderr

@@ -17,14 +17,24 @@ import sys
 from collections.abc import Collection, Mapping
 
 # Read on the way to the settings, not by them.
-NOT_THE_SITES = re.compile(r"DJANGO_SETTINGS_MODULE|DJANGO_ZIPAPP_.*|PYTHON.*")
+NOT_THE_SITES = re.compile(r"DJANGO_SETTINGS_MODULE|DJANGO_ZIPAPP_.*|PYTHON.*|PYDANTIC_.*|_.*")
+# A read from the standard library (HOME for expanduser, sysconfig's own) is not the
+# site's: the first frame outside os and the Mapping methods says who asked.
 OBSERVE_SCRIPT = """\
-import importlib, json, os, sys
+import _collections_abc, importlib, json, os, sys, sysconfig
 sys.path[:] = json.loads(sys.argv[1])
+stdlib = sysconfig.get_paths()["stdlib"]
+passing = {os.__file__, _collections_abc.__file__, "<string>"}
 read = []
+def by_the_site():
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename in passing:
+        frame = frame.f_back
+    name = frame.f_code.co_filename if frame is not None else ""
+    return not name.startswith(stdlib) or "-packages" in name
 class Watched(type(os.environ)):
     def __getitem__(self, key):
-        if key not in read:
+        if key not in read and by_the_site():
             read.append(key)
         return super().__getitem__(key)
 os.environ.__class__ = Watched

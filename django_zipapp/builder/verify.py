@@ -176,15 +176,10 @@ def _verify_in(
     checking = _start(archive, env, "check", "--deploy")
     try:
         try:
-            migrated, created = _prepare_databases(archive, env, scratch, given_database)
+            migrated, created = _prepare_databases(archive, env, scratch, given_database, restored)
         except BuildError:
-            if not restored:
-                _finish(checking, "check --deploy")  # its failure, if any, comes first
-                raise
-            # The previous build's migrations may not lead to this one's (another
-            # branch): a new database, as for a first build.
-            _forget(restored)
-            migrated, created = _prepare_databases(archive, env, scratch, given_database)
+            _finish(checking, "check --deploy")  # its failure, if any, comes first
+            raise
         _finish(checking, "check --deploy")
         _note_unmigrated(migrated, created, given_database, report)
         visited = _serve_and_request(archive, env, scratch, urls, site, file_prefixes)
@@ -199,11 +194,19 @@ def _verify_in(
 
 
 def _prepare_databases(
-    archive: Path, env: dict[str, str], scratch: Path, given: str | None
+    archive: Path, env: dict[str, str], scratch: Path, given: str | None, restored: list[Path]
 ) -> tuple[list[Path], list[str]]:
     """The temporary SQLite databases migrated, and the aliases of the throwaway ones."""
     try:
-        return _migrate_if_temporary(archive, env, scratch)
+        try:
+            return _migrate_if_temporary(archive, env, scratch)
+        except BuildError:
+            if not restored:
+                raise
+            # The previous build's migrations may not lead to this one's (another
+            # branch): a new database, as for a first build.
+            _forget(restored)
+            return _migrate_if_temporary(archive, env, scratch)
     except VerificationFailed as failure:
         database = env.get(THROWAWAY_VARIABLE)
         refused = database and throwaway.refusal(failure.output, database, given or "")

@@ -1,0 +1,194 @@
+"""The verification's parts that need no archive: what it requests from a server, the
+environment variables it names, the throwaway database it asks a server for.
+
+The crawl talks HTTP to a real server on 127.0.0.1 (http.server, in a thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from django_zipapp.builder.crawl import Site, file_prefixes, visit
+from django_zipapp.builder.environment import Observation, missing_variables, way_in
+from django_zipapp.builder.throwaway import is_server_url, refusal, throwaway_url
+
+HOME = """<!doctype html><html><head>
+<link rel="stylesheet" href="/static/site.css">
+<link rel="icon" href="static/icon.svg">
+<script src="https://cdn.example.com/library.js"></script>
+</head><body>
+<img src="/media/logo.png" srcset="/static/small.png 1x, /static/large.png 2x">
+<a href="/static/not-a-page-resource.pdf">a link is not requested</a>
+</body></html>"""
+# path -> (status, headers, body)
+PAGES: dict[str, tuple[int, dict[str, str], str]] = {
+    "/": (302, {"Location": "http://localhost/accounts/login/?next=/"}, ""),
+    "/accounts/login/?next=/": (200, {"Content-Type": "text/html; charset=utf-8"}, HOME),
+    "/away/": (302, {"Location": "https://elsewhere.example.com/"}, ""),
+    "/loop/": (302, {"Location": "/loop/"}, ""),
+    "/to-nowhere/": (302, {"Location": "/nowhere/"}, ""),
+    "/static/site.css": (200, {"Content-Type": "text/css"}, "body {}"),
+    "/static/icon.svg": (200, {"Content-Type": "image/svg+xml"}, "<svg/>"),
+    "/static/small.png": (200, {"Content-Type": "image/png"}, "png"),
+    "/static/large.png": (200, {"Content-Type": "image/png"}, "png"),
+    "/broken/": (200, {"Content-Type": "text/html"}, '<link href="/static/gone.css">'),
+    "/fails/": (500, {"Content-Type": "text/html"}, "<h1>Server Error</h1>"),
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    requested: list[tuple[str, str]] = []
+
+    def do_GET(self) -> None:
+        self.requested.append((self.path, self.headers["Host"]))
+        status, headers, body = PAGES.get(self.path, (404, {"Content-Type": "text/html"}, ""))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body.encode())))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    Handler.requested = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        answering = Site("", "localhost", ("X-Forwarded-Proto", "https"))
+        answering.base = f"http://127.0.0.1:{server.server_address[1]}"
+        yield answering
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+PREFIXES = {"/static/": "static", "/media/": "media"}
+
+
+def test_a_redirect_is_followed_and_the_files_the_page_links_requested(site: Site) -> None:
+    visited = visit(site, ["/"], PREFIXES)
+    assert visited.failure is None
+    assert visited.pages == ["/", "/accounts/login/?next=/"]
+    # A relative link resolves against the page; a plain link is not the page's own.
+    assert visited.files == [
+        "/static/site.css",
+        "/media/logo.png",
+        "/static/small.png",
+        "/static/large.png",
+    ]
+    # The upload is not in the verification's empty MEDIA_ROOT: said, not failed.
+    assert visited.notes == [
+        "GET /media/logo.png, a media file that /accounts/login/?next=/ links, answered 404"
+    ]
+    # Every request went to this server, as the site's host, marked HTTPS.
+    assert {host for _, host in Handler.requested} == {"localhost"}
+    assert "/library.js" not in [path for path, _ in Handler.requested]
+
+
+def test_a_static_file_a_page_links_that_is_missing_fails(site: Site) -> None:
+    visited = visit(site, ["/broken/"], PREFIXES)
+    assert visited.failure == (
+        "GET /static/gone.css, a static file collectstatic did not produce that /broken/ "
+        "links, answered 404"
+    )
+
+
+def test_a_failing_page_reached_by_a_redirect_is_named_with_the_redirect(site: Site) -> None:
+    PAGES["/to-fails/"] = (302, {"Location": "/fails/"}, "")
+    try:
+        visited = visit(site, ["/to-fails/"], PREFIXES)
+    finally:
+        del PAGES["/to-fails/"]
+    assert visited.failure == "GET /fails/ (where /to-fails/ redirects) answered 500"
+    assert visit(site, ["/to-nowhere/"], PREFIXES).failure == (
+        "GET /nowhere/ (where /to-nowhere/ redirects) answered 404"
+    )
+
+
+def test_another_site_and_a_loop_are_not_followed(site: Site) -> None:
+    assert visit(site, ["/away/"], PREFIXES).pages == ["/away/"]
+    assert visit(site, ["/loop/"], PREFIXES).pages == ["/loop/"]
+
+
+def test_the_file_prefixes_of_the_settings() -> None:
+    assert file_prefixes("static/", "/media/", "localhost") == {
+        "/media/": "media",
+        "/static/": "static",
+    }
+    assert file_prefixes("https://cdn.example.com/static/", "", "localhost") == {}
+    assert file_prefixes("http://localhost/assets/", None, "localhost") == {"/assets/": "static"}
+
+
+def test_the_variables_a_failure_is_about_and_how_to_give_them() -> None:
+    read = ["SECRET_KEY", "DJANGO_DEBUG", "API_TOKEN", "ALLOWED_HOSTS"]
+    given = {"SECRET_KEY": "x", "ALLOWED_HOSTS": "localhost"}
+    debug = "error: DEBUG is on in the settings serve would run with; turn it off"
+    assert missing_variables(debug, read, given) == ["DJANGO_DEBUG"]
+    required = "KeyError: 'API_TOKEN'"
+    assert missing_variables(required, read, given) == ["API_TOKEN"]
+    assert missing_variables("KeyError: 'OTHER'", read, given) == []
+    assert way_in(["DJANGO_DEBUG", "API_TOKEN"], debug) == (
+        "The settings read the environment variables DJANGO_DEBUG, API_TOKEN, which the "
+        "verification does not give (it starts the archive without the build's environment): "
+        "give them as the server does, with `python manage.py buildpyz --verify-env "
+        "DJANGO_DEBUG=False --verify-env API_TOKEN=VALUE` (repeatable), or in "
+        "ZIPAPP_VERIFY_ENV, the setting (a dict) or the environment variable (NAME=VALUE "
+        "pairs). "
+    )
+
+
+def test_the_variables_are_observed_while_the_settings_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = Path(__file__).resolve().parent / "projects" / "envsite"
+    monkeypatch.syspath_prepend(str(project))
+    monkeypatch.setenv("DEBUG", "False")  # read whether set or not
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert Observation("envsite.settings", None).names() == [
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "MEDIA_ROOT",
+        "SITE_STYLESHEET",
+        "LOGIN_PROVIDER",
+    ]
+    # A goodconf class's fields are read from the whole environment at once: listed too.
+    example = Observation("tests.settings", "tests.sample_conf:config").names()
+    assert "SECRET_KEY" in example
+
+
+def test_a_throwaway_database_on_the_server_never_the_named_one() -> None:
+    url = "postgres://site:p%40ss@db.internal:5432/production?sslmode=require"
+    assert is_server_url(url)
+    assert not is_server_url("sqlite:////var/lib/site/db.sqlite3")
+    new, name = throwaway_url(url)
+    assert name.startswith("test_production_") and len(name) == len("test_production_") + 8
+    assert new == f"postgres://site:p%40ss@db.internal:5432/{name}?sslmode=require"
+    assert throwaway_url(url)[1] != name  # builds side by side get their own
+
+
+def test_a_role_that_may_not_create_databases_is_one_paragraph() -> None:
+    output = "Got an error creating the test database: permission denied to create database\n"
+    assert refusal(output, "test_site_1234abcd", "postgres://site:pw@127.0.0.1/site") == (
+        "The verification creates a throwaway database, 'test_site_1234abcd', on the server "
+        "of the DATABASE_URL it was given, as Django's test runner does, and serves the site "
+        "from it rather than from the database the URL names, but the server refused: "
+        "permission denied to create database. Let 'site' create databases (on PostgreSQL: "
+        "ALTER ROLE site CREATEDB), or give the verification the URL of a role that may "
+        "(--verify-env DATABASE_URL=...), or build with --no-verify (ZIPAPP_VERIFY = False) "
+        "to skip this step."
+    )
+    assert refusal("relation does not exist", "test_site_1", "postgres://x@h/site") is None

@@ -1,0 +1,230 @@
+"""The verification of a site configured only through environment variables.
+
+One project (tests/projects/envsite): its settings read os.environ, with DEBUG on unless
+told otherwise, DATABASE_URL through dj-database-url and REDIS_URL for the cache; every
+page needs a login, so `/` redirects to the login page. It is built twice: as it is, and
+with `--verify-env DEBUG=False`, nothing else changed. The verified archive is then
+verified again, by the builder's own verify_archive, under the environments that break
+it (a login page that fails, a stylesheet missing from the manifest) and against a real
+PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from django_zipapp.builder import BuildError
+from django_zipapp.builder.verify import verify_archive
+from tests.archives import Built, build_in, free_port, run_archive
+
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
+
+PROJECT = Path(__file__).resolve().parent / "projects" / "envsite"
+HEADLINE = "CommandError: The new archive failed its verification, started as production would: "
+FILES = {"/static/": "static", "/media/": "media"}
+TABLES = (
+    "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
+    "WHERE schemaname = 'public'"
+)
+VARIABLES = [
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "MEDIA_ROOT",
+    "SITE_STYLESHEET",
+    "LOGIN_PROVIDER",
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("envsite")
+    shutil.copytree(PROJECT, work / "project", ignore=shutil.ignore_patterns("__pycache__"))
+    return work / "project"
+
+
+@pytest.fixture(scope="module")
+def refused(project: Path) -> subprocess.CompletedProcess[str]:
+    return build_in(project, "-o", str(project.parent / "refused.pyz"), verify=True)
+
+
+@pytest.fixture(scope="module")
+def verified(project: Path) -> Built:
+    output = project.parent / "site.pyz"
+    result = build_in(project, "-o", str(output), "--verify-env", "DEBUG=False", verify=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Built(output, result.stdout, project.parent)
+
+
+def verify(built: Built, **environment: str) -> list[str]:
+    """Verify the archive again under this environment; the lines it reported."""
+    reported: list[str] = []
+    verify_archive(
+        built.archive,
+        urls=["/", "/admin/login/"],
+        host="localhost",
+        https_header=None,
+        environment={"DEBUG": "False", **environment},
+        report=reported.append,
+        cache_root=built.work / "verify-cache",
+        file_prefixes=FILES,
+        read_variables=VARIABLES,
+    )
+    return reported
+
+
+def test_debug_on_by_default_is_refused_naming_the_variable_and_the_option(
+    refused: subprocess.CompletedProcess[str], project: Path
+) -> None:
+    assert refused.returncode == 1, refused.stdout
+    error = next(line for line in refused.stderr.splitlines() if line.startswith(HEADLINE))
+    assert error.startswith(
+        HEADLINE + "`serve` refused to start: DEBUG is on in the settings serve would run "
+        "with, so it was not written to the output path. The settings read the environment "
+        "variable DEBUG, which the verification does not give (it starts the archive without "
+        "the build's environment): give it as the server does, with `python manage.py "
+        "buildpyz --verify-env DEBUG=False` (repeatable), or in ZIPAPP_VERIFY_ENV, the "
+        "setting (a dict) or the environment variable (NAME=VALUE pairs). "
+    ), error
+    assert "configuration invalid" not in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (project.parent / "refused.pyz").exists()
+
+
+def test_the_same_site_with_verify_env_debug_false_proves_its_pages(verified: Built) -> None:
+    lines = verified.build_output.splitlines()
+    # `/` redirects to the login page, which must answer too; the admin's login page as well.
+    visited = next(line for line in lines if line.startswith("- Verified "))
+    assert re.fullmatch(
+        r"- Verified 3 pages \(/, /accounts/login/\?next=/, /admin/login/\) and \d+ files "
+        r"they link",
+        visited,
+    ), visited
+    assert not [line for line in lines if "DATABASE_URL" in line]
+
+
+def test_the_took_block_accounts_for_the_whole_build(verified: Built) -> None:
+    lines = verified.build_output.splitlines()
+    took = next(i for i, line in enumerate(lines) if line.startswith("Took "))
+    total = float(lines[took].split()[1])
+    rows = [line.split(" s  ", 1) for line in lines[took + 1 : -1]]
+    assert rows[0][1] == "System checks and reading the project"
+    # Each row is rounded to a tenth of a second: their sum is the total, to that precision.
+    assert abs(sum(float(seconds) for seconds, _ in rows) - total) <= 0.05 * (len(rows) + 1)
+
+
+def test_info_lists_the_variables_the_settings_read(verified: Built) -> None:
+    info = run_archive(verified, "info")
+    assert f"environment    {', '.join(VARIABLES)}" in info.stdout.splitlines()
+    recorded = json.loads(run_archive(verified, "info", "--json").stdout)
+    assert recorded["environment"] == VARIABLES
+
+
+def test_a_login_page_that_fails_fails_the_verification(verified: Built) -> None:
+    with pytest.raises(BuildError) as failed:
+        verify(verified, LOGIN_PROVIDER="acme")
+    message = str(failed.value)
+    assert message.startswith(
+        HEADLINE.removeprefix("CommandError: ") + "GET /accounts/login/?next=/ (where / "
+        "redirects) answered 500, so it was not written to the output path."
+    ), message
+    assert "RuntimeError: no client for the login provider 'acme'" in message
+
+
+def test_a_stylesheet_missing_from_the_manifest_is_named(verified: Built) -> None:
+    with pytest.raises(BuildError) as failed:
+        verify(verified, SITE_STYLESHEET="site/missing.css")
+    assert str(failed.value).startswith(
+        HEADLINE.removeprefix("CommandError: ") + "GET /accounts/login/?next=/ (where / "
+        "redirects) answered 500: the static file 'site/missing.css' has no entry in the "
+        "static files manifest, so collectstatic did not produce it"
+    ), failed.value
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server on a free port of 127.0.0.1, stopped afterwards."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def redis(url: str, *command: str) -> bytes:
+    """One command in Redis's inline protocol, its raw answer."""
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), 5) as connection:
+        connection.sendall(" ".join(command).encode() + b"\r\n")
+        return connection.recv(1024)
+
+
+@pytest.fixture
+def postgres() -> str:
+    url = os.environ.get("DJANGO_ZIPAPP_TEST_POSTGRES")
+    if not url:
+        pytest.skip("DJANGO_ZIPAPP_TEST_POSTGRES is not set to a postgres:// URL (.ci/run sets it)")
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    return url
+
+
+def psql(url: str, statement: str) -> str:
+    result = subprocess.run(
+        ["psql", url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", statement],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.postgres
+def test_verified_against_postgresql_and_redis_the_named_database_untouched(
+    verified: Built, postgres: str, redis_url: str
+) -> None:
+    name = urllib.parse.urlsplit(postgres).path.lstrip("/")
+    psql(postgres, "DROP TABLE IF EXISTS verification_marker")
+    psql(postgres, "CREATE TABLE verification_marker (kept integer)")
+    tables = psql(postgres, TABLES)
+    reported = verify(verified, DATABASE_URL=postgres, REDIS_URL=redis_url)
+    assert [line for line in reported if line.startswith("Note:")] == []
+    # Migrated and served from a database of its own, dropped since: the one the URL
+    # names has the tables it had, none of Django's.
+    assert psql(postgres, TABLES) == tables
+    assert "django_migrations" not in tables.split(",")
+    throwaway = f"SELECT count(*) FROM pg_database WHERE datname LIKE 'test\\_{name}\\_%'"
+    assert psql(postgres, throwaway) == "0"
+    # The login page counted its visit in Redis.
+    assert redis(redis_url, "EXISTS", ":1:login-visits") == b":1\r\n"
+    psql(postgres, "DROP TABLE verification_marker")
