@@ -42,6 +42,7 @@ import deploys  # bench/deploys.py, beside this script
 import load  # bench/load.py, beside this script
 import media  # bench/media.py
 import packing  # bench/packing.py, beside this script
+import scan  # bench/scan.py
 import verify  # bench/verify.py
 
 REPO = Path(__file__).resolve().parent.parent
@@ -828,6 +829,7 @@ def table(samples: Samples) -> list[Row]:
         ),
         *verify.rows(samples.load, Row),
         *packing_rows(samples),
+        *scan.rows(samples.load, Row),
         *load_rows(samples),
         *(
             Row(*fields)
@@ -1090,6 +1092,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--only-deploys", action="store_true", help="measure the deploy rows only")
     parser.add_argument(
+        "--only-scan", action="store_true", help="measure the secret scan rows only"
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the temporary directory (logs, archive, databases)",
@@ -1105,15 +1110,21 @@ def benchmark(
     prepare_venv(ws)
     info["versions"] = versions(ws)
     samples = Samples()
-    if not args.only_deploys:
+    scan.measure_with(ws.python, runs, samples.add)
+    if not (args.only_deploys or args.only_scan):
         measure_builds(ws, runs, samples)
         measure_starts(ws, runs, samples)
         bundle.measure(ws, runs, samples.add, run=run, first_200=time_to_first_200,
                        server_options=server_options)  # fmt: skip
         measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
         media.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
-    rows = [] if args.only_deploys else table(samples) + media.rows(samples, Row)
-    rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
+    if args.only_scan:
+        rows = scan.rows(samples.load, Row)
+    elif args.only_deploys:
+        rows = deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
+    else:
+        rows = table(samples) + media.rows(samples, Row)
+        rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON
         for key, values in samples.load.items()

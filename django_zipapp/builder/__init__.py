@@ -76,6 +76,7 @@ from .signing import SigningKey, sign_file
 from .static import (
     collect_root_files,
     collect_static,
+    missing_static_dirs,
     static_index,
     static_storage_class,
     uncollected_files,
@@ -580,6 +581,11 @@ def _collect_static(
     report: Callable[[str], None],
 ) -> None:
     report("Collecting static files")
+    for missing in missing_static_dirs():
+        report(
+            f"Note: STATICFILES_DIRS names {missing!r}, which does not exist: skipped, as "
+            "collectstatic does (Django's check staticfiles.W004)"
+        )
     target = site_packages / project.static_root
     cache = CompressionCache(cache_dir) if cache_dir is not None else None
     count = collect_static(target, cache=cache)

@@ -18,22 +18,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import BuildError
+from .secret_shapes import is_placeholder, kind_by_shape
 
 # Shorter values would match ordinary words of the project's code.
 MIN_LENGTH = 8
 # Django's mark of a development key: W002 warns about it and `serve` refuses it.
 INSECURE_PREFIX = "django-insecure-"
-PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
-URL_PASSWORD = re.compile(rb"[a-z][a-z0-9+.-]*://[^\s:/@'\"<>]*:([^\s@/'\"<>]+)@[\w\[]", re.I)
-URL_KEY = re.compile(
-    rb"[a-z][a-z0-9+.-]*://[^\s'\"<>]*[?&]\w*(?:key|token|secret|password)=([^&\s'\"<>#]+)",
-    re.I,
-)
-# What documentation and examples write instead of a real password.
-PLACEHOLDER = re.compile(
-    r"^(?:[$%{<*]|x+$|\.+$|(?:pass(?:word)?|secret|changeme|example|token|key|pw|pwd)\d*$)",
-    re.I,
-)
 URL_VALUE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 
 
@@ -108,7 +98,7 @@ def _with_url_parts(secrets: Iterable[Secret]) -> Iterator[Secret]:
 
 
 def _long_enough(value: bytes) -> bool:
-    return len(value) >= MIN_LENGTH and not PLACEHOLDER.match(value.decode(errors="replace"))
+    return len(value) >= MIN_LENGTH and not is_placeholder(value.decode(errors="replace"))
 
 
 def scan(files: Iterable[tuple[str, Path]], secrets: list[Secret]) -> list[Finding]:
@@ -129,13 +119,7 @@ def _kind_in(content: bytes, secrets: list[Secret]) -> str | None:
     for secret in secrets:
         if secret.value in content:
             return secret.kind
-    if PRIVATE_KEY.search(content):
-        return "a private key"
-    for pattern, kind in ((URL_PASSWORD, "a password in a URL"), (URL_KEY, "a key in a URL")):
-        for match in pattern.finditer(content):
-            if not PLACEHOLDER.match(match[1].decode(errors="replace")):
-                return kind
-    return None
+    return kind_by_shape(content)
 
 
 def refuse(findings: list[Finding]) -> None:
@@ -173,7 +157,10 @@ def _static_sources(root: Path) -> Iterator[tuple[str, Path]]:
         # static files are no business of this scan.
         for storage in getattr(finder, "storages", {}).values():
             location = getattr(storage, "location", None)
-            if not location or not Path(location).resolve().is_relative_to(root):
+            # A STATICFILES_DIRS entry that does not exist: collectstatic skipped it too.
+            if not location or not Path(location).is_dir():
+                continue
+            if not Path(location).resolve().is_relative_to(root):
                 continue
             for name in get_files(storage, ignore_patterns=["CVS", ".*", "*~"]):
                 path = Path(storage.path(name)).resolve()

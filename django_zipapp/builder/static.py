@@ -77,6 +77,19 @@ def _collect_fix(message: str) -> str:
     )
 
 
+def missing_static_dirs() -> list[str]:
+    """The STATICFILES_DIRS entries that are no directory: Django warns (staticfiles.W004)
+    and collectstatic skips them, so the build does too, with a note."""
+    from django.conf import settings
+
+    missing = []
+    for entry in getattr(settings, "STATICFILES_DIRS", ()):
+        path = entry[1] if isinstance(entry, (tuple, list)) else entry
+        if not os.path.isdir(path):
+            missing.append(str(path))
+    return missing
+
+
 def escaping_links() -> list[str]:
     """collectstatic patterns for the symlinks that lead out of their static directory.
 
