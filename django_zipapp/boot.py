@@ -52,10 +52,12 @@ HASHES_NAME = "django_zipapp.sha256"
 SHAREABLE_NAME = "django_zipapp.shareable"
 # Set to "0" to unpack every file again instead of sharing it with an older extraction.
 SHARE_VARIABLE = "DJANGO_ZIPAPP_SHARE_FILES"
-# Commands that read only the build record: they never unpack anything.
+# Commands that read only the build record: they never unpack anything, so they need no
+# writable directory (`env -i python3 site.pyz systemd-unit` on a host being set up).
+# Their modules import the standard library only, read from the archive itself.
 # (A tuple: a set literal compiles to a frozenset constant, which keeps this module from
 # shipping as reproducible bytecode, see builder/shiv.py.)
-NO_EXTRACTION = ("", "-h", "--help", "info")
+NO_EXTRACTION = ("", "-h", "--help", "info", "systemd-unit")
 SHIV_ENVIRONMENT = "environment.json"  # shiv's build metadata, beside this module
 # A bundled interpreter (buildpyz --bundle-python) unpacks beside its build's extraction,
 # as "<extraction>.python", and is pruned with it.

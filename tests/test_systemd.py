@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,8 @@ def test_prints_a_unit_for_the_archive_at_its_real_path(built: Built, tmp_path: 
     assert lines[0] == "# site.service"  # named after the real file, not the link
     assert "Type=notify" in lines
     (start,) = [line for line in lines if line.startswith("ExecStart=")]
-    assert start.endswith(f" {built.archive} -C %d/config.yaml serve --bind 127.0.0.1:8000")
+    # No --bind: where the site listens is SERVE_BIND's to say, in the configuration.
+    assert start.endswith(f" {built.archive} -C %d/config.yaml serve")
     assert f"LoadCredential=config.yaml:{config}" in lines
     assert "EnvironmentFile=/etc/site.env" in lines
     reload = [line for line in lines if line.startswith("ExecReload=")]
@@ -82,6 +84,41 @@ def test_prints_a_unit_for_the_archive_at_its_real_path(built: Built, tmp_path: 
     for setting in ("DynamicUser=yes", "StateDirectory=site", "CacheDirectory=site",
                     "ProtectSystem=strict", "CapabilityBoundingSet=", "UMask=0077"):  # fmt: skip
         assert setting in lines
+
+
+def test_units_are_text_written_without_unpacking_or_any_environment(
+    built: Built, tmp_path: Path
+) -> None:
+    """`env -i python3 site.pyz systemd-unit`: no HOME, no SHIV_ROOT, no cache directory,
+    and nothing unpacked or written but the units asked for."""
+    config = tmp_path / "site.yaml"
+    config.write_text("SERVE_BIND: 127.0.0.1:9999\n")
+    never = tmp_path / "shiv-root"  # where an extraction would go, were there one
+    units = tmp_path / "units"
+    units.mkdir()
+    before = sorted(tmp_path.rglob("*"))
+
+    def unit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, str(built.archive), "-C", str(config), "systemd-unit", *args]
+        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    for env in ({}, {"SHIV_ROOT": str(never)}):
+        printed = unit(env=env)
+        assert printed.returncode == 0, printed.stderr
+        assert printed.stderr.startswith("note: this site also declares"), printed.stderr
+        (start,) = [line for line in printed.stdout.splitlines() if line.startswith("ExecStart=")]
+        assert start == f"ExecStart={sys.executable} {built.archive} -C %d/config.yaml serve"
+    socket = unit("--socket", env={})
+    assert socket.returncode == 0, socket.stderr
+    assert "ListenStream=127.0.0.1:8000" in socket.stdout.splitlines()
+    written = unit("--directory", str(units), env={})
+    assert written.returncode == 0, written.stderr
+    files = sorted(units.iterdir())
+    assert units / "site.service" in files
+    assert sorted(written.stdout.splitlines()) == [f"Wrote {path}" for path in files]
+    assert sorted(tmp_path.rglob("*")) == sorted([*before, *files])
+    assert not never.exists()
 
 
 def test_no_network_needs_socket_activation(built: Built) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .archive import Archive
 
 UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+")
+DEFAULT_BIND = "127.0.0.1:8000"  # serve's, and the socket's when --bind is not given
 
 # What every unit gets: the sandbox a Django site keeps working in. Each line is scored
 # by `systemd-analyze security`; see docs/systemd.rst for why each one holds.
@@ -78,8 +79,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--bind",
         metavar="HOST:PORT",
-        default="127.0.0.1:8000",
-        help="where to listen (serve --bind, or the socket's ListenStream=; default %(default)s)",
+        help="where to listen: serve --bind (default: none, so that SERVE_BIND of the "
+        f"configuration decides), or the socket's ListenStream= (default {DEFAULT_BIND})",
     )
     parser.add_argument("--env-file", metavar="PATH", help="an EnvironmentFile= for the site's "
                         "settings and secrets, read by systemd as root")  # fmt: skip
@@ -189,7 +190,9 @@ def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse
         service += [f"LoadCredential=config{config.suffix}:{config}"]
         command += ["-C", f"%d/config{config.suffix}"]
     command += ["serve"]
-    if not args.socket:
+    # Only when asked: a --bind here would win over SERVE_BIND in the site's configuration,
+    # which is where a site says where it listens.
+    if args.bind and not args.socket:
         command += ["--bind", args.bind]
     service += [f"ExecStart={' '.join(_quote(part) for part in command)}"]
     # The new build is unpacked first, while the old one serves: the new master that
@@ -227,7 +230,7 @@ def socket_unit(name: str, args: argparse.Namespace) -> str:
         f"Description={args.description or name} socket",
         "",
         "[Socket]",
-        f"ListenStream={args.bind}",
+        f"ListenStream={args.bind or DEFAULT_BIND}",
         # The service takes over the listening socket; new connections wait in its
         # backlog during a reload or restart instead of being refused.
         "",
