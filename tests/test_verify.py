@@ -6,6 +6,7 @@ traceback, and leaves nothing at the output path; --no-verify builds it all the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,12 @@ def broken_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_default_build_is_verified(built: Built) -> None:
     lines = built.build_output.splitlines()
     assert "- Verifying: check --deploy, migrate, serve, then GET /" in lines
+    # The admin's login page too, and the stylesheets, scripts and images both link.
+    verified = next(line for line in lines if line.startswith("- Verified "))
+    assert re.fullmatch(
+        r"- Verified 2 pages \(/, /admin/login/\) and \d+ files they link", verified
+    )
+    assert int(verified.split(" and ")[1].split()[0]) >= 2
     assert lines[-1].startswith("Built ")
 
 
