@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
+
+from .schedules import calendar_error, timespan_error
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 # A worker's stop timeout unless declared: how long systemd lets it finish its current
@@ -67,6 +70,11 @@ def _job(name: str, value: Any) -> dict[str, Any]:
             f"ZIPAPP_JOBS[{name!r}] has no 'schedule': give a systemd calendar event such "
             "as 'daily' or '*-*-* 03:00:00' (OnCalendar=)."
         )
+    _judge(name, "schedule", schedule, calendar_error)
+    for key in ("randomized_delay", "timeout"):
+        value = _text("JOBS", name, key, spec.get(key))
+        if value is not None:
+            _judge(name, key, value, timespan_error)
     persistent = spec.get("persistent", True)
     if not isinstance(persistent, bool):
         raise DeclarationError(f"ZIPAPP_JOBS[{name!r}]['persistent'] must be True or False.")
@@ -78,6 +86,19 @@ def _job(name: str, value: Any) -> dict[str, Any]:
         "randomized_delay": _text("JOBS", name, "randomized_delay", spec.get("randomized_delay")),
         "timeout": _text("JOBS", name, "timeout", spec.get("timeout")),
     }
+
+
+def _judge(name: str, key: str, value: str, error: Callable[[str], str | None]) -> None:
+    reason = error(value)
+    if reason is not None:
+        directive = {"schedule": "OnCalendar=", "randomized_delay": "RandomizedDelaySec="}
+        raise DeclarationError(
+            f"ZIPAPP_JOBS[{name!r}][{key!r}] is {value!r}, which systemd would refuse as "
+            f"{directive.get(key, 'TimeoutStartSec=')} ({reason}), so the job's timer would "
+            "never load on the hosts. Give a calendar event such as 'daily' or "
+            "'Mon..Fri *-*-* 03:00:00' (see `systemd-analyze calendar`) and time spans such "
+            "as '1h' or '15min'."
+        )
 
 
 def _spec(setting: str, name: str, value: Any, keys: set[str]) -> dict[str, Any]:
@@ -133,3 +154,18 @@ def _seconds(name: str, value: Any) -> int:
             f"not {value!r}."
         )
     return value
+
+
+def unknown_command(declared: dict[str, dict[str, dict[str, Any]]], known: set[str]) -> None:
+    """DeclarationError for the first worker or job whose command the archive lacks."""
+    for kind, setting in (("workers", "WORKERS"), ("jobs", "JOBS")):
+        for name, spec in declared[kind].items():
+            command = spec["command"][0]
+            if command not in known:
+                raise DeclarationError(
+                    f"ZIPAPP_{setting}[{name!r}] runs {command!r}, which is not a command "
+                    "of the archive (a Django management command of the project's "
+                    "INSTALLED_APPS, or one of the archive's own such as 'run'), so its "
+                    "unit would fail on every start. Correct the command's name, or add "
+                    "the app that provides it to INSTALLED_APPS."
+                )

@@ -283,3 +283,29 @@ def test_a_missing_interpreter_tarball_is_named_before_building(tmp_path: Path) 
         "ZIPAPP_BUNDLE_PYTHON) does not exist. Give the path of a python-build-standalone "
         "install_only tarball."
     )
+
+
+@override_settings(
+    ZIPAPP_WORKERS={"tasks": "db_wroker --queue-name default"},
+    ZIPAPP_JOBS={"sessions": {"command": "clearsessions", "schedule": "daily"}},
+)
+def test_refuses_a_worker_whose_command_the_archive_lacks(calls: list[dict[str, Any]]) -> None:
+    with pytest.raises(CommandError) as caught:
+        run()
+    assert str(caught.value) == (
+        "ZIPAPP_WORKERS['tasks'] runs 'db_wroker', which is not a command of the archive (a "
+        "Django management command of the project's INSTALLED_APPS, or one of the archive's "
+        "own such as 'run'), so its unit would fail on every start. Correct the command's "
+        "name, or add the app that provides it to INSTALLED_APPS. See the guide 'Background "
+        "workers and scheduled jobs'."
+    )
+    assert calls == []
+
+
+@override_settings(
+    ZIPAPP_WORKERS={"celery": "run celery -A proj worker"},
+    ZIPAPP_JOBS={"sessions": {"command": ["check", "--deploy"], "schedule": "Mon..Fri 03:00"}},
+)
+def test_builds_with_commands_the_archive_has(calls: list[dict[str, Any]]) -> None:
+    run()
+    assert [kwargs["jobs"]["sessions"]["schedule"] for kwargs in calls] == ["Mon..Fri 03:00"]

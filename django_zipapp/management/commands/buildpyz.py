@@ -231,6 +231,7 @@ class Command(BaseCommand):
         # The build commands of the command line count for the checks (E012) too.
         with override_settings(ZIPAPP_BUILD_COMMANDS=self._build_commands(options)):
             self._run_checks()
+        self._check_process_commands()
         compress = options["compress"]
         if options["list"]:
             self._list(builder, options)
@@ -367,6 +368,21 @@ class Command(BaseCommand):
         self.stdout.write(f"Took {total:.1f} s:")
         for (message, started), ended in zip(self._started, ends, strict=True):
             self.stdout.write(f"  {ended - started:6.1f} s  {message.split(' (')[0]}")
+
+    def _check_process_commands(self) -> None:
+        # Only with the project's settings loaded is it known which commands exist.
+        from django.core.management import get_commands
+
+        from django_zipapp.processes import DeclarationError, declared_processes, unknown_command
+        from django_zipapp.runtime import ARCHIVE_COMMANDS
+
+        try:
+            declared = declared_processes(conf.WORKERS, conf.JOBS)
+            unknown_command(declared, set(get_commands()) | set(ARCHIVE_COMMANDS))
+        except DeclarationError as exc:
+            raise CommandError(
+                f"{exc} See the guide 'Background workers and scheduled jobs'."
+            ) from None
 
     def _run_checks(self) -> None:
         found = [
