@@ -53,8 +53,10 @@ def test_defaults(calls: list[dict[str, Any]]) -> None:
     assert lines[0] == "- Installing dependencies"
     # Each step's duration at the end, then the archive.
     assert re.fullmatch(r"Took \d+\.\d s:", lines[1])
-    # The system checks before the first step count too.
-    assert re.fullmatch(r"  +\d+\.\d s  System checks and reading the project", lines[2])
+    # Django's start and the system checks before the first step count too.
+    assert re.fullmatch(
+        r"  +\d+\.\d s  Starting Django, system checks, reading the project", lines[2]
+    )
     assert re.fullmatch(r"  +\d+\.\d s  Installing dependencies", lines[3])
     assert lines[4:] == [f"Built /srv/site.pyz (14.3 MB, sha256 {'ab' * 32})"]
 

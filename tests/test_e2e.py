@@ -62,7 +62,7 @@ def test_build_reports_each_step_and_the_result(built: Built) -> None:
     took = lines.index(next(line for line in lines if line.startswith("Took ")))
     durations = [line.split(" s  ", 1)[1] for line in lines[took + 1 : -1]]
     assert durations == [
-        "System checks and reading the project",
+        "Starting Django, system checks, reading the project",
         steps[0].removeprefix("- ").split(" (")[0],
         "Collecting static files",
         "Copying the project files",
