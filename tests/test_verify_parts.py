@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.builder.crawl import Site, file_prefixes, visit
+from django_zipapp.builder.crawl import MAX_PAGES, Site, file_prefixes, visit
 from django_zipapp.builder.environment import Observation, missing_variables, way_in
 from django_zipapp.builder.throwaway import is_server_url, refusal, throwaway_url
 
@@ -46,7 +46,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.requested.append((self.path, self.headers["Host"]))
+        if self.path == "/dies/":  # as a worker killed in the middle of a request
+            self.close_connection = True
+            return
         status, headers, body = PAGES.get(self.path, (404, {"Content-Type": "text/html"}, ""))
+        if self.path.startswith("/chain/"):  # a redirect to the next page, for ever
+            following = int(self.path.split("/")[2]) + 1
+            status, headers, body = 302, {"Location": f"/chain/{following}/"}, ""
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -116,9 +122,18 @@ def test_a_failing_page_reached_by_a_redirect_is_named_with_the_redirect(site: S
     )
 
 
+def test_a_page_without_an_answer_fails_without_a_traceback(site: Site) -> None:
+    visited = visit(site, ["/", "/dies/"], PREFIXES)
+    assert visited.failure is not None
+    assert visited.failure.startswith("GET /dies/ got no answer (RemoteDisconnected: ")
+
+
 def test_another_site_and_a_loop_are_not_followed(site: Site) -> None:
     assert visit(site, ["/away/"], PREFIXES).pages == ["/away/"]
     assert visit(site, ["/loop/"], PREFIXES).pages == ["/loop/"]
+    # Redirects without end: a small budget of pages.
+    endless = visit(site, ["/chain/0/"], PREFIXES)
+    assert (endless.failure, len(endless.pages)) == (None, MAX_PAGES)
 
 
 def test_the_file_prefixes_of_the_settings() -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
+from http.client import HTTPException
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -37,6 +38,10 @@ LINKING = {
 }
 # Whitenoise's ManifestStaticFilesStorage, for a {% static %} name collectstatic did not produce.
 MISSING_MANIFEST = re.compile(r"Missing staticfiles manifest entry for '([^']+)'")
+
+
+class NoAnswer(Exception):
+    """The server closed the connection or did not answer in time."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Site:
         self.opener = urllib.request.build_opener(_NoRedirect)
 
     def get(self, path: str) -> Answer:
+        """The answer, an error status included; NoAnswer when there is none."""
         request = urllib.request.Request(self.base + path, headers=self.headers)
         try:
             with self.opener.open(request, timeout=60) as response:
@@ -73,6 +79,8 @@ class Site:
         except urllib.error.HTTPError as error:
             with error:
                 return _answer(error.code, error.headers, error)
+        except (OSError, HTTPException) as exc:  # a worker that died, a timeout
+            raise NoAnswer(f"GET {path} got no answer ({type(exc).__name__}: {exc})") from None
 
     def same_site_path(self, url: str, page: str) -> str | None:
         """The path and query of url, linked from page, when it is this site's; else None."""
@@ -85,19 +93,26 @@ class Site:
 def visit(site: Site, urls: Sequence[str], file_prefixes: dict[str, str]) -> Visit:
     """Request urls and what they lead to; file_prefixes: URL prefix -> "static"/"media"."""
     found = Visit()
+    try:
+        _visit(site, urls, file_prefixes, found)
+    except NoAnswer as exc:
+        found.failure = str(exc)
+    return found
+
+
+def _visit(site: Site, urls: Sequence[str], file_prefixes: dict[str, str], found: Visit) -> None:
     linked: dict[str, str] = {}  # file -> the page that links it first
     for url in urls:
         _follow(site, url, found, linked, file_prefixes)
         if found.failure:
-            return found
+            return
     for path, page in linked.items():
         if len(found.files) >= MAX_FILES:
             found.notes.append(f"{len(linked) - MAX_FILES} more linked files were not requested")
             break
         _request_file(site, path, page, found, _kind(path, file_prefixes))
         if found.failure:
-            return found
-    return found
+            return
 
 
 def _follow(
