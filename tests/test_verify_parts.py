@@ -16,6 +16,7 @@ import pytest
 from django_zipapp.builder.crawl import MAX_PAGES, Site, file_prefixes, visit
 from django_zipapp.builder.environment import Observation, missing_variables, way_in
 from django_zipapp.builder.throwaway import is_server_url, refusal, throwaway_url
+from django_zipapp.runtime.info import describe
 
 HOME = """<!doctype html><html><head>
 <link rel="stylesheet" href="/static/site.css">
@@ -207,3 +208,11 @@ def test_a_role_that_may_not_create_databases_is_one_paragraph() -> None:
         "to skip this step."
     )
     assert refusal("relation does not exist", "test_site_1", "postgres://x@h/site") is None
+
+
+def test_info_says_when_a_build_recorded_no_variables() -> None:
+    lines = describe({"environment": ["DEBUG", "DATABASE_URL"]})
+    assert "environment    DEBUG, DATABASE_URL" in lines
+    assert "environment    (none read by the settings)" in describe({"environment": []})
+    # An archive built before the variables were recorded.
+    assert "environment    (not recorded)" in describe({})
