@@ -184,6 +184,12 @@ def test_the_systemd_unit_runs_the_file_itself(bundle: Built) -> None:
     exec_start = re.search(r"^ExecStart=(.*)$", result.stdout, re.M)
     assert exec_start is not None
     assert exec_start[1] == f"{bundle.archive} serve"  # SERVE_BIND decides where it listens
+    # Reloaded by its own launcher too: the build machine's interpreter is not on a host.
+    assert re.findall(r"^ExecReload=(.*)$", result.stdout, re.M) == [
+        f"{bundle.archive} prepare",
+        "/bin/kill -s USR2 $MAINPID",
+    ]
+    assert sys.executable not in result.stdout
 
 
 def test_the_interpreter_is_pruned_with_its_build(tmp_path: Path) -> None:

@@ -84,7 +84,10 @@ unset PYTHONHOME
 sys.path[0]=a[0];import {boot} as b;b.main()' "$0" "$@"
 exit 1
 """
-LIBRARY_PATH = "LD_LIBRARY_PATH=$d/python/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\n"
+# What LD_LIBRARY_PATH was is kept for the programs the site starts (outer_environment).
+LIBRARY_PATH = 'DJANGO_ZIPAPP_OUTER_LD_LIBRARY_PATH="${LD_LIBRARY_PATH+=$LD_LIBRARY_PATH}"\n'
+LIBRARY_PATH += "export DJANGO_ZIPAPP_OUTER_LD_LIBRARY_PATH\n"
+LIBRARY_PATH += "LD_LIBRARY_PATH=$d/python/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\n"
 LIBRARY_PATH += "export LD_LIBRARY_PATH\n"
 
 

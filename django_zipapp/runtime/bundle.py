@@ -7,14 +7,41 @@ archive inside, and its build record, are those of the plain archive.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..boot import INTERPRETER_SUFFIX
 
-__all__ = ["HEADER_TAG", "INTERPRETER_SUFFIX", "bundled_interpreter", "describe_interpreter"]
+__all__ = [
+    "HEADER_TAG",
+    "INTERPRETER_SUFFIX",
+    "OUTER_LIBRARY_PATH",
+    "bundled_interpreter",
+    "describe_interpreter",
+    "outer_environment",
+]
 
 HEADER_TAG = "# django-zipapp-interpreter"
+# The launcher of a bundled archive points LD_LIBRARY_PATH at its own interpreter's
+# libraries, and keeps here what it was before ("": unset, "=VALUE": VALUE): the
+# programs the site starts (systemctl, git, image tools) must not load the bundled
+# libraries (its OpenSSL) in place of their own.
+OUTER_LIBRARY_PATH = "DJANGO_ZIPAPP_OUTER_LD_LIBRARY_PATH"
+
+
+def outer_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a program the archive starts: as the archive was started."""
+    environment = dict(os.environ if environ is None else environ)
+    if OUTER_LIBRARY_PATH not in environment:
+        return environment
+    before = environment.pop(OUTER_LIBRARY_PATH)
+    if before.startswith("="):
+        environment["LD_LIBRARY_PATH"] = before[1:]
+    else:
+        environment.pop("LD_LIBRARY_PATH", None)
+    return environment
 
 
 def bundled_interpreter(path: Path) -> dict[str, Any] | None:

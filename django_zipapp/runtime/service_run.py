@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .bundle import outer_environment
+
 if TYPE_CHECKING:
     from .archive import Archive
 
@@ -77,13 +79,16 @@ def run(archive: Archive, argv: list[str]) -> int:
         print(shlex.join(command))
         return 0
     sys.stdout.flush()
-    return subprocess.run(command).returncode
+    return subprocess.run(command, env=outer_environment()).returncode
 
 
 def _installed_unit(name: str) -> str | None:
     try:
         result = subprocess.run(
-            ["systemctl", "cat", f"{name}.service"], capture_output=True, text=True
+            ["systemctl", "cat", f"{name}.service"],
+            capture_output=True,
+            text=True,
+            env=outer_environment(),
         )
     except FileNotFoundError:
         result = None

@@ -170,9 +170,10 @@ def _write(directory: Path, units: dict[str, str]) -> int:
 
 def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse.Namespace) -> str:
     description = args.description or f"{archive.build.get('project') or name} ({archive_path})"
-    command = [args.python or sys.executable, str(archive_path)]
+    launch = [args.python or sys.executable, str(archive_path)]
     if args.python is None and bundled_interpreter(archive_path) is not None:
-        command = [str(archive_path)]  # the file runs itself: its launcher starts its Python
+        launch = [str(archive_path)]  # the file runs itself: its launcher starts its Python
+    command = list(launch)
     unit = ["[Unit]", f"Description={description}"]
     if args.socket:
         unit += [f"Requires={name}.socket", f"After={name}.socket"]
@@ -197,7 +198,9 @@ def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse
     service += [f"ExecStart={' '.join(_quote(part) for part in command)}"]
     # The new build is unpacked first, while the old one serves: the new master that
     # USR2 starts then finds it ready and starts warm.
-    prepare = [args.python or sys.executable, str(archive_path), "prepare"]
+    # Started the way ExecStart= starts the archive: a bundled archive by its own
+    # launcher, never by the interpreter that wrote the unit (the build machine's).
+    prepare = [*launch, "prepare"]
     service += [f"ExecReload={' '.join(_quote(part) for part in prepare)}"]
     service += ["ExecReload=/bin/kill -s USR2 $MAINPID", "KillMode=mixed", "TimeoutStopSec=35"]
     service += ["Restart=on-failure", "RestartPreventExitStatus=78"]
