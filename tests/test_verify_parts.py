@@ -69,7 +69,8 @@ class Handler(BaseHTTPRequestHandler):
 def site() -> Iterator[Site]:
     Handler.requested = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll, so that shutdown() at the end does not wait half a second.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         answering = Site("", "localhost", ("X-Forwarded-Proto", "https"))
