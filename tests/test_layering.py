@@ -11,7 +11,7 @@ def test_runtime_imports_nothing_of_the_builder() -> None:
     code = (
         "import json, sys\n"
         "import django_zipapp.boot, django_zipapp.runtime, django_zipapp.runtime.serve\n"
-        "import django_zipapp.runtime.static, django_zipapp.config\n"
+        "import django_zipapp.runtime.static, django_zipapp.runtime.asgi, django_zipapp.config\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run(

@@ -63,9 +63,9 @@ def asgi_application(archive: Archive) -> Any:
     from django.conf import settings
     from django.db import connections
 
+    from .loading import drop_middleware_and_say, freeze_what_was_loaded
     from .logs import report_request_errors
     from .media import MediaFiles, wrap_with_media
-    from .serve import drop_middleware_and_say, freeze_what_was_loaded
     from .static import (
         ROOT_FILES_DIR,
         read_static_index,

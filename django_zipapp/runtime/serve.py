@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import gc
 import os
 import signal
 from pathlib import Path
@@ -327,35 +326,13 @@ def runs_asgi(args: argparse.Namespace, settings: Any) -> bool:
     return bool(getattr(settings, "ZIPAPP_ASGI", False))
 
 
-def drop_middleware_and_say(settings: Any) -> None:
-    """Take whitenoise's middleware out, before the handler builds the middleware chain."""
-    from .logs import notice
-    from .static import drop_whitenoise_middleware
-
-    dropped = drop_whitenoise_middleware(settings)
-    if dropped:
-        notice(
-            f"{dropped} is left out of MIDDLEWARE: serve answers STATIC_URL from the "
-            "archive itself, with the project's WHITENOISE_* settings"
-        )
-
-
-def freeze_what_was_loaded() -> None:
-    # Everything loaded so far lives as long as the process. Frozen, the garbage collector
-    # no longer walks it on every full collection (a pause in the middle of a request),
-    # nor writes to its pages, which the workers then keep sharing with the master. The
-    # collector was off since the archive booted (see the boot module): no collection has
-    # left freed holes in those pages either.
-    gc.freeze()
-    gc.enable()
-
-
 def wsgi_application(archive: Archive) -> Any:
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
     from django.db import connections
     from django.utils.module_loading import import_string
 
+    from .loading import drop_middleware_and_say, freeze_what_was_loaded
     from .logs import report_request_errors
     from .media import wrap_with_media
     from .static import (
