@@ -25,21 +25,24 @@ from pathlib import Path
 
 import django
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from tests.archives import (
     DEPENDENCY_CACHE,
+    SECRET_KEY,
     Built,
     Server,
     build_in,
     copy_example,
+    free_port,
     get,
     run_archive,
     running_server,
     site_env,
 )
+from tests.hosts import BootHosts
 from tests.redis_server import needs_redis
 from tests.traffic import continuous_requests
 
@@ -47,6 +50,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.heavy, needs_redis]
 
 OVERLAY = Path(__file__).resolve().parent / "projects" / "chat"
 REQUIREMENTS = OVERLAY / "requirements-chat.txt"
+# Debian's release whose python3 runs the archive this test environment builds.
+RELEASE = {(3, 11): "bookworm", (3, 13): "trixie"}.get(sys.version_info[:2])
 # What the transport adds on its own, which differs between gunicorn's and uvicorn's HTTP.
 TRANSPORT = {"date", "server", "connection", "keep-alive", "transfer-encoding"}
 
@@ -235,13 +240,34 @@ def test_static_files_and_uploads_answer_as_under_wsgi(
     assert svg["content-security-policy"] == "sandbox"
 
 
-def closed_with(connection: ClientConnection) -> int | None:
+def closed_with(connection: ClientConnection) -> int | str:
     """The close code the server sent, once it closes the connection."""
     try:
         while True:
             connection.recv(timeout=120)
     except ConnectionClosed as closed:
-        return closed.rcvd.code if closed.rcvd is not None else None
+        return closed.rcvd.code if closed.rcvd is not None else f"no close frame: {closed!r}"
+
+
+@contextmanager
+def reconnected(
+    base: str, room: str, refused: list[str]
+) -> Iterator[tuple[ClientConnection, dict[str, object]]]:
+    """A client's reconnection: again after a short pause while the handshake is refused.
+
+    A connection that reaches an old worker in the instant between the old master's stop
+    signal and that worker's own shutdown is refused by uvicorn (its handshake cannot
+    finish there); a browser's reconnecting client tries again, as this one does.
+    """
+    for _ in range(50):
+        try:
+            with websocket(base, room) as opened:
+                yield opened
+                return
+        except InvalidStatus as exc:
+            refused.append(str(exc))
+            time.sleep(0.1)
+    raise AssertionError(f"no websocket accepted after the reload: {refused}")
 
 
 def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
@@ -255,6 +281,7 @@ def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
     shutil.copy2(chat_site.archive, archive)
     environment = site_env(chat_site, REDIS_URL=redis_url)
     new_master = None
+    refused: list[str] = []
     with (
         running_server(archive, environment, tmp_path / "serve.log") as server,
         ExitStack() as stack,
@@ -268,7 +295,7 @@ def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
                 server.process.send_signal(signal.SIGUSR2)
                 codes = [closed_with(connection) for connection, _ in opened]
                 assert server.process.wait(timeout=120) == 0
-                with websocket(server.base, "reload") as (reopened, greeting):
+                with reconnected(server.base, "reload", refused) as (reopened, greeting):
                     new_master = int(str(greeting["master"]))
                     reopened.send("after the reload")
                     echoed = json.loads(reopened.recv(timeout=30))
@@ -282,6 +309,7 @@ def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
             assert greeting["build"] == "first"
             assert traffic.failures == []
             assert traffic.answered >= served_before + 20
+            print("reconnections refused during the hand-over:", refused)
         finally:
             if new_master is not None and os.path.exists(f"/proc/{new_master}"):
                 os.kill(new_master, signal.SIGTERM)
@@ -305,3 +333,52 @@ def test_an_archive_without_the_asgi_worker_refuses_asgi(built: Built) -> None:
         "(uvicorn-worker). Set ZIPAPP_ASGI = True in the settings and build it again, or "
         "serve it under WSGI (serve --wsgi).\n"
     )
+
+
+@pytest.mark.skipif(RELEASE is None, reason=f"no Debian release has Python {sys.version}")
+def test_websockets_under_the_generated_unit_survive_systemctl_reload(
+    chat_site: Built, boot_hosts: BootHosts, redis_url: str, tmp_path: Path
+) -> None:
+    """The unit ``systemd-unit`` writes, on a booted Debian host (its sandbox, notify and
+    ExecReload=): a message between two websockets, then ``systemctl reload`` under open
+    websockets and continuous requests."""
+    (host,) = boot_hosts(1, release=RELEASE)
+    host.copy_in(chat_site.archive, "/srv/chat/site.pyz", mode=0o755)
+    # The host shares this machine's loopback: the test's Redis server serves it too.
+    host.path("/etc/chat.env").write_text(f"SECRET_KEY={SECRET_KEY}\nREDIS_URL={redis_url}\n")
+    host.path("/etc/chat.env").chmod(0o600)
+    port = free_port()
+    refused: list[str] = []
+    host.run("/srv/chat/site.pyz", "systemd-unit", "--name", "chat", "--bind",
+             f"127.0.0.1:{port}", "--env-file", "/etc/chat.env", "--directory",
+             "/etc/systemd/system")  # fmt: skip
+    host.systemctl("daemon-reload")
+    host.run("/srv/chat/site.pyz", "systemd-run", "--unit", "chat", "migrate", "--noinput")
+    host.systemctl("start", "chat.service")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with websocket(base, "host") as (first, greeting), websocket(base, "host") as (second, _):
+            first.send("through the unit")
+            assert json.loads(second.recv(timeout=30)) == {"message": "through the unit"}
+            with continuous_requests(base + "/") as traffic:
+                traffic.wait_for(b"<h1>Notes</h1>")
+                host.systemctl("reload", "chat.service")
+                codes = [closed_with(first), closed_with(second)]
+                with reconnected(base, "host", refused) as (_, after):
+                    pass
+                served_before = traffic.answered
+                deadline = time.monotonic() + 60
+                while traffic.answered < served_before + 20 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+    finally:
+        print(host.journal("chat.service"))  # shown when the test fails
+        print("reconnections refused during the hand-over:", refused)
+    assert codes == [1012, 1012]
+    assert after["master"] != greeting["master"]
+    assert traffic.failures == []
+    assert traffic.answered >= served_before + 20
+    # systemd follows the new master (MAINPID=), and the service stayed up throughout.
+    main_pid = host.systemctl("show", "-p", "MainPID", "--value", "chat.service").stdout.strip()
+    assert main_pid == str(after["master"])
+    assert host.systemctl("is-active", "chat.service").stdout.strip() == "active"
+    assert "Traceback" not in host.journal("chat.service")
