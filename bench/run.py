@@ -37,6 +37,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
 
+import asgi  # bench/asgi.py, beside this script
 import bundle  # bench/bundle.py, beside this script
 import deploys  # bench/deploys.py, beside this script
 import load  # bench/load.py, beside this script
@@ -1118,12 +1119,13 @@ def benchmark(
                        server_options=server_options)  # fmt: skip
         measure_load(ws, runs, seconds, samples, ws.root / "shiv-warm")
         media.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
+        asgi.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
     if args.only_scan:
         rows = scan.rows(samples.load, Row)
     elif args.only_deploys:
         rows = deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
     else:
-        rows = table(samples) + media.rows(samples, Row)
+        rows = table(samples) + media.rows(samples, Row) + asgi.rows(samples, Row)
         rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON
