@@ -95,7 +95,9 @@ def chat_site(tmp_path_factory: pytest.TempPathFactory) -> Built:
     project = copy_example(work / "project")
     lay_over(project)
     dependencies = project_dependencies(work)
-    result = build_in(project, "-o", str(work / "site.pyz"), env={"PYTHONPATH": str(dependencies)})
+    # With the verification: the build starts the new archive under ASGI, as serve would.
+    environment = {"PYTHONPATH": str(dependencies)}
+    result = build_in(project, "-o", str(work / "site.pyz"), env=environment, verify=True)
     assert result.returncode == 0, result.stdout + result.stderr
     built = Built(work / "site.pyz", result.stdout, work)
     migrated = run_archive(built, "migrate", "--noinput")
@@ -323,6 +325,20 @@ def _wait_gone(pid: int, timeout: float = 60) -> None:
         time.sleep(0.05)
     if os.path.exists(f"/proc/{pid}"):
         os.kill(pid, signal.SIGKILL)
+
+
+ASGI_WORKER = {"uvicorn-worker", "uvicorn", "websockets", "httptools", "uvloop"}
+
+
+def packed(built: Built) -> set[str]:
+    result = run_archive(built, "info", "--json")
+    assert result.returncode == 0, result.stderr
+    return {name.lower() for name in json.loads(result.stdout)["distributions"]}
+
+
+def test_the_asgi_worker_is_packed_only_when_asked_for(chat_site: Built, built: Built) -> None:
+    assert packed(chat_site) >= ASGI_WORKER
+    assert ASGI_WORKER & packed(built) == set()
 
 
 def test_an_archive_without_the_asgi_worker_refuses_asgi(built: Built) -> None:
