@@ -130,7 +130,10 @@ def test_a_websocket_message_reaches_a_second_client(
     chat_site: Built, redis_url: str, tmp_path: Path
 ) -> None:
     with serving(chat_site, redis_url, tmp_path / "serve.log") as server:
-        assert "uvicorn_worker.UvicornWorker" in server.log.read_text()
+        assert (
+            "Using worker: django_zipapp.runtime.asgi_worker.ArchiveWorker"
+            in server.log.read_text()
+        )
         with websocket(server.base) as (first, greeting), websocket(server.base) as (second, _):
             assert greeting["build"] == "first"
             first.send("hello from the first client")

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     Send = Callable[[dict[str, Any]], Awaitable[None]]
     ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# uvicorn-worker's class: uvicorn's server in a gunicorn worker, on gunicorn's sockets.
-WORKER_CLASS = "uvicorn_worker.UvicornWorker"
+# uvicorn-worker's class (uvicorn's server in a gunicorn worker, on gunicorn's sockets),
+# with a shutdown that loses no connection on a reload.
+WORKER_CLASS = "django_zipapp.runtime.asgi_worker.ArchiveWorker"
 WORKER_PACKAGE = "uvicorn_worker"
 
 
