@@ -25,8 +25,10 @@ from pathlib import Path
 
 import pytest
 
+from django_zipapp.builder.signing import load_signing_key, sign_file
 from tests.archives import SECRET_KEY, Built, build_in, copy_example, free_port
 from tests.hosts import Host, booted
+from tests.signing import make_signing_key, public_key
 
 pytestmark = [pytest.mark.e2e]
 
@@ -305,6 +307,64 @@ def test_a_failing_build_stops_at_the_first_host_and_puts_it_back(
     # The broken build declares no worker: web1 got its worker back with its build.
     for host in fleet.hosts:
         assert unit_states(host, WORKER, TIMER) == [("active", "enabled")] * 2
+
+
+def test_an_archive_whose_signature_does_not_verify_changes_nothing(
+    fleet: Fleet, built: Built, rebuilt: Built, tmp_path: Path
+) -> None:
+    """A changed byte, another key, no signature: refused on the controller, in one line."""
+    key = make_signing_key(tmp_path, password=None)
+    signed = tmp_path / "site.pyz"
+    shutil.copy(built.archive, signed)
+    sign_file(signed, load_signing_key(key, prompt=False))
+    trusted = f"zipapp_public_key={public_key(key)}"
+    # The signed archive passes the check (in check mode: the hosts keep their build).
+    check = fleet.rollout(signed, "-e", trusted, "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    tampered = tmp_path / "tampered" / "site.pyz"
+    tampered.parent.mkdir()
+    data = bytearray(signed.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    tampered.write_bytes(bytes(data))
+    shutil.copy(signed.with_name("site.pyz.minisig"), tampered.parent)
+    other = public_key(make_signing_key(tmp_path / "tampered", password=None))
+    unsigned = tmp_path / "unsigned" / "site.pyz"
+    unsigned.parent.mkdir()
+    shutil.copy(built.archive, unsigned)
+    cases = {
+        "a changed byte": (tampered, trusted, "Signature verification failed"),
+        "another key": (signed, f"zipapp_public_key={other}", "Signature key id in "),
+        "no signature": (unsigned, trusted, ""),
+    }
+    releases = releases_on(fleet)
+    with Requests(fleet.ports) as requests:
+        results = {
+            case: fleet.rollout(archive, "-e", key) for case, (archive, key, _) in cases.items()
+        }
+    print(f"requests during the refused rollouts: {requests.answered}, failed {requests.failed}")
+    for case, result in results.items():
+        refusals = re.findall(r'"msg": "(Refused site\.pyz: [^"]*)"', result.stdout)
+        print(f"{case}: {refusals}")
+        assert result.returncode != 0, case
+        assert len(refusals) == 1, result.stdout
+        assert cases[case][2] in refusals[0]
+        assert refusals[0].endswith(
+            "; nothing was changed on any host. Sign it with `buildpyz --sign`, or give the "
+            "public key of the key that signed it."
+        ), refusals[0]
+        assert ran_on(result.stdout, "Upload the archive") == []
+    assert requests.failed == []
+    assert all(count > 0 for count in requests.answered.values()), requests.answered
+    assert releases_on(fleet) == releases
+    assert fleet.serving() == [release(rebuilt.archive)] * 3
+    assert [(status, "Notes, rebuilt" in page) for status, page in fleet.homes()] == [
+        (200, True)
+    ] * 3
+
+
+def releases_on(fleet: Fleet) -> list[list[str]]:
+    folders = [host.path("/srv/site/releases") for host in fleet.hosts]
+    return [sorted(path.name for path in folder.iterdir()) for folder in folders]
 
 
 def test_a_rollback_puts_every_host_on_the_previous_build(

@@ -24,7 +24,7 @@ from django.core.management import CommandError, call_command
 
 from django_zipapp.builder.launcher import record_size
 from tests.archives import EXAMPLE, Built, build_in, run_archive, site_env
-from tests.sbom import check_sbom
+from tests.sbom import check_sbom, packed_distributions
 from tests.signing import SIGNING_PASSWORD, make_signing_key, public_key
 
 pytestmark = pytest.mark.e2e
@@ -312,6 +312,9 @@ def test_the_sbom_lists_what_is_packed_the_same_in_both_builds(
     assert written == (twins.two.work / "site.cdx.json").read_bytes()
     count = check_sbom(twins.one.archive, written, "example")
     print(f"SBOM of example_project: {count} components")
+    # What makes the SBOM and the signature stays on the build machine.
+    packed = {name for name, _ in packed_distributions(twins.one.archive)}
+    assert packed.isdisjoint({"cyclonedx-python-lib", "py-minisign", "cryptography", "shiv"})
     cache = tmp_path / "cache"
     environment = site_env(twins.one, SHIV_ROOT=str(cache))
     result = run_archive(twins.one, "info", "--sbom", env=environment)
