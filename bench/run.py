@@ -44,6 +44,7 @@ import load  # bench/load.py, beside this script
 import media  # bench/media.py
 import packing  # bench/packing.py, beside this script
 import scan  # bench/scan.py
+import trust  # bench/trust.py
 import verify  # bench/verify.py
 
 REPO = Path(__file__).resolve().parent.parent
@@ -401,7 +402,8 @@ def prepare_venv(ws: Workspace) -> None:
         run("reinstall django-zipapp", [*pip, "--force-reinstall", "--no-deps", REPO], ws=ws)
     run(
         "install django-zipapp and the requirements",
-        [*pip, REPO, "-r", ws.site / "requirements.txt"],
+        # The sign extra: bench/trust.py times buildpyz --sign.
+        [*pip, f"{REPO}[sign]", "-r", ws.site / "requirements.txt"],
         ws=ws,
     )
 
@@ -459,16 +461,23 @@ def measure_builds(ws: Workspace, runs: int, samples: Samples) -> None:
     """Clean builds and rebuilds through buildpyz, against shiv invoked by hand."""
     note("one unmeasured build, so that pip's cache holds every distribution")
     build(ws, "first build")
+    key = trust.make_key(ws.root / "minisign") if trust.can_sign(ws.python) else None
     for index in range(1, runs + 1):
         # Interleaved, so that a slow patch of the machine weighs on both sides alike.
         samples.clean_builds.append(clean_build(ws, index))
         samples.rebuilds.append(build(ws, f"rebuild {index}"))
-        scanned = packing.scan_ms(sorted(ws.logs.glob(f"*-rebuild-{index}.log"))[-1].read_text())
+        rebuilt = sorted(ws.logs.glob(f"*-rebuild-{index}.log"))[-1].read_text()
+        scanned = packing.scan_ms(rebuilt)
         if scanned is not None:
             samples.add("secret scan ms", scanned)
+        made = trust.sbom_ms(rebuilt)
+        if made is not None:
+            samples.add(trust.SBOM_MS, made)
         samples.shiv_builds.append(hand_written_shiv(ws, index))
-        for key, seconds in verify.measure(partial(build, ws), index).items():
-            samples.add(key, seconds)
+        for name, seconds in verify.measure(partial(build, ws), index).items():
+            samples.add(name, seconds)
+        for name, seconds in trust.measure(partial(build, ws), index, key, ws.root).items():
+            samples.add(name, seconds)
         note(
             f"build {index}/{runs}: clean {samples.clean_builds[-1]:.2f} s, "
             f"rebuild {samples.rebuilds[-1]:.2f} s, shiv by hand {samples.shiv_builds[-1]:.2f} s"
@@ -806,13 +815,25 @@ def load_round(
     samples.add(f"slow rps/archive/{kind}", result.requests_per_second)
 
 
-def table(samples: Samples) -> list[Row]:
-    installed = "what `pip install -r requirements.txt` adds to a new virtualenv's site-packages"
+def build_rows(samples: Samples) -> list[Row]:
+    """The rows that measure_builds() fills: --only-builds prints these alone."""
     shiv = "shiv by hand: collectstatic, copy the project, `shiv -r requirements.txt`"
     return [
         Row("build, clean (s)", samples.clean_builds, samples.shiv_builds, shiv, paired=True),
         Row("rebuild, warm cache (s)", samples.rebuilds, samples.shiv_builds, shiv, paired=True),
         Row("archive size (MB)", [samples.archive], [samples.shiv_archive], shiv),
+        *verify.rows(samples.load, Row),
+        *trust.rows(samples.load, samples.rebuilds, Row),
+        *packing_rows(samples),
+        *scan.rows(samples.load, Row),
+    ]
+
+
+def table(samples: Samples) -> list[Row]:
+    installed = "what `pip install -r requirements.txt` adds to a new virtualenv's site-packages"
+    builds = build_rows(samples)
+    return [
+        *builds[:3],
         Row("unpacked by a cold start (MB)", samples.unpacked, samples.installed, installed),
         Row(
             "start to first 200, warm (s)",
@@ -828,9 +849,7 @@ def table(samples: Samples) -> list[Row]:
             "the archive's warm start (its extraction already there)",
             paired=True,
         ),
-        *verify.rows(samples.load, Row),
-        *packing_rows(samples),
-        *scan.rows(samples.load, Row),
+        *builds[3:],
         *load_rows(samples),
         *(
             Row(*fields)
@@ -1096,6 +1115,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only-scan", action="store_true", help="measure the secret scan rows only"
     )
     parser.add_argument(
+        "--only-builds",
+        action="store_true",
+        help="measure the build rows only: builds, rebuilds, the verification step, the "
+        "SBOM and the signature, the secret scan and the front end's size",
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the temporary directory (logs, archive, databases)",
@@ -1112,7 +1137,9 @@ def benchmark(
     info["versions"] = versions(ws)
     samples = Samples()
     scan.measure_with(ws.python, runs, samples.add)
-    if not (args.only_deploys or args.only_scan):
+    if args.only_builds:
+        measure_builds(ws, runs, samples)
+    elif not (args.only_deploys or args.only_scan):
         measure_builds(ws, runs, samples)
         measure_starts(ws, runs, samples)
         bundle.measure(ws, runs, samples.add, run=run, first_200=time_to_first_200,
@@ -1122,6 +1149,8 @@ def benchmark(
         asgi.measure(ws, runs, seconds, samples, ws.root / "shiv-warm", sys.modules[__name__])
     if args.only_scan:
         rows = scan.rows(samples.load, Row)
+    elif args.only_builds:
+        rows = build_rows(samples)
     elif args.only_deploys:
         rows = deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
     else:

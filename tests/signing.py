@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import minisign
@@ -24,3 +25,8 @@ def make_signing_key(folder: Path, password: str | None = SIGNING_PASSWORD) -> P
 def public_key(key: Path) -> str:
     """The public key's line, as `minisign -P` takes it."""
     return key.with_name("minisign.pub").read_text().splitlines()[1]
+
+
+def key_id(public: str) -> str:
+    """A public key's id as minisign prints it: after the algorithm, 8 bytes little-endian."""
+    return base64.b64decode(public)[2:10][::-1].hex().upper()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -25,7 +26,7 @@ from django.core.management import CommandError, call_command
 from django_zipapp.builder.launcher import record_size
 from tests.archives import EXAMPLE, Built, build_in, run_archive, site_env
 from tests.sbom import check_sbom, packed_distributions
-from tests.signing import SIGNING_PASSWORD, make_signing_key, public_key
+from tests.signing import SIGNING_PASSWORD, key_id, make_signing_key, public_key
 
 pytestmark = pytest.mark.e2e
 
@@ -312,6 +313,8 @@ def test_the_sbom_lists_what_is_packed_the_same_in_both_builds(
     assert written == (twins.two.work / "site.cdx.json").read_bytes()
     count = check_sbom(twins.one.archive, written, "example")
     print(f"SBOM of example_project: {count} components")
+    made = rf"^- SBOM: {count} components \(CycloneDX 1\.6\) in \d+ ms$"
+    assert re.search(made, twins.one.build_output, re.MULTILINE), twins.one.build_output
     # What makes the SBOM and the signature stays on the build machine.
     packed = {name for name, _ in packed_distributions(twins.one.archive)}
     assert packed.isdisjoint({"cyclonedx-python-lib", "py-minisign", "cryptography", "shiv"})
@@ -345,6 +348,8 @@ def test_a_signed_archive_is_verified_by_minisign(twins: Twins) -> None:
     assert signature.read_bytes() == twins.two.archive.with_name("site.pyz.minisig").read_bytes()
     result = minisign_verify(twins.one.archive, key)
     assert result.returncode == 0, result.stderr
+    signed = rf"^- Signed: site\.pyz\.minisig \(minisign key {key_id(key)}\) in \d+ ms$"
+    assert re.search(signed, twins.one.build_output, re.MULTILINE), twins.one.build_output
     assert "Signature and comment signature verified" in result.stdout
     stdout = StringIO()
     call_command("verify-signature", str(twins.one.archive), "-P", key, stdout=stdout)
@@ -385,9 +390,3 @@ def test_a_changed_byte_or_another_key_is_refused(twins: Twins, tmp_path: Path) 
 def minisign_verify(archive: Path, key: str) -> subprocess.CompletedProcess[str]:
     command = ["minisign", "-Vm", str(archive), "-P", key]
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
-
-
-def key_id(key: str) -> str:
-    import base64
-
-    return base64.b64decode(key)[2:10][::-1].hex().upper()

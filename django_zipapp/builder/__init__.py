@@ -69,6 +69,7 @@ from .requirements import (
     find_requirements,
     runtime_requirements,
 )
+from .sbom import SCHEMA as SBOM_SCHEMA
 from .sbom import Bundled, make_sbom
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
 from .shiv import write_archive
@@ -304,14 +305,7 @@ def _finish(
     normalize_modes(site_packages)
     report(f"Writing {output.name}")
     plain = pending if bundle_python is None else Path(staging, output.name)
-    sbom = make_sbom(
-        sources=[dependencies, site_packages],
-        project=project.name,
-        version=project_version(project.root),
-        target=target,
-        built_at=built_at,
-        bundled=None if bundle_python is None else Bundled(bundle_python),
-    )
+    sbom = _sbom(project, [dependencies, site_packages], target, built_at, bundle_python, report)
     build_id = write_archive(
         [dependencies, site_packages],
         plain,
@@ -696,6 +690,29 @@ def _bundle(
         write_bundle(archive, interpreter, output, build_id=build_id, boot_module=BOOT_MODULE)
 
 
+def _sbom(
+    project: Project,
+    sources: list[Path],
+    target: Target,
+    built_at: int,
+    bundle_python: str | None,
+    report: Callable[[str], None],
+) -> bytes:
+    started = time.perf_counter()
+    sbom = make_sbom(
+        sources=sources,
+        project=project.name,
+        version=project_version(project.root),
+        target=target,
+        built_at=built_at,
+        bundled=None if bundle_python is None else Bundled(bundle_python),
+    )
+    took = (time.perf_counter() - started) * 1000
+    count = len(json.loads(sbom)["components"])
+    report(f"SBOM: {count} components (CycloneDX {SBOM_SCHEMA}) in {took:.0f} ms")
+    return sbom
+
+
 def _beside(
     output: Path,
     sbom_file: Path | None,
@@ -708,8 +725,10 @@ def _beside(
         _write_atomically(sbom_file, stored_sbom(output))
         report(f"Wrote the SBOM to {sbom_file}")
     if sign_with is not None:
+        started = time.perf_counter()
         signature = sign_file(output, sign_with)
-        report(f"Signed: {signature.name} (minisign key {sign_with.key_id})")
+        took = (time.perf_counter() - started) * 1000
+        report(f"Signed: {signature.name} (minisign key {sign_with.key_id}) in {took:.0f} ms")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -37,6 +37,9 @@ RESULTS = (
     "Using the installed",
     "Build commands wrote",
     "Verified ",
+    "SBOM:",
+    "Wrote the SBOM",
+    "Signed:",
 )
 # Set for the build run again under another settings module: it must not loop.
 REBUILT_UNDER = "DJANGO_ZIPAPP_BUILD_SETTINGS"
