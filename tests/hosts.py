@@ -135,6 +135,20 @@ class Host:
     key: Path  # the private key that logs in as root over ssh
     nspawn: subprocess.Popen[bytes] = field(repr=False)
     console: Path = field(repr=False)
+    booting: _Booting | None = field(default=None, repr=False)
+
+    def power_cycle(self) -> str:
+        """Cut the host's power, boot it again on the same disk; the system's state."""
+        _power_off(self.nspawn)
+        self.nspawn = _nspawn(self.name, self.root, self.console)
+        if self.booting is not None:
+            self.booting.nspawn = self.nspawn
+        self.pid = _container_pid(
+            _Booting(
+                self.name, self.root.parent, self.root, self.ssh_port, self.nspawn, self.console
+            )
+        )
+        return self.wait_until_up()
 
     def run(
         self, *argv: str, input: str | None = None, check: bool = True, timeout: float = 300
@@ -256,6 +270,7 @@ def booted(
                     key,
                     booting.nspawn,
                     booting.console,
+                    booting,
                 )
             )
         for host in hosts:
@@ -286,8 +301,12 @@ def _start(lower: Path, work: Path, name: str, key: Path) -> _Booting:
     (ssh / "authorized_keys").chmod(0o600)
     (merged / "etc/hostname").write_text(f"{name}\n")
     console = workdir / "console.log"
-    with console.open("wb") as output:
-        nspawn = subprocess.Popen(
+    return _Booting(name, workdir, merged, port, _nspawn(name, merged, console), console)
+
+
+def _nspawn(name: str, merged: Path, console: Path) -> subprocess.Popen[bytes]:
+    with console.open("ab") as output:
+        return subprocess.Popen(
             [
                 "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--quiet",
                 "--console=read-only", f"--machine={name}", f"--directory={merged}",
@@ -295,7 +314,6 @@ def _start(lower: Path, work: Path, name: str, key: Path) -> _Booting:
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    return _Booting(name, workdir, merged, port, nspawn, console)
 
 
 def _container_pid(booting: _Booting, timeout: float = 30) -> int:
@@ -331,19 +349,24 @@ def _namespaced_pid(pid: int) -> int | None:
     return None
 
 
-def _stop(booting: _Booting) -> None:
-    # Throw-away hosts: no clean shutdown. Killing PID 1 ends every process of the
-    # container at once, and nspawn then exits.
-    for pid in _children(booting.nspawn.pid):
+def _power_off(nspawn: subprocess.Popen[bytes]) -> None:
+    # Killing PID 1 ends every process of the container at once, as a power cut would
+    # (what was written stays written: the files are this machine's), and nspawn exits.
+    for pid in _children(nspawn.pid):
         if _namespaced_pid(pid) == 1:
             os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
-        booting.nspawn.send_signal(signal.SIGTERM)
+        nspawn.send_signal(signal.SIGTERM)
     try:
-        booting.nspawn.wait(timeout=20)
+        nspawn.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        booting.nspawn.kill()
-        booting.nspawn.wait()
+        nspawn.kill()
+        nspawn.wait()
+
+
+def _stop(booting: _Booting) -> None:
+    # Throw-away hosts: no clean shutdown.
+    _power_off(booting.nspawn)
     for _ in range(50):
         if subprocess.run(["umount", str(booting.merged)], capture_output=True).returncode == 0:
             break

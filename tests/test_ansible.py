@@ -69,10 +69,8 @@ class Fleet:
     def names(self) -> list[str]:
         return [f"web{index}" for index in range(1, len(self.hosts) + 1)]
 
-    def playbook(self, name: str, *options: str) -> subprocess.CompletedProcess[str]:
-        playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
-        assert playbook is not None
-        environment = {
+    def _environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
             "ANSIBLE_HOST_KEY_CHECKING": "False",
@@ -85,14 +83,43 @@ class Fleet:
             "ANSIBLE_SSH_ARGS": "-o UserKnownHostsFile=/dev/null -o ControlMaster=auto "
             f"-o ControlPersist=60s -o ControlPath={self.work}/ssh-%p",
         }
+
+    def playbook(self, name: str, *options: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [playbook, "-i", str(self.inventory), f"django_zipapp.deploy.{name}", *options],
+            self._argv(name, *options),
             capture_output=True,
             text=True,
             timeout=900,
-            env=environment,
+            env=self._environment(),
             cwd=self.work,
         )
+
+    def cut_power_at(self, host: Host, task: str, *options: str) -> str:
+        """Roll out, and cut the host's power as the task starts; the playbook's output."""
+        output = []
+        with subprocess.Popen(
+            self._argv("rollout", *options),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**self._environment(), "PYTHONUNBUFFERED": "1"},
+            cwd=self.work,
+        ) as rollout:
+            assert rollout.stdout is not None
+            for line in rollout.stdout:
+                output.append(line)
+                if line.startswith("TASK [") and f" : {task}]" in line:
+                    output.append(f"-- power cut, {host.name} boots: {host.power_cycle()}\n")
+                    task = "(power cut)"
+            rollout.wait(timeout=900)
+        text = "".join(output)
+        assert "-- power cut" in text, text
+        return text
+
+    def _argv(self, name: str, *options: str) -> list[str]:
+        playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
+        assert playbook is not None
+        return [playbook, "-i", str(self.inventory), f"django_zipapp.deploy.{name}", *options]
 
     def rollout(self, archive: Path, *options: str) -> subprocess.CompletedProcess[str]:
         return self.playbook("rollout", "-e", f"zipapp_archive={archive}", *options)
@@ -136,7 +163,17 @@ def ran_on(output: str, task: str) -> list[str]:
 @pytest.fixture(scope="module")
 def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """A second build of example_project, whose home page says so, with a worker."""
-    work = tmp_path_factory.mktemp("rebuilt-worker")
+    return build_with_worker(tmp_path_factory.mktemp("rebuilt-worker"), "wait_for_sigterm")
+
+
+@pytest.fixture(scope="module")
+def crashing(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """A build whose site is fine and whose worker exits as it starts (a bad option)."""
+    work = tmp_path_factory.mktemp("crashing-worker")
+    return build_with_worker(work, "wait_for_sigterm --no-such-option")
+
+
+def build_with_worker(work: Path, command: str) -> Built:
     project = copy_example(work / "project")
     template = project / "notes" / "templates" / "notes" / "home.html"
     template.write_text(template.read_text().replace("<h1>Notes</h1>", "<h1>Notes, rebuilt</h1>"))
@@ -146,10 +183,15 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Built:
         (package / "__init__.py").write_text("")
     (commands / "wait_for_sigterm.py").write_text(WAITER)
     with (project / "example" / "settings.py").open("a") as settings:
-        settings.write('\nZIPAPP_WORKERS = {"waiter": {"command": "wait_for_sigterm"}}\n')
+        settings.write(f"\nZIPAPP_WORKERS = {{'waiter': {{'command': {command!r}}}}}\n")
     result = build_in(project, "-o", str(work / "site.pyz"))
     assert result.returncode == 0, result.stdout + result.stderr
     return Built(work / "site.pyz", result.stdout, work)
+
+
+def failed_site_units(host: Host) -> list[str]:
+    failed = host.systemctl("list-units", "--all", "--failed", "--plain", "--no-legend").stdout
+    return [line for line in failed.splitlines() if "site" in line]
 
 
 def unit_states(host: Host, *units: str) -> list[tuple[str, str]]:
@@ -388,3 +430,79 @@ def test_a_rollback_puts_every_host_on_the_previous_build(
         assert unit_states(host, TIMER) == [("active", "enabled")]
         assert host.systemctl("is-active", WORKER, check=False).stdout.split() == ["inactive"]
         assert not host.path(f"/etc/systemd/system/{WORKER}").exists()
+
+
+def test_a_worker_that_exits_at_start_stops_the_rollout_at_the_first_host(
+    fleet: Fleet, built: Built, crashing: Built
+) -> None:
+    with Requests(fleet.ports) as requests:
+        result = fleet.rollout(crashing.archive)
+    print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
+    assert result.returncode != 0
+    stopped = re.findall(r"Rollout stopped at web1: .*?for the cause\.", result.stdout)
+    print(stopped[0] if stopped else result.stdout)
+    url = f"http://127.0.0.1:{fleet.ports[0]}/"
+    assert stopped[0].startswith(
+        f"Rollout stopped at web1: build {release(crashing.archive)} did not keep its units "
+        f"running after 5 s ({WORKER} is "
+    ), stopped
+    assert stopped[0].endswith(
+        f"web1 is back on build {release(built.archive)}, which answers {url} with 200 again; "
+        "the hosts after it were not switched and still serve their build. "
+        "See `journalctl -u site` on web1 for the cause."
+    ), stopped
+    assert ran_on(result.stdout, "Switch the link to the build") == ["web1"]
+    assert requests.failed == []
+    assert fleet.serving() == [release(built.archive)] * 3
+    assert [(status, "Notes, rebuilt" in page) for status, page in fleet.homes()] == [
+        (200, False)
+    ] * 3
+    for host in fleet.hosts:
+        # Exactly the units of the build it serves, none failed: nothing to clean by hand.
+        assert unit_states(host, "site.service", TIMER) == [("active", "enabled")] * 2
+        assert not host.path(f"/etc/systemd/system/{WORKER}").exists()
+        assert failed_site_units(host) == []
+    assert "unrecognized arguments: --no-such-option" in fleet.hosts[0].journal(WORKER)
+
+
+# Each step of the switch at which web1 loses power: before the link, after it, after
+# the reload (the health check of the build the link names).
+POWER_CUTS = (
+    "Remember the build it replaces, for a rollback",
+    "Start, restart or reload the service",
+    "Check the site's health",
+)
+
+
+def test_a_host_that_loses_power_during_its_switch_comes_back_on_a_checked_build(
+    fleet: Fleet, built: Built, rebuilt: Built
+) -> None:
+    web1 = fleet.hosts[0]
+    for task in POWER_CUTS:
+        with Requests(fleet.ports[1:]) as requests:
+            output = fleet.cut_power_at(
+                web1, task, "-e", f"zipapp_archive={rebuilt.archive}", "--limit", "web1"
+            )
+        print(f"power cut at {task!r}: others answered {requests.answered}, "
+              f"failed {requests.failed}")  # fmt: skip
+        assert requests.failed == []
+        assert "UNREACHABLE" in output or "Rollout stopped at web1" in output, output
+        checked = os.readlink(web1.path("/srv/site/checked.pyz"))
+        assert os.readlink(web1.path("/srv/site/site.pyz")) == checked
+        assert checked.split("/")[-2] == release(built.archive), (task, output)
+        assert home(fleet.ports[0])[0] == 200
+        # The units of the build it serves: its timer, not the new build's worker.
+        assert unit_states(web1, "site.service", TIMER) == [("active", "enabled")] * 2
+        assert not web1.path(f"/etc/systemd/system/{WORKER}").exists()
+        assert failed_site_units(web1) == []
+
+    again = fleet.rollout(rebuilt.archive)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert fleet.serving() == [release(rebuilt.archive)] * 3
+    for host in fleet.hosts:
+        assert unit_states(host, WORKER, TIMER) == [("active", "enabled")] * 2
+
+    back = fleet.playbook("rollback")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert fleet.serving() == [release(built.archive)] * 3
+    assert [status for status, _ in fleet.homes()] == [200] * 3
