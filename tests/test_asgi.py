@@ -322,6 +322,37 @@ def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 
+def test_sighup_replaces_the_workers_under_open_websockets(
+    chat_site: Built, redis_url: str, tmp_path: Path
+) -> None:
+    """gunicorn's HUP: new workers under the same master, the old ones stopped gracefully,
+    their websockets closed with 1012; plain requests meanwhile all succeed."""
+    refused: list[str] = []
+    with (
+        serving(chat_site, redis_url, tmp_path / "serve.log") as server,
+        ExitStack() as stack,
+    ):
+        opened = [stack.enter_context(websocket(server.base, "hup")) for _ in range(2)]
+        with continuous_requests(server.base + "/") as traffic:
+            traffic.wait_for(b"<h1>Notes</h1>")
+            server.process.send_signal(signal.SIGHUP)
+            codes = [closed_with(connection) for connection, _ in opened]
+            with reconnected(server.base, "hup", refused) as (reopened, greeting):
+                reopened.send("after the HUP")
+                echoed = json.loads(reopened.recv(timeout=30))
+            served_before = traffic.answered
+            deadline = time.monotonic() + 60
+            while traffic.answered < served_before + 20 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert server.process.poll() is None
+    assert codes == [1012, 1012]
+    assert echoed == {"message": "after the HUP"}
+    assert greeting["master"] == server.process.pid
+    assert traffic.failures == []
+    assert traffic.answered >= served_before + 20
+    print("reconnections refused during the HUP:", refused)
+
+
 def _wait_gone(pid: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
