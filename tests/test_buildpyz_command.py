@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -206,6 +207,24 @@ def test_warnings_are_shown_and_do_not_stop_the_build(calls: list[dict[str, Any]
         "Warning: django_zipapp.W001: The static files storage "
         "'django.contrib.staticfiles.storage.StaticFilesStorage' does not hash file names"
     )
+    assert len(calls) == 1
+
+
+def test_the_checks_reach_no_database(calls: list[dict[str, Any]]) -> None:
+    # The build machine need not reach the site's database: Django 6.1 gives every check
+    # all databases when none is named, and a model's JSONField then opens one.
+    given: list[object] = []
+
+    def record(app_configs: object, databases: object = None, **kwargs: object) -> list[Any]:
+        given.append(databases)
+        return []
+
+    checks.register(record)
+    try:
+        call_command("buildpyz", stdout=StringIO(), stderr=StringIO())
+    finally:
+        checks.registry.registry.registered_checks.discard(record)
+    assert given and not any(given)
     assert len(calls) == 1
 
 
