@@ -32,7 +32,7 @@ from django_zipapp.processes import DeclarationError, declared_processes
 
 from ..boot import BOOT_MODULE
 from ..literals import published_keys
-from ..runtime.attestations import SBOM_NAME, stored_sbom
+from ..runtime.attestations import SBOM_NAME, file_sha256, stored_sbom
 from ..runtime.safety import PUBLISHED_KEYS_NAME
 from ..runtime.static import ROOT_FILES_DIR, STATIC_INDEX_NAME
 from .bundle import write_bundle
@@ -224,7 +224,7 @@ def build_pyz(
                 if resolution is not None:
                     resolution.cancel()
                 pending.unlink(missing_ok=True)
-        return BuildResult(output, output.stat().st_size, _sha256(output), build_id)
+        return BuildResult(output, output.stat().st_size, file_sha256(output), build_id)
 
 
 def check_reproducible(
@@ -740,11 +740,3 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise BuildError(f"{str(path)!r} could not be written: {exc}") from None
     finally:
         partial.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

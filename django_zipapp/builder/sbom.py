@@ -119,14 +119,19 @@ def _record(dist: importlib.metadata.Distribution) -> bytes:
     return text.encode()
 
 
+def _first(values: list[str] | None) -> str | None:
+    return str(values[0]) if values else None
+
+
 def _licences(dist: importlib.metadata.Distribution) -> list[License]:
     """The licence as the distribution declares it: an SPDX expression, a name, classifiers."""
     metadata = dist.metadata
     factory = LicenseFactory()
-    expression = metadata.get("License-Expression")
+    # get_all, not get: the metadata's protocol has only get_all before Python 3.12.
+    expression = _first(metadata.get_all("License-Expression"))
     if expression:
         return [factory.make_from_string(expression.strip())]
-    declared = (metadata.get("License") or "").strip()
+    declared = (_first(metadata.get_all("License")) or "").strip()
     if "\n" not in declared and 0 < len(declared) <= LONGEST_NAME and declared != "UNKNOWN":
         return [factory.make_from_string(declared)]
     classifiers = metadata.get_all("Classifier") or []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError
@@ -67,27 +66,14 @@ def asgi_application(archive: Archive) -> Any:
     from .loading import drop_middleware_and_say, freeze_what_was_loaded
     from .logs import report_request_errors
     from .media import MediaFiles, wrap_with_media
-    from .static import (
-        ROOT_FILES_DIR,
-        read_static_index,
-        static_url_path,
-        whitenoise_options,
-        wrap_with_static,
-    )
+    from .static import archive_static
 
     drop_middleware_and_say(settings)
     application = load_site_application()
     report_request_errors()
     connections.close_all()
     media = wrap_with_media(_not_found, archive.site_packages.parent.parent)
-    static = wrap_with_static(
-        _not_found,
-        static_root=Path(str(settings.STATIC_ROOT)),
-        static_url=static_url_path(settings),
-        index=read_static_index(archive.site_packages),
-        root_files=archive.site_packages / ROOT_FILES_DIR,
-        **whitenoise_options(settings),
-    )
+    static = archive_static(_not_found, archive.site_packages, settings)
     routed = ArchiveFiles(application, static, media if isinstance(media, MediaFiles) else None)
     freeze_what_was_loaded()
     return routed

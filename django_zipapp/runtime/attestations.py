@@ -49,7 +49,7 @@ def provenance_statement(archive: Path, build: dict[str, Any]) -> dict[str, Any]
         dependencies.insert(0, source)
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": archive.name, "digest": {"sha256": _sha256(archive)}}],
+        "subject": [{"name": archive.name, "digest": {"sha256": file_sha256(archive)}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {
@@ -89,7 +89,7 @@ def _iso(timestamp: int | None) -> str | None:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):

@@ -6,7 +6,6 @@ import argparse
 import fcntl
 import os
 import signal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gunicorn import systemd
@@ -335,13 +334,7 @@ def wsgi_application(archive: Archive) -> Any:
     from .loading import drop_middleware_and_say, freeze_what_was_loaded
     from .logs import report_request_errors
     from .media import wrap_with_media
-    from .static import (
-        ROOT_FILES_DIR,
-        read_static_index,
-        static_url_path,
-        whitenoise_options,
-        wrap_with_static,
-    )
+    from .static import archive_static
 
     drop_middleware_and_say(settings)
     # What runserver's get_internal_wsgi_application does, without importing runserver's
@@ -352,13 +345,10 @@ def wsgi_application(archive: Archive) -> Any:
     # Loaded once in gunicorn's master before the workers fork: a connection an app opened
     # while loading must not be shared by every worker.
     connections.close_all()
-    static = wrap_with_static(
+    static = archive_static(
         wrap_with_media(application, archive.site_packages.parent.parent),
-        static_root=Path(str(settings.STATIC_ROOT)),
-        static_url=static_url_path(settings),
-        index=read_static_index(archive.site_packages),
-        root_files=archive.site_packages / ROOT_FILES_DIR,
-        **whitenoise_options(settings),
+        archive.site_packages,
+        settings,
     )
     freeze_what_was_loaded()
     return static

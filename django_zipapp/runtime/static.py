@@ -191,6 +191,21 @@ WHITENOISE_SETTINGS = {
 }
 
 
+def archive_static(
+    application: WSGIHandler | Callable[..., Any], site_packages: Path, settings: Any
+) -> WhiteNoise:
+    """wrap_with_static for the archive unpacked at site_packages, from the site's settings:
+    the one place the WSGI and the ASGI servers take their static files from."""
+    return wrap_with_static(
+        application,
+        static_root=Path(str(settings.STATIC_ROOT)),
+        static_url=static_url_path(settings),
+        index=read_static_index(site_packages),
+        root_files=site_packages / ROOT_FILES_DIR,
+        **whitenoise_options(settings),
+    )
+
+
 def whitenoise_options(settings: Any) -> dict[str, Any]:
     """The project's WHITENOISE_* settings that are set, as wrap_with_static keywords."""
     return {
