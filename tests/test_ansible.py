@@ -338,6 +338,12 @@ def test_a_failing_build_stops_at_the_first_host_and_puts_it_back(
         "build. See `journalctl -u site` on web1 for the cause."
     )
     assert message in result.stdout, result.stdout
+    # One message for the fleet: the cause, then which build each host serves.
+    serves = release(rebuilt.archive)
+    fleet_state = "; ".join(
+        f"{name} serves build {serves} and answers with 200" for name in fleet.names
+    )
+    assert f"{message} Fleet: {fleet_state}." in result.stdout, result.stdout
     assert re.findall(r"Rollout stopped at (\w+)", result.stdout) in (["web1"], ["web1"] * 2)
     assert ran_on(result.stdout, "Switch the link to the build") == ["web1"]
     assert fleet.serving() == [release(rebuilt.archive)] * 3
@@ -439,17 +445,25 @@ def test_a_worker_that_exits_at_start_stops_the_rollout_at_the_first_host(
         result = fleet.rollout(crashing.archive)
     print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
     assert result.returncode != 0
-    stopped = re.findall(r"Rollout stopped at web1: .*?for the cause\.", result.stdout)
+    stopped = re.findall(r"Rollout stopped at web1: .*? Fleet: .*?200\.", result.stdout)
     print(stopped[0] if stopped else result.stdout)
     url = f"http://127.0.0.1:{fleet.ports[0]}/"
     assert stopped[0].startswith(
         f"Rollout stopped at web1: build {release(crashing.archive)} did not keep its units "
         f"running after 5 s ({WORKER} is "
     ), stopped
-    assert stopped[0].endswith(
+    assert (
         f"web1 is back on build {release(built.archive)}, which answers {url} with 200 again; "
         "the hosts after it were not switched and still serve their build. "
-        "See `journalctl -u site` on web1 for the cause."
+        "See `journalctl -u site` on web1 for the cause. Fleet: "
+    ) in stopped[0], stopped
+    assert stopped[0].endswith(
+        "Fleet: "
+        + "; ".join(
+            f"{name} serves build {release(built.archive)} and answers with 200"
+            for name in fleet.names
+        )
+        + "."
     ), stopped
     assert ran_on(result.stdout, "Switch the link to the build") == ["web1"]
     assert requests.failed == []
