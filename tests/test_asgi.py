@@ -44,17 +44,18 @@ from tests.archives import (
 )
 from tests.hosts import BootHosts
 from tests.redis_server import needs_redis
+from tests.sbom import packed_distributions
 from tests.traffic import continuous_requests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy, needs_redis]
 
 OVERLAY = Path(__file__).resolve().parent / "projects" / "chat"
 REQUIREMENTS = OVERLAY / "requirements-chat.txt"
-# The host runs Debian stable's Python 3.13: an archive built under another Python is
-# built for it (--python-version, wheels only). Not bookworm's 3.11.2 for a build under a
-# later 3.11: pip leaves out what a requirement's marker asks for only before 3.11.3
-# (redis's async-timeout), which the host would then lack.
-HOST_PYTHON = (3, 13)
+# Debian's release whose python3 runs the archive this test environment builds; under
+# another Python, the archive is built for Debian stable's (--python-version, wheels
+# only). Bookworm's is 3.11.2: a build under a later 3.11 must still carry what a
+# requirement asks for before 3.11.3 only (redis's async-timeout).
+RELEASES = {(3, 11): "bookworm", (3, 13): "trixie"}
 # What the transport adds on its own, which differs between gunicorn's and uvicorn's HTTP.
 TRANSPORT = {"date", "server", "connection", "keep-alive", "transfer-encoding"}
 
@@ -389,28 +390,40 @@ def test_an_archive_without_the_asgi_worker_refuses_asgi(built: Built) -> None:
 
 
 @pytest.fixture(scope="module")
-def chat_for_host(chat_site: Built) -> Built:
-    """The chat site built for the host's Python: chat_site itself when it is this one."""
-    if sys.version_info[:2] == HOST_PYTHON:
-        return chat_site
+def chat_for_host(chat_site: Built) -> tuple[Built, str]:
+    """The chat site built for a Debian host's Python, and that host's release."""
+    release = RELEASES.get(sys.version_info[:2])
+    if release is not None:
+        return chat_site, release
     project = chat_site.work / "project"
     output = chat_site.work / "host" / "site.pyz"
     output.parent.mkdir(exist_ok=True)
-    version = ".".join(map(str, HOST_PYTHON))
     environment = {"PYTHONPATH": str(project_dependencies(chat_site.work))}
-    result = build_in(project, "-o", str(output), "--python-version", version, env=environment)
+    result = build_in(project, "-o", str(output), "--python-version", "3.13", env=environment)
     assert result.returncode == 0, result.stdout + result.stderr
-    return Built(output, result.stdout, chat_site.work)
+    return Built(output, result.stdout, chat_site.work), "trixie"
+
+
+def test_what_an_older_release_of_python_needs_is_packed(chat_site: Built) -> None:
+    packed = {name for name, _ in packed_distributions(chat_site.archive)}
+    needed = sys.version_info[:2] == (3, 11) and sys.version_info >= (3, 11, 3)
+    assert ("async-timeout" in packed) is (needed or sys.version_info < (3, 11, 3))
+    if needed:
+        assert (
+            "- Adding what the requirements need on an older release of Python 3.11, which "
+            "the archive also runs on: async-timeout>=4.0.3\n"
+        ) in chat_site.build_output
 
 
 def test_websockets_under_the_generated_unit_survive_systemctl_reload(
-    chat_for_host: Built, boot_hosts: BootHosts, redis_url: str, tmp_path: Path
+    chat_for_host: tuple[Built, str], boot_hosts: BootHosts, redis_url: str, tmp_path: Path
 ) -> None:
     """The unit ``systemd-unit`` writes, on a booted Debian host (its sandbox, notify and
     ExecReload=): a message between two websockets, then ``systemctl reload`` under open
     websockets and continuous requests."""
-    (host,) = boot_hosts(1)
-    host.copy_in(chat_for_host.archive, "/srv/chat/site.pyz", mode=0o755)
+    built, release = chat_for_host
+    (host,) = boot_hosts(1, release=release)
+    host.copy_in(built.archive, "/srv/chat/site.pyz", mode=0o755)
     # The host shares this machine's loopback: the test's Redis server serves it too.
     host.path("/etc/chat.env").write_text(f"SECRET_KEY={SECRET_KEY}\nREDIS_URL={redis_url}\n")
     host.path("/etc/chat.env").chmod(0o600)

@@ -57,7 +57,8 @@ def test_build_reports_each_step_and_the_result(built: Built) -> None:
     assert steps[7] == "- Installing dependencies from requirements.txt with pip"
     assert steps[8].startswith("- Using the installed dependencies ")
     assert steps[9] == "- Writing site.pyz"
-    assert steps[10] == "- Verifying: check --deploy, migrate, serve, then GET /"
+    assert re.fullmatch(r"- SBOM: \d+ components \(CycloneDX 1\.6\) in \d+ ms", steps[10])
+    assert steps[11] == "- Verifying: check --deploy, migrate, serve, then GET /"
     # Then each step's duration, results left out.
     took = lines.index(next(line for line in lines if line.startswith("Took ")))
     durations = [line.split(" s  ", 1)[1] for line in lines[took + 1 : -1]]

@@ -167,7 +167,9 @@ def build_pyz(
         cache = cache_root if can_report() else None
         with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
             pip_args = [*found.install_args(Path(staging)), *runtime_requirements(asgi)]
-            resolution = _resolve(found, pip_args, target) if cache is not None else None
+            # Also without a cache: the resolution names what an older release of the
+            # archive's Python needs besides (see markers.py).
+            resolution = _resolve(found, pip_args, target) if can_report() else None
             # Where a deploy script would not pick it up, until it is verified.
             pending = output.with_name(f".{output.name}.{os.getpid()}.unverified")
             # Which environment variables the settings read, found meanwhile.
@@ -384,7 +386,9 @@ def _report_config(project: Project, report: Callable[[str], None]) -> None:
 
 
 def _resolve(found: Requirements, pip_args: list[str], target: Target) -> Resolution:
-    return Resolution(pip_args, cwd=found.source.parent, target_args=target.pip_args())
+    return Resolution(
+        pip_args, cwd=found.source.parent, target_args=target.pip_args(), python=target.python
+    )
 
 
 @contextmanager

@@ -60,9 +60,15 @@ def stage_dependencies(
     A cache entry is used where it is, read only: builds never write into it.
     """
     resolved = resolution.result() if resolution is not None else None
+    if resolution is not None and resolution.extra:
+        report(
+            "Adding what the requirements need on an older release of Python "
+            f"{target.python}, which the archive also runs on: {', '.join(resolution.extra)}"
+        )
+        pip_args = [*pip_args, *resolution.extra]
     key = None if resolved is None else cache_key(resolved, target)
     if cache_dir is None or key is None:
-        if resolved is not None:
+        if cache_dir is not None and resolved is not None:
             report(
                 "Note: a requirement is a local folder or a VCS checkout, whose content has "
                 "no hash, so the dependencies are installed afresh and not cached"

@@ -66,7 +66,9 @@ def _list_dependencies(
     )
     with tempfile.TemporaryDirectory(prefix="buildpyz-list-") as staging:
         pip_args = [*found.install_args(Path(staging)), *runtime_requirements(asgi)]
-        resolved = Resolution(pip_args, cwd=found.source.parent, target_args=target.pip_args())
+        resolved = Resolution(
+            pip_args, cwd=found.source.parent, target_args=target.pip_args(), python=target.python
+        )
         items = sorted(resolved.result(), key=_name)
     for item in items:
         write(f"  + {item['metadata']['name']} {item['metadata']['version']}")

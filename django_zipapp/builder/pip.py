@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BuildError
+from .markers import missing_requirements, oldest_environment
 
 TAIL_LINES = 12
 
@@ -35,25 +36,52 @@ class Resolution:
     collects static files meanwhile.
     """
 
-    def __init__(self, requirements: Sequence[str], *, cwd: Path, target_args: Sequence[str]):
+    def __init__(
+        self,
+        requirements: Sequence[str],
+        *,
+        cwd: Path,
+        target_args: Sequence[str],
+        python: str,
+    ):
         self._folder = tempfile.TemporaryDirectory(prefix="buildpyz-resolve-")
         self._report = Path(self._folder.name, "report.json")
         # --target makes pip ignore what the running environment has installed.
-        arguments = ["--dry-run", "--report", str(self._report), "--quiet"]
-        arguments += ["--target", str(Path(self._folder.name, "unused")), *target_args]
+        self._arguments = ["--dry-run", "--report", str(self._report), "--quiet"]
+        self._arguments += ["--target", str(Path(self._folder.name, "unused")), *target_args]
+        self._requirements = list(requirements)
+        self._cwd = cwd
+        self._python = python
+        # What the archive's oldest Python needs besides: pip install must be given it too.
+        self.extra: list[str] = []
         self._done = False
-        self._process = _start_pip([*arguments, *requirements], cwd)
+        self._process = _start_pip([*self._arguments, *self._requirements], cwd)
 
     def result(self) -> list[dict[str, Any]]:
-        """pip's report of every distribution it would install."""
+        """pip's report of every distribution it would install, on any release of the
+        archive's Python (see markers.py: self.extra names what that added)."""
         self._done = True
         try:
-            output, _ = self._process.communicate()
-            _raise_for(self._process.returncode, output.splitlines())
-            report = json.loads(self._report.read_text(encoding="utf-8"))
-            return list(report["install"])
+            resolved = self._wait()
+            environment = oldest_environment(self._python)
+            # Each round may bring requirements of its own; three cover any real chain.
+            for _ in range(3):
+                missing = missing_requirements(resolved, environment)
+                if not missing:
+                    break
+                self.extra += missing
+                args = [*self._arguments, *self._requirements, *self.extra]
+                self._process = _start_pip(args, self._cwd)
+                resolved = self._wait()
+            return resolved
         finally:
             self._folder.cleanup()
+
+    def _wait(self) -> list[dict[str, Any]]:
+        output, _ = self._process.communicate()
+        _raise_for(self._process.returncode, output.splitlines())
+        report = json.loads(self._report.read_text(encoding="utf-8"))
+        return list(report["install"])
 
     def cancel(self) -> None:
         if self._done:
