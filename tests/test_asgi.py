@@ -279,12 +279,24 @@ def reconnected(
     raise AssertionError(f"no websocket accepted after the reload: {refused}")
 
 
+@pytest.fixture(scope="module")
+def second_chat_build(chat_site: Built) -> Built:
+    """A second build of the chat site, whose greeting says so: a new deploy."""
+    project = chat_site.work / "second"
+    shutil.copytree(chat_site.work / "project", project, ignore=shutil.ignore_patterns("*.pyz"))
+    (project / "chat" / "build.py").write_text('BUILD = "second"\n')
+    environment = {"PYTHONPATH": str(project_dependencies(chat_site.work))}
+    result = build_in(project, "-o", str(chat_site.work / "second.pyz"), env=environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Built(chat_site.work / "second.pyz", result.stdout, chat_site.work)
+
+
 def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
-    chat_site: Built, redis_url: str, tmp_path: Path
+    chat_site: Built, second_chat_build: Built, redis_url: str, tmp_path: Path
 ) -> None:
-    """The unit's ExecReload= (USR2): a new master from the archive on disk takes the
-    sockets, the old one stops gracefully. Open websockets get 1012 (service restart)
-    and reconnect to the new master; plain requests meanwhile all succeed."""
+    """A deploy under the unit's ExecReload= (USR2): a new master from the new archive
+    on disk takes the sockets, the old one stops gracefully. Open websockets get 1012
+    (service restart) and reconnect to the new build; plain requests all succeed."""
     archive = tmp_path / "srv" / "site.pyz"
     archive.parent.mkdir()
     shutil.copy2(chat_site.archive, archive)
@@ -299,8 +311,12 @@ def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
             opened = [stack.enter_context(websocket(server.base, "reload")) for _ in range(3)]
             old_master = opened[0][1]["master"]
             assert old_master == server.process.pid
+            assert opened[0][1]["build"] == "first"
             with continuous_requests(server.base + "/") as traffic:
                 traffic.wait_for(b"<h1>Notes</h1>")
+                # A deploy: the new build takes the archive's place, then the reload.
+                shutil.copy2(second_chat_build.archive, archive.with_suffix(".new"))
+                os.replace(archive.with_suffix(".new"), archive)
                 server.process.send_signal(signal.SIGUSR2)
                 codes = [closed_with(connection) for connection, _ in opened]
                 assert server.process.wait(timeout=120) == 0
@@ -315,7 +331,7 @@ def test_a_reload_closes_websockets_cleanly_and_fails_no_request(
             assert codes == [1012, 1012, 1012]
             assert echoed == {"message": "after the reload"}
             assert new_master != old_master
-            assert greeting["build"] == "first"
+            assert greeting["build"] == "second"
             assert traffic.failures == []
             assert traffic.answered >= served_before + 20
             print("reconnections refused during the hand-over:", refused)
