@@ -338,7 +338,9 @@ def test_gunicorn_cmd_args_reach_the_server(server: Server) -> None:
     assert status == 200
     with pytest.raises(urllib.error.HTTPError) as refused:
         get(server.base + "/?q=" + "x" * 600)
-    assert refused.value.code == 414  # gunicorn refuses the request line as too long
+    # gunicorn refuses the request line as too long: 414 from gunicorn 27, a plain 400
+    # before (the floor, 24.0, in tox's floors environment).
+    assert refused.value.code in (400, 414)
     refused.value.close()
 
 

@@ -170,4 +170,6 @@ def test_links_out_of_the_project_are_not_packed(built: Built) -> None:
 
 
 def test_a_raw_nul_byte_is_refused(server: Server) -> None:
-    assert raw_get(server, "/static/notes/site.css\x00.py")[0] == 400
+    # gunicorn refuses the request line (400); a release that passes it on finds no
+    # file of that name (404).
+    assert raw_get(server, "/static/notes/site.css\x00.py")[0] in (400, 404)

@@ -49,6 +49,7 @@ from .dependencies import (
 from .environment import Observation
 from .errors import BuildError
 from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
+from .floors import refuse_pins_below_floors
 from .interpreter import check_source, prepare_interpreter
 from .listing import list_contents, project_rules
 from .packing import LeftOut
@@ -155,6 +156,7 @@ def build_pyz(
             check_source(bundle_python, target.python)
         project = find_project(settings, config_object, includes)
         found = find_requirements(project.root, requirements)
+        refuse_pins_below_floors(found, runtime_requirements(asgi))
         static_storage_class()
         processes = _processes(workers, jobs)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")

@@ -48,7 +48,7 @@ def run_build_commands(
     compressor = Compressor(quiet=True)
     for path in written:
         if compressor.should_compress(path.name):
-            compressor.compress(str(path))
+            list(compressor.compress(str(path)))  # a generator in whitenoise 6.6
     return len(written)
 
 

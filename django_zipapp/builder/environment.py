@@ -87,6 +87,10 @@ class Observation:
         if self.process.poll() is None:
             self.process.kill()
             self.process.communicate()
+        elif self.process.stdout is not None:
+            # Finished but never read (the build stopped before names()): its pipe
+            # would be left open until exit, a ResourceWarning in development mode.
+            self.process.stdout.close()
 
 
 # What serve refuses, by the words of its refusal: the setting, and a value that passes.

@@ -22,7 +22,7 @@ RUNTIME_REQUIREMENTS = (
     "Django>=5.2",
     "dj-database-url>=2.1",
     "goodconf[yaml,toml]>=7.0",
-    "gunicorn>=23.0",
+    "gunicorn>=24.0",
     "whitenoise>=6.6",
 )
 # A site built for ASGI (ZIPAPP_ASGI) gets the ASGI worker too, and what uvicorn needs to

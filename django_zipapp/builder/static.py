@@ -148,7 +148,9 @@ def compress_tree(root: Path, cache: CompressionCache | None = None) -> None:
     )
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if compressor.should_compress(path.name):
-            compressor.compress(str(path))
+            # A list in newer whitenoise, a generator that writes nothing until it is
+            # consumed in 6.6 (the floor): list() writes the files with either.
+            list(compressor.compress(str(path)))
 
 
 def static_index(root: Path, built_at: int) -> dict[str, Any]:

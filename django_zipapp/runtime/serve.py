@@ -205,14 +205,21 @@ def gunicorn_options(config: object | None, proc_name: str) -> dict[str, Any]:
         # Import Django once in the master: a broken site fails once, cleanly, instead of
         # in every worker, and workers share the imported code's memory.
         "preload_app": True,
-        # gunicorn would otherwise open a control socket under $HOME/.gunicorn, which a
-        # sandboxed service does not have, and which two sites of one user would share.
-        "control_socket_disable": True,
+        **_without_control_socket(),
         "when_ready": take_over_from_old_master,
         "pre_exec": hand_over_systemd_sockets,
         "post_fork": keep_the_masters_signal_queue,
         "post_worker_init": replay_signals_received_while_booting,
     }
+
+
+def _without_control_socket() -> dict[str, Any]:
+    # gunicorn 25.1 and newer open a control socket under $HOME/.gunicorn, which a
+    # sandboxed service does not have, and which two sites of one user would share.
+    # Older ones (down to the floor, 24.0) have neither the socket nor the setting.
+    from gunicorn.config import make_settings
+
+    return {"control_socket_disable": True} if "control_socket_disable" in make_settings() else {}
 
 
 def keep_the_masters_signal_queue(arbiter: Any, worker: Any) -> None:
