@@ -228,7 +228,7 @@ def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
         """What pip resolved, given rather than asked: the cache fails before pip runs."""
 
         def __init__(self) -> None:
-            pass
+            self.extra: list[str] = []
 
         def result(self) -> list[dict[str, Any]]:
             return resolved(("Django", "5.2.19", "aa"))

@@ -489,7 +489,7 @@ def _describe(message: checks.CheckMessage) -> str:
 
 def _import_builder() -> ModuleType:
     # Imported here, not at the top: a running archive lists this command too, and carries
-    # neither shiv nor pip.
+    # none of the builder's own tools.
     try:
         from django_zipapp import builder
     except ModuleNotFoundError as exc:
@@ -497,6 +497,6 @@ def _import_builder() -> ModuleType:
             f"buildpyz cannot run here: {exc.name!r} is not installed. Build archives from "
             "the project's source tree with `python manage.py buildpyz`, in an environment "
             "where django-zipapp is installed with its dependencies; a running archive "
-            "carries neither shiv nor pip."
+            "carries none of the builder's own tools (shiv, pip, cyclonedx-python-lib)."
         ) from None
     return builder
