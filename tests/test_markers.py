@@ -43,5 +43,5 @@ def test_a_build_for_an_older_python_gets_what_that_python_needs() -> None:
 
 
 def test_requirements_without_markers_or_that_cannot_be_read_are_left_to_pip() -> None:
-    odd = item("odd", "pydantic>=2", "not a requirement ;;", 'x; python_version < "abc"')
+    odd = item("odd", "pydantic>=2", "not a requirement ;;")
     assert missing_requirements([odd], oldest_environment("3.11")) == []
