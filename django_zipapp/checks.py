@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .archive_debug import OBJECT_PATH, archive_debug
-from .boot import BOOT_MODULE
+from .boot.names import BOOT_MODULE
 from .conf import (
     file_system_storages,
     from_base_dir,

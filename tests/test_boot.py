@@ -1,4 +1,4 @@
-"""The boot module's choices, made before anything is extracted."""
+"""The boot package's choices, made before anything is extracted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.boot import BootError, check_python, extraction_root, isolated_path
+from django_zipapp.boot.interpreter import check_python, isolated_path
+from django_zipapp.boot.names import BootError
+from django_zipapp.boot.root import extraction_root
 
 
 def test_shiv_root_wins(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_an_unimportable_storage_is_left_to_buildpyz() -> None:
 def test_a_running_archive_skips_them(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    from django_zipapp.boot import BOOT_MODULE
+    from django_zipapp.boot.names import BOOT_MODULE
 
     monkeypatch.setitem(sys.modules, BOOT_MODULE, types.ModuleType(BOOT_MODULE))
     with override_settings(ZIPAPP_REQUIREMENTS="/build/machine/requirements.txt"):

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.boot import STAMP, _command, extracted_name, left_packed
+from django_zipapp.boot.entry import _command
+from django_zipapp.boot.index import extracted_name, left_packed
+from django_zipapp.boot.names import STAMP
 from django_zipapp.runtime import ARCHIVE_COMMANDS, HELP
 from tests.archives import (
     Built,
@@ -357,9 +359,9 @@ def test_a_damaged_stamp_means_hashing_again(built: Built, rebuilt: Built, tmp_p
 def test_unpacking_without_the_importers_index_gives_the_same_files(
     built: Built, tmp_path: Path
 ) -> None:
-    """Here the boot module is imported from the source tree, not from the archive:
+    """Here the boot package is imported from the source tree, not from the archive:
     zipfile reads the archive's directory, and the result is the same extraction."""
-    from django_zipapp.boot import hold_extraction, replace_extraction
+    from django_zipapp.boot.extract import hold_extraction, replace_extraction
 
     site = deploy(built, tmp_path)
     unpacked = extraction_of(site)  # by the archive itself, through its importer

@@ -89,7 +89,8 @@ def test_archive_holds_the_site_and_nothing_private(built: Built) -> None:
     assert "site-packages/staticfiles/staticfiles.json" in names
     assert "site-packages/django/__init__.py" in names
     assert "site-packages/django_zipapp/runtime/serve.py" in names
-    assert "_django_zipapp_boot.py" in names
+    assert "_django_zipapp_boot/__init__.py" in names
+    assert "_django_zipapp_boot/extract.py" in names
     hashed_css = [n for n in names if re.search(r"notes/site\.[0-9a-f]{12}\.css$", n)]
     assert len(hashed_css) == 1
     assert {hashed_css[0] + ".gz", hashed_css[0] + ".br"} <= set(names)
@@ -115,11 +116,14 @@ def test_the_modules_every_start_imports_from_the_archive_are_compiled(built: Bu
             if name.endswith(".pyc") and not name.startswith("bytecode/")
         )
         sources = {name[:-1]: archive.read(name[:-1]) for name in compiled}
+        boot = [n for n in archive.namelist() if n.startswith("_django_zipapp_boot/")]
         headers = {name: archive.read(name)[:16] for name in compiled}
-    assert "_django_zipapp_boot.pyc" in compiled
+    assert "_django_zipapp_boot/__init__.pyc" in compiled
+    assert {f"{name}c" for name in boot if name.endswith(".py")} <= set(compiled)
     assert "__main__.pyc" in compiled
     assert "_bootstrap/__init__.pyc" in compiled
-    assert all("/" not in name or name.startswith("_bootstrap/") for name in compiled)
+    startup = ("_bootstrap/", "_django_zipapp_boot/")
+    assert all("/" not in name or name.startswith(startup) for name in compiled)
     for name, header in headers.items():
         # This interpreter's bytecode, hash-based and unchecked (PEP 552), of the very
         # source beside it.
@@ -264,7 +268,7 @@ def test_extracts_into_cache_directory_without_home(built: Built, tmp_path: Path
     result = run_archive(built, "check", env=environment)
     assert result.returncode == 0, result.stderr
     (extraction,) = (tmp_path / "systemd-cache").glob("site.pyz_*/site-packages")
-    assert (extraction / "django_zipapp" / "boot.py").is_file()
+    assert (extraction / "django_zipapp" / "boot" / "entry.py").is_file()
 
 
 def test_nowhere_to_extract_says_what_to_set(built: Built) -> None:

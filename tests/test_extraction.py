@@ -5,15 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from django_zipapp.boot import (
-    COMPLETE_MARKER,
-    STAMP,
-    STORE,
-    build_lock,
-    hold_extraction,
-    locked,
-    prune_builds,
-)
+from django_zipapp.boot.extract import hold_extraction
+from django_zipapp.boot.locks import build_lock, locked
+from django_zipapp.boot.names import COMPLETE_MARKER, STAMP, STORE
+from django_zipapp.boot.prune import prune_builds
 
 
 def extraction(root: Path, number: int, finished_at: int) -> Path:

@@ -70,7 +70,7 @@ def test_copy_self_installs_the_running_package(tmp_path: Path) -> None:
     import django_zipapp
 
     assert copy_self(tmp_path) is None
-    assert (tmp_path / "django_zipapp/boot.py").is_file()
+    assert (tmp_path / "django_zipapp/boot/entry.py").is_file()
     assert (tmp_path / "django_zipapp/runtime/serve.py").is_file()
     assert not list(tmp_path.rglob("__pycache__"))
     metadata = tmp_path / f"django_zipapp-{django_zipapp.__version__}.dist-info/METADATA"

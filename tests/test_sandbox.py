@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.boot import left_packed
+from django_zipapp.boot.index import left_packed
 from tests.archives import (
     Built,
     get,

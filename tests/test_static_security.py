@@ -96,7 +96,7 @@ def traversal_cases() -> dict[str, str]:
             "encoded dots from a subdirectory": "/static/notes/%2e%2e/staticfiles.json",
             "encoded slashes around dots": "/static/notes%2f..%2f..%2fexample/settings.py",
             "trailing slash after a file": "/static/notes/site.css/",
-            "the boot module of the archive": "/static/../../_django_zipapp_boot.py",
+            "the boot module of the archive": "/static/../../_django_zipapp_boot/entry.py",
         }
     )
     return cases

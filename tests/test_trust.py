@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from django_zipapp.boot import BootError, check_intact, check_target
+from django_zipapp.boot.index import check_intact
+from django_zipapp.boot.interpreter import check_target
+from django_zipapp.boot.names import BootError
 from django_zipapp.builder.dependencies import cache_key, tidy_installed
 from django_zipapp.builder.errors import BuildError
 from django_zipapp.builder.files import Rules, copy_tree
@@ -260,8 +262,13 @@ def test_startup_bytecode_leaves_out_a_module_with_a_frozenset_constant(tmp_path
         zf.writestr("_bootstrap/__init__.py", "def f(x):\n    return x in {'a', 'b', 'c'}\n")
         zf.writestr("_bootstrap/other.py", "VALUES = ('a', 'b')\n")
     with zipfile.ZipFile(archive) as zf:
-        compiled = dict(_startup_bytecode(zf, b"print('boot')\n"))
-    assert set(compiled) == {"_bootstrap/other.pyc", "_django_zipapp_boot.pyc", "__main__.pyc"}
+        boot = {"_django_zipapp_boot/__init__.py": b"print('boot')\n"}
+        compiled = dict(_startup_bytecode(zf, boot))
+    assert set(compiled) == {
+        "_bootstrap/other.pyc",
+        "_django_zipapp_boot/__init__.pyc",
+        "__main__.pyc",
+    }
     code = marshal.loads(compiled["_bootstrap/other.pyc"][16:])
     namespace: dict[str, Any] = {}
     exec(code, namespace)

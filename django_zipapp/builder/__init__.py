@@ -30,7 +30,7 @@ from django_zipapp.collisions import find_collisions, installed_providers
 from django_zipapp.conf import default_shebang
 from django_zipapp.processes import DeclarationError, declared_processes
 
-from ..boot import BOOT_MODULE
+from ..boot.names import BOOT_MODULE
 from ..literals import published_keys
 from ..runtime.attestations import SBOM_NAME, file_sha256, stored_sbom
 from ..runtime.safety import PUBLISHED_KEYS_NAME

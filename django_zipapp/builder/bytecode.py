@@ -1,14 +1,14 @@
 """Bytecode made at build time, and the SHA-256 of every file an extraction will hold.
 
 An archive built for the interpreter that builds it carries the bytecode of every module
-it holds, under ``bytecode/`` (the boot module unpacks it into ``__pycache__`` folders):
+it holds, under ``bytecode/`` (the boot package unpacks it into ``__pycache__`` folders):
 the first start compiles nothing. The .pyc files are hash-based and unchecked (PEP 552),
 compiled with a fixed hash seed in a fixed order, so two builds of the same tree are byte
 for byte equal, and a dependency that did not change has the same .pyc in every build.
 An archive built for another Python carries none, and is compiled at its first start.
 
 The hashes let a new build's first start share each unchanged file with an older
-extraction instead of unpacking it again (see boot.share_files).
+extraction instead of unpacking it again (see boot/store.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..boot import SITE_PACKAGES
+from ..boot.names import SITE_PACKAGES
 from .errors import BuildError
 
 # Run by each compiling process: (source, bytecode, name in tracebacks) triples on stdin.

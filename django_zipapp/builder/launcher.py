@@ -3,7 +3,7 @@
 Python runs a zip file whose end is missing as Python source, and fails with a
 SyntaxError before any code of the archive can run. So the first line starts the
 interpreter with a few statements that compare the file's size with the size it was
-built with, and only then import the boot module from the archive. ``env -S`` splits
+built with, and only then import the boot package from the archive. ``env -S`` splits
 the line into arguments; Linux reads at most 255 bytes of it.
 """
 

@@ -32,7 +32,7 @@ from typing import IO
 
 from shiv.builder import rglob_follow_symlinks, write_to_zipapp
 
-from ..boot import BYTECODE, SITE_PACKAGES
+from ..boot.names import BYTECODE, SITE_PACKAGES
 from .bytecode import compile_sources, file_hashes
 from .provenance import ZIP_EPOCH
 

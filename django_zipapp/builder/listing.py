@@ -51,7 +51,7 @@ def list_contents(
     _list_project(project, project_rules(project, output, exclude), write)
     _list_static(write)
     write(
-        "Written by the build: django_zipapp.json (the build record), _django_zipapp_boot.py, "
+        "Written by the build: django_zipapp.json (the build record), _django_zipapp_boot/, "
         "shiv's _bootstrap/ and environment.json, and the static index _zipapp/static.json."
     )
 

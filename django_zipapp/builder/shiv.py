@@ -27,7 +27,7 @@ from shiv.bootstrap.environment import Environment
 from shiv.builder import MAIN_TEMPLATE, iter_package_files, write_file_prefix, write_to_zipapp
 from shiv.constants import BUILD_AT_TIMESTAMP_FORMAT
 
-from ..boot import (
+from ..boot.names import (
     BOOT_MODULE,
     BUILD_INFO_NAME,
     ENTRY_POINT,
@@ -168,18 +168,28 @@ def _append(
     write_to_zipapp(zf, "environment.json", env.to_json().encode(), date_time, compression)
     main = MAIN_TEMPLATE.format(module=BOOT_MODULE, fn="main")
     write_to_zipapp(zf, "__main__.py", main.encode(), date_time, compression)
-    boot_source = files("django_zipapp").joinpath("boot.py").read_bytes()
+    boot_package = _boot_package()
     built = [
         (HASHES_NAME, recorded),
         (SHAREABLE_NAME, shareable(sources)),
-        (f"{BOOT_MODULE}.py", boot_source),
+        *boot_package,
         (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),
         *documents,
     ]
     if _runs_on_this_interpreter(build_info):
-        built += _startup_bytecode(zf, boot_source)
+        built += _startup_bytecode(zf, dict(boot_package))
     for name, data in built:
         write_member(zf, name, data, date_time, compression)
+
+
+def _boot_package() -> list[tuple[str, bytes]]:
+    """The boot package's modules, as the archive's own top-level package BOOT_MODULE.
+
+    Stdlib only, they run before anything is unpacked (see boot/__init__.py).
+    """
+    package = files("django_zipapp").joinpath("boot")
+    modules = sorted(entry.name for entry in package.iterdir() if entry.name.endswith(".py"))
+    return [(f"{BOOT_MODULE}/{name}", package.joinpath(name).read_bytes()) for name in modules]
 
 
 def _runs_on_this_interpreter(build_info: dict[str, Any]) -> bool:
@@ -190,15 +200,17 @@ def _runs_on_this_interpreter(build_info: dict[str, Any]) -> bool:
     )
 
 
-def _startup_bytecode(zf: zipfile.ZipFile, boot_source: bytes) -> list[tuple[str, bytes]]:
+def _startup_bytecode(
+    zf: zipfile.ZipFile, boot_package: dict[str, bytes]
+) -> list[tuple[str, bytes]]:
     """Bytecode for the modules every start imports from the archive itself.
 
     zipimport cannot write bytecode, so without it they are compiled from source at every
-    start: the boot module, shiv's bootstrap and __main__. zipimport prefers a .pyc
+    start: the boot package, shiv's bootstrap and __main__. zipimport prefers a .pyc
     beside the .py; these are unchecked hash-based ones (PEP 552): the archive never
     changes, and an interpreter of another version ignores them and compiles the source.
     """
-    sources = {f"{BOOT_MODULE}.py": boot_source}
+    sources = dict(boot_package)
     for name in zf.namelist():
         if name == "__main__.py" or (name.startswith("_bootstrap/") and name.endswith(".py")):
             sources[name] = zf.read(name)

@@ -51,7 +51,7 @@ class Target:
         return [*args, "--implementation", "cp", "--only-binary=:all:"]
 
     def describe(self) -> dict[str, Any]:
-        """What the archive records, and its boot module checks before it runs."""
+        """What the archive records, and its boot package checks before it runs."""
         if not self.platforms:
             systems = [sys.platform]
             machines = [normalize_machine(platform.machine())]

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from django_zipapp.boot import prune_builds
+from django_zipapp.boot.prune import prune_builds
 
 from .config import ConfigError
 

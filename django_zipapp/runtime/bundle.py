@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..boot import INTERPRETER_SUFFIX
+from ..boot.names import INTERPRETER_SUFFIX
 
 __all__ = [
     "HEADER_TAG",

@@ -23,7 +23,7 @@ def freeze_what_was_loaded() -> None:
     # Everything loaded so far lives as long as the process. Frozen, the garbage collector
     # no longer walks it on every full collection (a pause in the middle of a request),
     # nor writes to its pages, which the workers then keep sharing with the master. The
-    # collector was off since the archive booted (see the boot module): no collection has
+    # collector was off since the archive booted (see boot/entry.py): no collection has
     # left freed holes in those pages either.
     gc.freeze()
     gc.enable()

@@ -1,6 +1,6 @@
 """`./site.pyz prepare`: unpack this build now, while the previous one still serves.
 
-The boot module has unpacked the archive (sharing every unchanged file with the older
+The boot package has unpacked the archive (sharing every unchanged file with the older
 builds' extractions) before this runs; what is left is to say where. A deploy runs it
 after putting the new archive in place and before restarting or reloading the service,
 so that the switch starts warm. It loads no configuration and prunes nothing.

@@ -1,0 +1,73 @@
+"""The first code an archive runs, before anything is extracted: a stdlib-only package.
+
+The builder copies this package to the root of every archive as ``_django_zipapp_boot``
+(beside shiv's ``_bootstrap``) and makes its main() the archive's ``__main__``; shiv's
+bootstrap calls its run(). Its modules may import the standard library and each other,
+nothing else: no dependency of the project is importable until site-packages is unpacked.
+One job a module, arrows one way (each imports only modules listed before it):
+
+- names: the constants shared with the builder, and BootError;
+- locks, index, stamps, interpreter, root: the flock()s between processes, reading the
+  archive, the store's stamps, whether this Python may run it, where it unpacks;
+- unpack: writing members into a folder; store: the shared store of dependencies;
+- prune: removing old builds and leftovers; extract: making this build's extraction;
+- entry: main() and run(), the command dispatch; the runtime is named, never imported.
+"""
+
+from __future__ import annotations
+
+# The names code outside the package uses, importable from the package itself too.
+from .entry import main, run
+from .extract import extract_once, hold_extraction, is_intact, replace_extraction
+from .index import check_intact, damaged, extracted_name, left_packed
+from .interpreter import check_python, check_target, isolated_path
+from .locks import build_lock, locked, store_lock
+from .names import (
+    BOOT_MODULE,
+    BUILD_INFO_NAME,
+    BYTECODE,
+    COMPLETE_MARKER,
+    ENTRY_POINT,
+    HASHES_NAME,
+    INTERPRETER_SUFFIX,
+    SHAREABLE_NAME,
+    SITE_PACKAGES,
+    STAMP,
+    STORE,
+    BootError,
+)
+from .prune import prune_builds
+from .root import extraction_root
+
+__all__ = [
+    "BOOT_MODULE",
+    "BUILD_INFO_NAME",
+    "BYTECODE",
+    "COMPLETE_MARKER",
+    "ENTRY_POINT",
+    "HASHES_NAME",
+    "INTERPRETER_SUFFIX",
+    "SHAREABLE_NAME",
+    "SITE_PACKAGES",
+    "STAMP",
+    "STORE",
+    "BootError",
+    "build_lock",
+    "check_intact",
+    "check_python",
+    "check_target",
+    "damaged",
+    "extract_once",
+    "extracted_name",
+    "extraction_root",
+    "hold_extraction",
+    "is_intact",
+    "isolated_path",
+    "left_packed",
+    "locked",
+    "main",
+    "prune_builds",
+    "replace_extraction",
+    "run",
+    "store_lock",
+]
