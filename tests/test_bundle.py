@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -207,3 +208,50 @@ def test_the_interpreter_is_pruned_with_its_build(tmp_path: Path) -> None:
     assert boot.prune_builds(current, keep=2) == [old[0]]
     left = sorted(path.name for path in tmp_path.iterdir() if stat.S_ISDIR(path.stat().st_mode))
     assert left == [old[1].name, f"{old[1].name}.python", current.name]
+
+
+def test_the_sites_programs_get_the_callers_environment(bundle: Built) -> None:
+    """What the launcher changes to start its interpreter never reaches a program the
+    site runs: that program would load the bundled libraries in place of its own."""
+    caller = site_env(bundle, LD_LIBRARY_PATH="/opt/caller/lib", PYTHONHOME="/opt/caller")
+    seen = child_environment(bundle, caller)
+    assert {name: seen.get(name) for name in caller} == caller
+    assert [name for name in seen if name.startswith("DJANGO_ZIPAPP_")] == []
+    # Nor when the caller had none of them.
+    seen = child_environment(bundle, site_env(bundle))
+    assert "LD_LIBRARY_PATH" not in seen and "PYTHONHOME" not in seen
+
+
+def child_environment(bundle: Built, caller: dict[str, str]) -> dict[str, str]:
+    """The environment of a program the site starts (env), as it prints it."""
+    child = "import json, subprocess; print(json.dumps(subprocess.run(['env', '-0'], "
+    child += "capture_output=True, text=True).stdout))"
+    result = run_archive(bundle, "shell", "-c", child, env=caller)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout.splitlines()[-1])
+    return dict(item.split("=", 1) for item in printed.split("\0") if item)
+
+
+def test_a_reload_starts_the_new_master_by_the_files_own_launcher(
+    bundle: Built, tmp_path: Path
+) -> None:
+    """USR2 (the unit's ExecReload=): the new master starts as systemd started the first,
+    by the file itself, not by the old build's interpreter."""
+    assert run_archive(bundle, "migrate", "--noinput").returncode == 0
+    log = tmp_path / "serve.log"
+    new_master = None
+    try:
+        with running_server(bundle.archive, site_env(bundle), log, workers=1) as server:
+            server.process.send_signal(signal.SIGUSR2)
+            assert server.process.wait(timeout=120) == 0  # the new master stopped it
+            masters = re.findall(r"\[(\d+)\] \[INFO\] Starting gunicorn", log.read_text())
+            assert len(masters) == 2, log.read_text()
+            new_master = int(masters[1])
+            assert get(server.base + "/")[0] == 200
+        command = Path(f"/proc/{new_master}/cmdline").read_bytes().split(b"\0")
+        assert command[1] == b"-c" and BOOT_MODULE.encode() in command[2], command
+        assert command[3:5] == [str(bundle.archive).encode(), b"serve"], command
+    finally:
+        if new_master is not None and os.path.exists(f"/proc/{new_master}"):
+            os.kill(new_master, signal.SIGTERM)
+    assert "Traceback" not in log.read_text()

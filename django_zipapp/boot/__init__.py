@@ -9,6 +9,7 @@ One job a module, arrows one way (each imports only modules listed before it):
 - names: the constants shared with the builder, and BootError;
 - locks, index, stamps, interpreter, root: the flock()s between processes, reading the
   archive, the store's stamps, whether this Python may run it, where it unpacks;
+- environment: the caller's environment, put back where a bundle's launcher changed it;
 - unpack: writing members into a folder; store: the shared store of dependencies;
 - prune: removing old builds and leftovers; extract: making this build's extraction;
 - entry: main() and run(), the command dispatch; the runtime is named, never imported.

@@ -3,10 +3,11 @@
 The builder copies this package to the root of every archive as ``_django_zipapp_boot``;
 the archive's ``__main__`` calls main(), and shiv's bootstrap calls run() once
 site-packages is on sys.path. This module may touch the process (sys.argv, sys.path,
-os.environ's SHIV_ROOT, the garbage collector, stdout), shiv's ``_bootstrap`` beside it,
-and reaches the archive and the extraction only through the modules it imports. It imports
-the standard library and its own package only: no dependency of the project is importable
-until site-packages is in place, and the runtime is named (RUNTIME_ENTRY), not imported.
+os.environ's SHIV_ROOT and what a bundle's launcher changed, the garbage collector,
+stdout), shiv's ``_bootstrap`` beside it, and reaches the archive and the extraction only
+through the modules it imports. It imports the standard library and its own package
+only: no dependency of the project is importable until site-packages is in place, and
+the runtime is named (RUNTIME_ENTRY), not imported.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .environment import restore_outer_environment
 from .extract import extract_once
 from .index import forget_index, read_archive
 from .interpreter import check_target, isolated_path
@@ -64,6 +66,8 @@ def _main() -> None:
     # fork: disable early, gc.freeze() before forking, enable again. The runtime turns it
     # back on: at once for a management command, once the site is loaded for serve.
     gc.disable()
+    # Before anything else: what a bundle's launcher changed never reaches the site.
+    restore_outer_environment(os.environ)
     command = _command(sys.argv[1:])
     try:
         _prepare(Path(sys.argv[0]), extract=command not in NO_EXTRACTION)

@@ -43,6 +43,11 @@ SHIV_ENVIRONMENT = "environment.json"  # shiv's build metadata, beside this pack
 # A bundled interpreter (buildpyz --bundle-python) unpacks beside its build's extraction,
 # as "<extraction>.python", and is pruned with it.
 INTERPRETER_SUFFIX = ".python"
+# The launcher of such a file keeps in OUTER_PREFIX + NAME what each variable it changes
+# was ("": unset, "=VALUE": VALUE); the start puts them back (see environment.py): the
+# programs the site starts (systemctl, git, image tools) must see the caller's
+# environment, not load the bundled libraries (its OpenSSL) in place of their own.
+OUTER_PREFIX = "DJANGO_ZIPAPP_OUTER_"
 # The shared store of unpacked dependencies, in the extraction root (see store.py), and
 # the stamp inside each of its entries (see stamps.py).
 STORE = ".shared"

@@ -23,6 +23,11 @@ LAUNCHER = """\
 # A django-zipapp archive with its own CPython: this POSIX sh launcher, the interpreter
 # (a tar.gz), then the archive (a zip). Run it by its path: ./{name} serve
 {tag} {record}
+# What it changes to start its interpreter is kept, "" for unset, "=VALUE" for a value:
+# the archive puts it back as it starts, for the programs the site runs (boot/environment.py).
+DJANGO_ZIPAPP_OUTER_PATH=${{PATH+=$PATH}}
+DJANGO_ZIPAPP_OUTER_PYTHONHOME=${{PYTHONHOME+=$PYTHONHOME}}
+export DJANGO_ZIPAPP_OUTER_PATH DJANGO_ZIPAPP_OUTER_PYTHONHOME
 PATH=${{PATH:-/usr/bin:/bin}}
 fail() {{ printf 'error: %s\\n' "$*" >&2; exit 1; }}
 n=${{0##*/}}
@@ -84,7 +89,7 @@ unset PYTHONHOME
 sys.path[0]=a[0];import {boot} as b;b.main()' "$0" "$@"
 exit 1
 """
-# What LD_LIBRARY_PATH was is kept for the programs the site starts (outer_environment).
+# What LD_LIBRARY_PATH was is kept in the same way (boot.names.OUTER_PREFIX).
 LIBRARY_PATH = 'DJANGO_ZIPAPP_OUTER_LD_LIBRARY_PATH="${LD_LIBRARY_PATH+=$LD_LIBRARY_PATH}"\n'
 LIBRARY_PATH += "export DJANGO_ZIPAPP_OUTER_LD_LIBRARY_PATH\n"
 LIBRARY_PATH += "LD_LIBRARY_PATH=$d/python/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\n"

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..boot.names import INTERPRETER_SUFFIX
+from ..boot.environment import restore_outer_environment
+from ..boot.names import INTERPRETER_SUFFIX, OUTER_PREFIX
 
 __all__ = [
     "HEADER_TAG",
@@ -24,23 +25,15 @@ __all__ = [
 ]
 
 HEADER_TAG = "# django-zipapp-interpreter"
-# The launcher of a bundled archive points LD_LIBRARY_PATH at its own interpreter's
-# libraries, and keeps here what it was before ("": unset, "=VALUE": VALUE): the
-# programs the site starts (systemctl, git, image tools) must not load the bundled
-# libraries (its OpenSSL) in place of their own.
-OUTER_LIBRARY_PATH = "DJANGO_ZIPAPP_OUTER_LD_LIBRARY_PATH"
+# What LD_LIBRARY_PATH was before the launcher pointed it at the bundled interpreter's
+# libraries (see boot.names.OUTER_PREFIX; the archive's start puts it back in os.environ).
+OUTER_LIBRARY_PATH = f"{OUTER_PREFIX}LD_LIBRARY_PATH"
 
 
 def outer_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a program the archive starts: as the archive was started."""
     environment = dict(os.environ if environ is None else environ)
-    if OUTER_LIBRARY_PATH not in environment:
-        return environment
-    before = environment.pop(OUTER_LIBRARY_PATH)
-    if before.startswith("="):
-        environment["LD_LIBRARY_PATH"] = before[1:]
-    else:
-        environment.pop("LD_LIBRARY_PATH", None)
+    restore_outer_environment(environment)
     return environment
 
 

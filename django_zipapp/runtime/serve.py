@@ -6,11 +6,13 @@ import argparse
 import fcntl
 import os
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gunicorn import systemd
 from gunicorn.app.base import BaseApplication
 
+from .bundle import bundled_interpreter
 from .config import ConfigError
 
 if TYPE_CHECKING:
@@ -207,7 +209,7 @@ def gunicorn_options(config: object | None, proc_name: str) -> dict[str, Any]:
         "preload_app": True,
         **_without_control_socket(),
         "when_ready": take_over_from_old_master,
-        "pre_exec": hand_over_systemd_sockets,
+        "pre_exec": before_the_new_master,
         "post_fork": keep_the_masters_signal_queue,
         "post_worker_init": replay_signals_received_while_booting,
     }
@@ -236,6 +238,26 @@ def replay_signals_received_while_booting(worker: Any) -> None:
         received = pending.get_nowait()
         if received in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             os.kill(os.getpid(), received)  # to the worker's own handlers, now in place
+
+
+def before_the_new_master(arbiter: Any) -> None:
+    """In the forked child that execs the new master on a reload (USR2)."""
+    hand_over_systemd_sockets(arbiter)
+    start_through_the_launcher(arbiter)
+
+
+def start_through_the_launcher(arbiter: Any) -> None:
+    """A bundled archive's new master starts by the file's own launcher, as systemd did.
+
+    gunicorn execs ``sys.executable`` on the archive; for a bundle that is the old build's
+    interpreter, which loads its libraries only through the launcher's LD_LIBRARY_PATH
+    (gone from the environment since the start, see boot/environment.py), and which the new
+    build may not even bundle. The file on disk starts its own interpreter.
+    """
+    archive = arbiter.START_CTX["args"][1:2]
+    if archive and bundled_interpreter(Path(archive[0])) is not None:
+        arbiter.START_CTX[0] = archive[0]
+        arbiter.START_CTX["args"] = arbiter.START_CTX["args"][1:]
 
 
 def hand_over_systemd_sockets(arbiter: Any) -> None:
