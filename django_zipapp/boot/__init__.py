@@ -11,6 +11,7 @@ One job a module, arrows one way (each imports only modules listed before it):
   archive, the store's stamps, whether this Python may run it, where it unpacks;
 - environment: the caller's environment, put back where a bundle's launcher changed it;
 - unpack: writing members into a folder; store: the shared store of dependencies;
+- seal, verify: what a warm start compares, and the check of every file;
 - prune: removing old builds and leftovers; extract: making this build's extraction;
 - entry: main() and run(), the command dispatch; the runtime is named, never imported.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 # The names code outside the package uses, importable from the package itself too.
 from .entry import main, run
-from .extract import extract_once, hold_extraction, is_intact, replace_extraction
+from .extract import extract_once, hold_extraction, replace_extraction
 from .index import check_intact, damaged, extracted_name, left_packed
 from .interpreter import check_python, check_target, isolated_path
 from .locks import build_lock, locked, store_lock
@@ -39,6 +40,7 @@ from .names import (
 )
 from .prune import prune_builds
 from .root import extraction_root
+from .seal import is_sealed
 
 __all__ = [
     "BOOT_MODULE",
@@ -62,7 +64,7 @@ __all__ = [
     "extracted_name",
     "extraction_root",
     "hold_extraction",
-    "is_intact",
+    "is_sealed",
     "isolated_path",
     "left_packed",
     "locked",

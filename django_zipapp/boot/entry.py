@@ -70,7 +70,12 @@ def _main() -> None:
     restore_outer_environment(os.environ)
     command = _command(sys.argv[1:])
     try:
-        _prepare(Path(sys.argv[0]), extract=command not in NO_EXTRACTION)
+        _prepare(
+            Path(sys.argv[0]),
+            extract=command not in NO_EXTRACTION,
+            # Here, not in the runtime: a damaged file may be one the runtime imports.
+            check=command == "prepare" and "--check" in sys.argv[1:],
+        )
     except BootError as exc:
         _fail(str(exc))
     sys.path[:] = isolated_path(sys.path, sys.argv[0], os.environ.get("PYTHONPATH", ""))
@@ -174,11 +179,9 @@ class _ReadArchive:
             self.opened.close()
 
 
-def _prepare(archive_path: Path, *, extract: bool = True) -> None:
+def _prepare(archive_path: Path, *, extract: bool = True, check: bool = False) -> None:
     try:
-        members, sizes = read_archive(
-            archive_path, BUILD_INFO_NAME, SHIV_ENVIRONMENT, sizes=extract
-        )
+        members = read_archive(archive_path, BUILD_INFO_NAME, SHIV_ENVIRONMENT)
         build, environment = (json.loads(member) for member in members)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BootError(
@@ -196,7 +199,7 @@ def _prepare(archive_path: Path, *, extract: bool = True) -> None:
     # it and so share the same extraction.
     os.environ["SHIV_ROOT"] = str(root)
     extraction = root / f"{archive_path.resolve().name}_{environment['build_id']}"
-    _state["in_use"] = extract_once(archive_path, extraction, sizes)
+    _state["in_use"] = extract_once(archive_path, extraction, report=print if check else None)
     _state["site_packages"] = extraction / "site-packages"
 
 

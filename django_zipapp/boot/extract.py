@@ -12,14 +12,17 @@ import fcntl
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .index import Index, damaged, member_text, recorded_hashes
 from .locks import build_lock, locked, store_lock
 from .names import COMPLETE_MARKER, SHAREABLE_NAME, SITE_PACKAGES, STORE, BootError
 from .prune import discard, remove_own_leftovers
+from .seal import is_sealed, seal_of
 from .store import prune_store, share_entries
 from .unpack import DamagedEntry, unpack
+from .verify import damaged_files
 
 # Extraction. shiv's bootstrap would extract on its own when site-packages is missing:
 # under a lock, into "<name>.tmp", then moved into place. It never removes a ".tmp" left
@@ -40,10 +43,14 @@ from .unpack import DamagedEntry, unpack
 # its files' hashes.
 
 
-def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) -> int:
+def extract_once(
+    archive_path: Path, extraction: Path, *, report: Callable[[str], None] | None = None
+) -> int:
     """Make ``extraction`` a complete copy of the archive's site-packages, once.
 
-    ``sizes``: the files an extraction holds and their sizes (read_archive()).
+    A warm start compares the extraction's seal only (see seal.py), whatever its number
+    of files. ``report``: check every file against the archive first (``prepare
+    --check``, see verify.py), unpack it again when one is not as built, and say so.
     Returns a descriptor that holds a shared lock on the extraction for the life of the
     process (and of the processes it forks): old builds are pruned only when nobody
     holds one.
@@ -51,15 +58,17 @@ def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) ->
     # SHIV_FORCE_EXTRACT would make shiv's bootstrap extract again, without any of this.
     force = bool(os.environ.pop("SHIV_FORCE_EXTRACT", ""))
     try:
+        if report is not None:
+            report(_check_every_file(archive_path, extraction))
         for _attempt in range(3):
             held = hold_extraction(extraction)
-            if held is not None and not force and is_intact(extraction, sizes):
+            if held is not None and not force and is_sealed(extraction, held):
                 return held
             if held is not None:
                 os.close(held)
             with locked(build_lock(extraction)):
                 # Another process may have extracted it while this one waited.
-                if force or not is_intact(extraction, sizes):
+                if force or not _is_sealed_now(extraction):
                     _replace_or_clean_up(archive_path, extraction)
                     # Unpacked and checked just now, and held before the build's lock is
                     # let go: nothing can have pruned or changed it since (pruning takes
@@ -81,6 +90,33 @@ def extract_once(archive_path: Path, extraction: Path, sizes: dict[str, int]) ->
     raise BootError(
         f"{archive_path.name} unpacked itself into {str(extraction)!r}, but the extraction "
         "kept disappearing. Check that nothing else removes files from that directory."
+    )
+
+
+def _is_sealed_now(extraction: Path) -> bool:
+    try:
+        marker = os.open(extraction / COMPLETE_MARKER, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return is_sealed(extraction, marker)
+    finally:
+        os.close(marker)
+
+
+def _check_every_file(archive_path: Path, extraction: Path) -> str:
+    """Check a finished extraction file by file; unpack it again when one is not as built."""
+    with locked(build_lock(extraction)):
+        if not (extraction / COMPLETE_MARKER).is_file():
+            return f"Nothing to check in {str(extraction)!r} yet: unpacking it now."
+        checked, bad = damaged_files(archive_path, extraction)
+        if not bad:
+            return f"Checked {checked} files in {str(extraction)!r}: all as built."
+        _replace_or_clean_up(archive_path, extraction)
+    named = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    return (
+        f"Checked {checked} files in {str(extraction)!r}: {len(bad)} not as built "
+        f"({named}); unpacked it again."
     )
 
 
@@ -106,30 +142,13 @@ def _forget_unused_store(root: Path) -> None:
             store_lock(root).unlink(missing_ok=True)
 
 
-def is_intact(extraction: Path, sizes: dict[str, int]) -> bool:
-    """A finished extraction in which every file of the archive has its size.
-
-    One stat per file, about 5 ms for a typical site: a missing, truncated or padded file
-    is found before anything is imported. A file edited in place to the same size is not;
-    the cache directory is the service's own (UMask=0077) and its files are read-only.
-    """
-    base = f"{extraction}{os.sep}"
-    try:
-        if not os.path.isfile(base + COMPLETE_MARKER):
-            return False
-        size_of = os.stat
-        return all(size_of(base + name).st_size == size for name, size in sizes.items())
-    except OSError:
-        return False
-
-
 def hold_extraction(extraction: Path) -> int | None:
     """A shared lock on a finished extraction, or None when there is none to hold."""
     try:
         descriptor = os.open(extraction / COMPLETE_MARKER, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    # Waits only while a pruner holds it; is_intact() then finds it gone.
+    # Waits only while a pruner holds it; is_sealed() then finds it gone.
     fcntl.flock(descriptor, fcntl.LOCK_SH)
     return descriptor
 
@@ -181,6 +200,8 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
         compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
     marker = {
         "archive": str(archive_path),
+        # Taken last, once every file is in place: see seal.py.
+        "seal": seal_of(temporary),
         "files": len(members),
         "shared": len(shared),
         # Files of the store read to check them: those its stamps do not vouch for.

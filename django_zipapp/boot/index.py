@@ -27,13 +27,10 @@ def forget_index() -> None:
     _cache.clear()
 
 
-def read_archive(
-    archive_path: Path, *names: str, sizes: bool = True
-) -> tuple[list[bytes], dict[str, int]]:
-    """The named members, and (``sizes``) the size of every file an extraction holds."""
+def read_archive(archive_path: Path, *names: str) -> list[bytes]:
+    """The named members: nothing else of the archive's index is looked at."""
     with Index.of(archive_path) as index:
-        read = [index.read(name) for name in names]
-        return read, index.sizes() if sizes else {}
+        return [index.read(name) for name in names]
 
 
 # A member of the archive as unpack() reads it: its name in the archive, how it is stored
@@ -80,10 +77,6 @@ class Index:
             and not member[0].endswith("/")
             and not left_packed(member[0])
         }
-
-    def sizes(self) -> dict[str, int]:
-        """The size of every file an extraction holds."""
-        return {name: member[3] for name, member in self.members.items()}
 
     @property
     def bytecode(self) -> bool:

@@ -29,6 +29,7 @@ commands:
   info           what this archive holds and was built for ('--json' for machines,
                  '--sbom' its CycloneDX SBOM, '--provenance' an in-toto statement)
   prepare        unpack this build now, while the previous one still serves
+                 ('--check' reads every unpacked file, and repairs what differs)
   config         a sample config file, or check or show the configuration
   systemd-unit   print a hardened systemd unit for this archive ('--socket' for a
                  socket-activated one)

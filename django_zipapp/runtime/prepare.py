@@ -3,7 +3,9 @@
 The boot package has unpacked the archive (sharing every unchanged file with the older
 builds' extractions) before this runs; what is left is to say where. A deploy runs it
 after putting the new archive in place and before restarting or reloading the service,
-so that the switch starts warm. It loads no configuration and prunes nothing.
+so that the switch starts warm. It loads no configuration and prunes nothing. With
+``--check`` the boot package has also read every file of the extraction and unpacked
+it again if one was not as built (see boot/verify.py), and said so.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ def run(archive: Archive, argv: list[str]) -> int:
         description="Unpack this archive into its cache directory now, so that the next "
         "start of the service finds it ready.",
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="read every file of the extraction and compare it with the archive, and "
+        "unpack the archive again if one differs (a start compares only a few folders)",
+    )
+    parser.parse_args(argv)  # --check is done by then: see boot/entry.py
     print(f"Ready: {archive.site_packages.parent}")
     return 0
