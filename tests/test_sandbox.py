@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -37,12 +38,14 @@ pytestmark = pytest.mark.e2e
 MARKER = ".django-zipapp-complete"
 
 # Run as `sh -c READ_ONLY_ROOT sh WRITABLE... -- COMMAND...` inside `unshare --mount`:
-# every directory before "--" stays writable, the rest of the root becomes read-only.
+# every directory before "--" stays writable, the rest of the root becomes read-only:
+# "/" and the file systems that hold the writable directories (pytest's temporary
+# folders may be on a tmpfs of their own, see tox.ini).
 READ_ONLY_ROOT = """\
 set -e
 while [ "$1" != -- ]; do mount --bind "$1" "$1"; shift; done
 shift
-mount -o remount,bind,ro /
+for mount in {mounts}; do mount -o remount,bind,ro "$mount"; done
 exec "$@"
 """
 
@@ -57,7 +60,17 @@ def can_unshare() -> bool:
 
 def read_only_root(*writable: Path) -> tuple[str, ...]:
     unshare = ("unshare", "--user", "--map-root-user", "--mount")
-    return (*unshare, "sh", "-c", READ_ONLY_ROOT, "sh", *map(str, writable), "--")
+    mounts = sorted({Path("/"), *map(mount_of, writable)})
+    script = READ_ONLY_ROOT.format(mounts=" ".join(shlex.quote(str(m)) for m in mounts))
+    return (*unshare, "sh", "-c", script, "sh", *map(str, writable), "--")
+
+
+def mount_of(path: Path) -> Path:
+    """The mount point of the file system that holds path."""
+    path = path.resolve()
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
 
 
 def deployed(built: Built, tmp_path: Path) -> Built:
