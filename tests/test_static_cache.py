@@ -229,7 +229,10 @@ def linked_copy(cache: Path, destination: Path) -> None:
             shutil.copytree(path, destination / path.name, symlinks=True, copy_function=os.link)
 
 
+# Three builds in a row, the first installing every dependency into a cache of its own:
+# run once (see pyproject.toml).
 @pytest.mark.e2e
+@pytest.mark.heavy
 def test_a_rebuild_reuses_compressed_files_and_equals_a_clean_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
