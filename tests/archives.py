@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +58,12 @@ def copy_example(destination: Path) -> Path:
         ignore=shutil.ignore_patterns("__pycache__", "var", "staticfiles", "*.pyz"),
     )
     return destination
+
+
+def left_packed(archive: Path) -> set[str]:
+    """The files an extraction of the archive leaves in it, as the build recorded them."""
+    with zipfile.ZipFile(archive) as zf:
+        return set(zf.read("django_zipapp.packed").decode().splitlines())
 
 
 def run_archive(

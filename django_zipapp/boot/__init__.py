@@ -21,7 +21,7 @@ from __future__ import annotations
 # The names code outside the package uses, importable from the package itself too.
 from .entry import main, run
 from .extract import extract_once, hold_extraction, replace_extraction
-from .index import check_intact, damaged, extracted_name, left_packed
+from .index import check_intact, damaged, extracted_name, unpacks_everything
 from .interpreter import check_python, check_target, isolated_path
 from .locks import build_lock, locked, store_lock
 from .names import (
@@ -66,11 +66,11 @@ __all__ = [
     "hold_extraction",
     "is_sealed",
     "isolated_path",
-    "left_packed",
     "locked",
     "main",
     "prune_builds",
     "replace_extraction",
     "run",
     "store_lock",
+    "unpacks_everything",
 ]

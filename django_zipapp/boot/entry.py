@@ -36,6 +36,7 @@ from .names import (
     RUNTIME_ENTRY,
     SHIV_ENVIRONMENT,
     SITE_PACKAGES,
+    UNPACK_VARIABLE,
     BootError,
 )
 from .root import extraction_root
@@ -69,6 +70,8 @@ def _main() -> None:
     # Before anything else: what a bundle's launcher changed never reaches the site.
     restore_outer_environment(os.environ)
     command = _command(sys.argv[1:])
+    if command == "prepare" and "--all" in sys.argv[1:]:
+        os.environ[UNPACK_VARIABLE] = "all"  # for this start only: see index.Index.packed
     try:
         _prepare(
             Path(sys.argv[0]),

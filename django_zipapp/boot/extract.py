@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .index import Index, damaged, member_text, recorded_hashes
+from .index import Index, damaged, member_text, recorded_hashes, unpacks_everything
 from .locks import build_lock, locked, store_lock
 from .names import COMPLETE_MARKER, SHAREABLE_NAME, SITE_PACKAGES, STORE, BootError
 from .prune import discard, remove_own_leftovers
@@ -57,6 +57,8 @@ def extract_once(
     """
     # SHIV_FORCE_EXTRACT would make shiv's bootstrap extract again, without any of this.
     force = bool(os.environ.pop("SHIV_FORCE_EXTRACT", ""))
+    # Asked for every file: an extraction that left some in the archive is made again.
+    force = force or (unpacks_everything() and _left_some_packed(extraction))
     try:
         if report is not None:
             report(_check_every_file(archive_path, extraction))
@@ -102,6 +104,14 @@ def _is_sealed_now(extraction: Path) -> bool:
         return is_sealed(extraction, marker)
     finally:
         os.close(marker)
+
+
+def _left_some_packed(extraction: Path) -> bool:
+    try:
+        marker = json.loads((extraction / COMPLETE_MARKER).read_bytes())
+        return bool(marker.get("packed", 0))
+    except (OSError, ValueError, AttributeError):
+        return False  # none, or not this code's: it is checked as any other
 
 
 def _check_every_file(archive_path: Path, extraction: Path) -> str:
@@ -203,6 +213,8 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
         # Taken last, once every file is in place: see seal.py.
         "seal": seal_of(temporary),
         "files": len(members),
+        # Files left in the archive (see index.Index.packed).
+        "packed": len(archive.packed),
         "shared": len(shared),
         # Files of the store read to check them: those its stamps do not vouch for.
         "hashed": hashed,

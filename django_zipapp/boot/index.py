@@ -16,7 +16,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .names import BYTECODE, HASHES_NAME, SITE_PACKAGES, BootError
+from .names import (
+    BYTECODE,
+    HASHES_NAME,
+    PACKED_NAME,
+    SITE_PACKAGES,
+    UNPACK_VARIABLE,
+    BootError,
+)
 
 # The index read by this process, by archive path: see Index.of().
 _cache: dict[Path, Index] = {}
@@ -70,13 +77,23 @@ class Index:
                 for name, entry in self.directory.items()
             )
         prefixes = (f"{SITE_PACKAGES}/", f"{BYTECODE}/")
-        return {
-            extracted_name(member[0]): member
+        extracted = (
+            (extracted_name(member[0]), member)
             for member in listed
-            if member[0].startswith(prefixes)
-            and not member[0].endswith("/")
-            and not left_packed(member[0])
-        }
+            if member[0].startswith(prefixes) and not member[0].endswith("/")
+        )
+        packed = self.packed
+        return {name: member for name, member in extracted if name not in packed}
+
+    @cached_property
+    def packed(self) -> frozenset[str]:
+        """The files an extraction leaves in the archive, as the build recorded them.
+
+        Empty when UNPACK_VARIABLE is "all": a tool asks for one of them.
+        """
+        if unpacks_everything():
+            return frozenset()
+        return frozenset(member_text(self, PACKED_NAME).splitlines())
 
     @property
     def bytecode(self) -> bool:
@@ -131,16 +148,9 @@ def extracted_name(member: str) -> str:
     return f"{SITE_PACKAGES}/{folder}{'/' if folder else ''}__pycache__/{name}"
 
 
-def left_packed(name: str) -> bool:
-    """Whether the member stays in the archive: no running site reads it.
-
-    Translation catalogues' sources: gettext, and Django through it, read only the
-    compiled ``.mo`` beside each ``.po``, and the tools that read or write a ``.po``
-    (makemessages, compilemessages, catalogue editors) work on the project's tree, not
-    on a read-only extraction. They are an eighth of a typical site's files and of its
-    size on disk. docs/running.rst says how to take them out of the archive.
-    """
-    return name.endswith(".po") and "/LC_MESSAGES/" in name
+def unpacks_everything() -> bool:
+    """Whether this start unpacks what the build left packed too (see PACKED_NAME)."""
+    return os.environ.get(UNPACK_VARIABLE) == "all"
 
 
 def recorded_hashes(archive: Index) -> dict[str, str]:

@@ -31,6 +31,13 @@ HASHES_NAME = "django_zipapp.sha256"
 # those are shared. The project's own stay in each build's folder, where settings that
 # compute BASE_DIR from Path(__file__).resolve() find their templates and static files.
 SHAREABLE_NAME = "django_zipapp.shareable"
+# The files of site-packages that stay in the archive, one name a line (as an extraction
+# holds them): the build leaves packed what a running site never opens as a file (see
+# builder/packed.py).
+PACKED_NAME = "django_zipapp.packed"
+# Set to "all" to unpack those too (`prepare --all` does it for one start): for a tool
+# that asks for such a file (importlib.metadata.files() reads RECORD, say).
+UNPACK_VARIABLE = "DJANGO_ZIPAPP_UNPACK"
 # Set to "0" to unpack every file again instead of sharing it with an older extraction.
 SHARE_VARIABLE = "DJANGO_ZIPAPP_SHARE_FILES"
 # Commands that read only the build record: they never unpack anything, so they need no

@@ -52,6 +52,7 @@ from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
 from .floors import refuse_pins_below_floors
 from .interpreter import check_source, prepare_interpreter
 from .listing import list_contents, project_rules
+from .packed import selectable_languages
 from .packing import LeftOut
 from .pip import Resolution, can_report
 from .project import FALLBACK_STATIC_ROOT, Project, find_project
@@ -323,6 +324,7 @@ def _finish(
         },
         cache_dir=cache,
         documents=[(SBOM_NAME, sbom)],
+        languages=selectable_languages(),
     )
     if bundle_python is not None:
         _bundle(plain, pending, bundle_python, target, built_at, build_id, report)

@@ -32,6 +32,7 @@ from ..boot.names import (
     BUILD_INFO_NAME,
     ENTRY_POINT,
     HASHES_NAME,
+    PACKED_NAME,
     SHAREABLE_NAME,
     SITE_PACKAGES,
 )
@@ -48,6 +49,7 @@ from .layers import (
     members,
     write_member,
 )
+from .packed import left_packed, packed_text
 
 
 def write_archive(
@@ -60,6 +62,7 @@ def write_archive(
     build_info: dict[str, Any],
     cache_dir: Path | None = None,
     documents: Sequence[tuple[str, bytes]] = (),
+    languages: frozenset[str] | None = None,
 ) -> str:
     """Write the archive to output atomically and return its build id.
 
@@ -67,6 +70,7 @@ def write_archive(
     files win). ``cache_dir``: where compiled bytecode and the dependencies' part of the
     archive (see layers.py) are kept between builds (None: nowhere). ``documents``:
     members written beside the build record (the SBOM), outside the build id.
+    ``languages``: those the site may select, None for all (see packed.py).
     """
     dependencies, project = sources
     bytecode = _runs_on_this_interpreter(build_info)
@@ -95,12 +99,16 @@ def write_archive(
                 compile_sources([project], compiled, cache)
             hashes = {**layer.hashes, **file_hashes(project_files, compiled)}
             recorded = hashes_text(hashes)
-            # The id names the extraction: it changes with any file's name or content.
-            build_id = hashlib.sha256(recorded).hexdigest()
+            installed = {path.name for path in dependencies.iterdir()}
+            installed -= {name.split("/", 1)[0] for name in project_files}
+            packed = packed_text(left_packed(hashes, dependencies=installed, languages=languages))
+            # The id names the extraction: it changes with any file's name or content,
+            # and with what stays packed.
+            build_id = hashlib.sha256(recorded + packed).hexdigest()
             build_info["build_id"] = build_id
             with zipfile.ZipFile(partial, "a") as zf:
-                _append(zf, project_files, compiled, recorded, sources, build_info, built_at,
-                        build_id, compressed, documents)  # fmt: skip
+                _append(zf, project_files, compiled, (recorded, packed), sources, build_info,
+                        built_at, build_id, compressed, documents)  # fmt: skip
         record_size(partial)
         partial.chmod(partial.stat().st_mode | S_IXUSR | S_IXGRP | S_IXOTH)
         # A rename replaces the old file in one step: a server still reading the old
@@ -134,7 +142,7 @@ def _append(
     zf: zipfile.ZipFile,
     project_files: dict[str, Path],
     compiled: Path | None,
-    recorded: bytes,
+    records: tuple[bytes, bytes],
     sources: list[Path],
     build_info: dict[str, Any],
     built_at: int,
@@ -142,7 +150,10 @@ def _append(
     compressed: bool,
     documents: Sequence[tuple[str, bytes]],
 ) -> None:
-    """The second part: the project, shiv's bootstrap, the hashes and the build record."""
+    """The second part: the project, shiv's bootstrap, the records and the build record.
+
+    ``records``: the hashes of the extraction's files, and the names left packed.
+    """
     date_time = time.gmtime(built_at)[:6]
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
     for relative, path in project_files.items():
@@ -170,7 +181,8 @@ def _append(
     write_to_zipapp(zf, "__main__.py", main.encode(), date_time, compression)
     boot_package = _boot_package()
     built = [
-        (HASHES_NAME, recorded),
+        (HASHES_NAME, records[0]),
+        (PACKED_NAME, records[1]),
         (SHAREABLE_NAME, shareable(sources)),
         *boot_package,
         (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),

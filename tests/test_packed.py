@@ -1,0 +1,145 @@
+"""What an extraction leaves in the archive, and how a site that asks for it gets it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from django_zipapp.builder.packed import left_packed, selectable_languages
+from tests.archives import Built, run_archive, site_env
+from tests.archives import left_packed as packed_in
+
+MARKER = ".django-zipapp-complete"
+DEPENDENCIES = frozenset({"django", "django-6.0.dist-info", "pkg"})
+NAMES = [
+    "site-packages/django/conf/locale/de/LC_MESSAGES/django.po",
+    "site-packages/django/conf/locale/de/LC_MESSAGES/django.mo",
+    "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
+    "site-packages/django/conf/locale/fr/LC_MESSAGES/django.mo",
+    "site-packages/django/conf/locale/sr_Latn/LC_MESSAGES/django.mo",
+    "site-packages/django-6.0.dist-info/METADATA",
+    "site-packages/django-6.0.dist-info/entry_points.txt",
+    "site-packages/django-6.0.dist-info/top_level.txt",
+    "site-packages/django-6.0.dist-info/RECORD",
+    "site-packages/django-6.0.dist-info/WHEEL",
+    "site-packages/django-6.0.dist-info/licenses/LICENSE",
+    "site-packages/pkg/__init__.pyi",
+    "site-packages/pkg/py.typed",
+    "site-packages/pkg/_speedups.c",
+    "site-packages/pkg/include/pkg.h",
+    "site-packages/pkg/__init__.py",
+    "site-packages/pkg/__pycache__/__init__.cpython-312.pyc",
+    # The project's own (a static file may be anything), and a catalogue outside locale/.
+    "site-packages/staticfiles/listing.c",
+    "site-packages/staticfiles/types.pyi",
+    "site-packages/pkg/translations/fr/LC_MESSAGES/pkg.mo",
+]
+
+
+def test_every_language_selectable_leaves_every_compiled_catalogue() -> None:
+    assert selectable_languages() is None
+    assert left_packed(NAMES, dependencies=DEPENDENCIES, languages=None) == sorted(
+        [
+            "site-packages/django/conf/locale/de/LC_MESSAGES/django.po",
+            "site-packages/django-6.0.dist-info/RECORD",
+            "site-packages/django-6.0.dist-info/WHEEL",
+            "site-packages/django-6.0.dist-info/licenses/LICENSE",
+            "site-packages/pkg/__init__.pyi",
+            "site-packages/pkg/py.typed",
+            "site-packages/pkg/_speedups.c",
+            "site-packages/pkg/include/pkg.h",
+        ]
+    )
+
+
+@override_settings(LANGUAGES=[("en", "English"), ("pt-br", "Brazilian Portuguese")])
+@override_settings(LANGUAGE_CODE="sr-latn")
+def test_catalogues_of_languages_the_site_cannot_select_stay_packed() -> None:
+    languages = selectable_languages()
+    assert languages == frozenset({"en", "pt", "sr"})
+    packed = left_packed(NAMES, dependencies=DEPENDENCIES, languages=languages)
+    assert "site-packages/django/conf/locale/fr/LC_MESSAGES/django.mo" in packed
+    assert "site-packages/django/conf/locale/de/LC_MESSAGES/django.mo" in packed
+    # Selectable (pt-br, and the LANGUAGE_CODE), or not in a locale folder: unpacked.
+    for kept in (
+        "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
+        "site-packages/django/conf/locale/sr_Latn/LC_MESSAGES/django.mo",
+        "site-packages/pkg/translations/fr/LC_MESSAGES/pkg.mo",
+    ):
+        assert kept not in packed
+
+
+def deployed(built: Built, tmp_path: Path) -> Built:
+    (tmp_path / "srv").mkdir()
+    shutil.copy2(built.archive, tmp_path / "srv" / "site.pyz")
+    for name in ("cache", "state"):
+        (tmp_path / name).mkdir()
+    return Built(tmp_path / "srv" / "site.pyz", built.build_output, tmp_path)
+
+
+def prepared(site: Built, *args: str, **env: str) -> Path:
+    result = run_archive(site, "prepare", *args, env=site_env(site, **env))
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.removeprefix("Ready: ").strip())
+
+
+# What the metadata of a distribution says when a site asks for it.
+ASK = (
+    "import importlib.metadata as m; files = m.files('django'); "
+    "print(m.version('django'), len(m.entry_points(group='console_scripts')) > 0, "
+    "files and sum(1 for f in files if f.name == 'RECORD'))"
+)
+
+
+@pytest.mark.e2e
+def test_what_stays_packed_is_absent_and_unpacked_when_asked_for(
+    built: Built, tmp_path: Path
+) -> None:
+    site = deployed(built, tmp_path)
+    extraction = prepared(site)
+    packed = packed_in(site.archive)
+    dist_info = next((extraction / "site-packages").glob("django-*.dist-info"))
+    record = dist_info / "RECORD"
+    assert str(record.relative_to(extraction)) in packed
+    # By default: every kind the build leaves packed is absent, what is read is there.
+    kinds = {"django.po", "RECORD", "WHEEL", "INSTALLER", "LICENSE", "py.typed", "__init__.pyi"}
+    assert kinds <= {Path(name).name for name in packed}
+    assert not [name for name in packed if (extraction / name).exists()]
+    assert (dist_info / "METADATA").is_file()
+    assert (dist_info / "entry_points.txt").is_file()
+    german = extraction / "site-packages/django/conf/locale/de/LC_MESSAGES/django.mo"
+    assert german.is_file()  # the example's LANGUAGES is Django's: every language
+    assert json.loads((extraction / MARKER).read_text())["packed"] == len(packed)
+    asked = run_archive(site, "shell", "-c", ASK)
+    assert asked.returncode == 0, asked.stderr
+    version, scripts, files = asked.stdout.split()[-3:]
+    assert (scripts, files) == ("True", "None")  # no RECORD: no files()
+    # Asked for everything: the same extraction is made again, whole.
+    everything = site_env(site, DJANGO_ZIPAPP_UNPACK="all")
+    asked = run_archive(site, "shell", "-c", ASK, env=everything)
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.split()[-3:] == [version, "True", "1"]
+    assert not [name for name in packed if not (extraction / name).is_file()]
+    marker = (extraction / MARKER).read_text()
+    assert json.loads(marker)["packed"] == 0
+    # A start that does not ask keeps it as it is.
+    assert run_archive(site, "check").returncode == 0
+    assert (extraction / MARKER).read_text() == marker
+    assert record.is_file()
+
+
+@pytest.mark.e2e
+def test_prepare_all_unpacks_what_stays_packed(built: Built, tmp_path: Path) -> None:
+    site = deployed(built, tmp_path)
+    packed = packed_in(site.archive)
+    extraction = prepared(site, "--all")
+    assert not [name for name in packed if not (extraction / name).is_file()]
+    assert json.loads((extraction / MARKER).read_text())["packed"] == 0
+    # prepare --check compares every file, those unpacked by --all as well.
+    result = run_archive(site, "prepare", "--check")
+    assert result.returncode == 0, result.stderr
+    assert "all as built" in result.stdout
