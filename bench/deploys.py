@@ -211,6 +211,8 @@ class Site:
         name = self.name
         one = self.root / f"one-{index}"
         add("cold", self.start(archive, one, f"{name}: cold start {index}"))
+        add("created", float(entries_under(one)))
+        add("archive files", float(unpackable_files(archive)))
         self.start(archive, one, f"{name}: warm-up start {index}")
         add("warm", self.start(archive, one, f"{name}: warm start {index}"))
         add("one build", disk_usage(one) / self.bench.MB)
@@ -246,6 +248,14 @@ class Site:
         add("prepared", self.start(following, deploys, f"{name}: prepared start {index}"))
         add("three", disk_usage(deploys) / self.bench.MB)
         self.leftovers += [one, deploys]
+        # Last, as a deploy that builds on the server does: the clean build's trees
+        # removed, then a cold start on the same disk at once (see remove_leftovers()).
+        for tree in [tree for tree in self.leftovers if tree.name.startswith("clean-")]:
+            shutil.rmtree(tree, ignore_errors=True)
+            self.leftovers.remove(tree)
+        after = self.root / f"after-removal-{index}"
+        add("cold after removal", self.start(archive, after, f"{name}: cold after removal"))
+        self.leftovers.append(after)
 
     def remove_leftovers(self) -> None:
         """Remove the trees that the measurements are done with, after the last one.
@@ -288,7 +298,15 @@ class Site:
                 for where, key in (
                     (f"in {RAM_FOLDER}", "cold in RAM"),
                     ("on ext4 with a journal", "cold on ext4"),
+                    ("on its disk, right after a clean build was removed", "cold after removal"),
                 )
+            ),
+            row(
+                f"{name}: files and folders created by a cold start",
+                got["created"],
+                got["archive files"],
+                "the files of site-packages in the archive",
+                paired=True,
             ),
             row(
                 f"{name}: cp -R of the cold start's SHIV_ROOT (s)",
@@ -374,6 +392,21 @@ def copy_like(tree: Path, copy: Path) -> float:
     started = time.perf_counter()
     subprocess.run(["cp", "-R", str(tree), str(copy)], check=True)
     return time.perf_counter() - started
+
+
+def entries_under(path: Path) -> int:
+    """Files, folders and links a start created under path (links not followed)."""
+    return sum(len(dirs) + len(files) for _, dirs, files in os.walk(path))
+
+
+def unpackable_files(archive: Path) -> int:
+    """The files of site-packages (and their bytecode) the archive holds."""
+    import zipfile
+
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    return sum(1 for name in names if name.startswith(("site-packages/", "bytecode/"))
+               and not name.endswith("/"))  # fmt: skip
 
 
 def sha256(path: Path) -> str:
