@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 
 from django_zipapp.builder.packed import left_packed, selectable_languages
-from tests.archives import Built, run_archive, site_env
+from tests.archives import Built, build_in, copy_example, run_archive, site_env
 from tests.archives import left_packed as packed_in
 
 MARKER = ".django-zipapp-complete"
@@ -143,3 +143,33 @@ def test_prepare_all_unpacks_what_stays_packed(built: Built, tmp_path: Path) -> 
     result = run_archive(site, "prepare", "--check")
     assert result.returncode == 0, result.stderr
     assert "all as built" in result.stdout
+
+
+# What the site says for "Yes" in German and in French.
+SAY_YES = (
+    "from django.utils import translation; "
+    "print(*(translation.override(code)(translation.gettext)('Yes') for code in 'de fr'.split()))"
+)
+CATALOGUE = "site-packages/django/conf/locale/{}/LC_MESSAGES/django.mo"
+
+
+@pytest.mark.e2e
+@pytest.mark.heavy  # a build of its own
+def test_catalogues_of_other_languages_come_when_asked_for(tmp_path: Path) -> None:
+    project = copy_example(tmp_path / "project")
+    with (project / "example" / "settings.py").open("a") as settings:
+        settings.write('\nLANGUAGES = [("en", "English"), ("de", "German")]\n')
+    (tmp_path / "build").mkdir()
+    result = build_in(project, "-o", str(tmp_path / "build" / "site.pyz"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    site = deployed(Built(tmp_path / "build" / "site.pyz", result.stdout, tmp_path), tmp_path)
+    assert CATALOGUE.format("fr") in packed_in(site.archive)
+    extraction = prepared(site)
+    assert (extraction / CATALOGUE.format("de")).is_file()
+    assert not (extraction / CATALOGUE.format("fr")).exists()
+    said = run_archive(site, "shell", "-c", SAY_YES)
+    assert said.stdout.split()[-2:] == ["Ja", "Yes"], said.stderr
+    # A site that turns to a language outside LANGUAGES finds its catalogue this way.
+    said = run_archive(site, "shell", "-c", SAY_YES, env=site_env(site, DJANGO_ZIPAPP_UNPACK="all"))
+    assert said.stdout.split()[-2:] == ["Ja", "Oui"], said.stderr
+    assert (extraction / CATALOGUE.format("fr")).is_file()
