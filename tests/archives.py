@@ -25,6 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+# Projects not shaped like startproject (see tests/test_layouts.py).
+PROJECTS = Path(__file__).resolve().parent / "projects"
+# For tests/projects/compressed: DEBUG from the environment; COMPRESS_ENABLED left to
+# its default, `not DEBUG` (see tests/test_generators.py).
+DEBUG_FROM_ENVIRONMENT = """
+DEBUG = os.environ.get("DEBUG") == "1"
+del COMPRESS_ENABLED
+"""
 SECRET_KEY = "e2e-" + "k3y-w1th-3n0ugh-r4nd0mn3ss-f0r-ch3ck-d3pl0y-" * 2
 # A key written in one of the session archive's files (conftest.py): serve refuses it.
 PUBLISHED_KEY = "upstream-" + "d3f4ult-k3y-fr0m-th3-publ1c-r3p0s1t0ry-" * 2
@@ -64,6 +72,33 @@ def left_packed(archive: Path) -> set[str]:
     """The files an extraction of the archive leaves in it, as the build recorded them."""
     with zipfile.ZipFile(archive) as zf:
         return set(zf.read("django_zipapp.packed").decode().splitlines())
+
+
+def build_project(
+    work: Path,
+    shape: str,
+    *,
+    settings: str = "",
+    env: dict[str, str] | None = None,
+    verify: bool = False,
+) -> Built:
+    """Build tests/projects/SHAPE in work/project (settings: lines added to its settings
+    module), deployed alone into work/srv with an empty state directory beside it."""
+    project = work / "project"
+    shutil.copytree(PROJECTS / shape, project, ignore=shutil.ignore_patterns("__pycache__"))
+    if settings:
+        with (project / shape / "settings.py").open("a") as module:
+            module.write(settings)
+    (work / "build").mkdir()
+    # Production settings read SECRET_KEY from the host; the build runs without one.
+    build_env = {"SECRET_KEY": "", **(env or {})}
+    result = build_in(project, "-o", str(work / "build" / "site.pyz"), env=build_env, verify=verify)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Deployed alone into another folder, and run from yet another working directory.
+    (work / "srv").mkdir()
+    shutil.copy2(work / "build" / "site.pyz", work / "srv" / "site.pyz")
+    (work / "state").mkdir()  # systemd's StateDirectory= creates it
+    return Built(work / "srv" / "site.pyz", result.stdout, work)
 
 
 def run_archive(

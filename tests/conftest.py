@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.archives import (
+    DEBUG_FROM_ENVIRONMENT,
     EXAMPLE,
     PLANTED_LINKS,
     PUBLISHED_KEY,
     ROOT_FILES,
     Built,
     build_in,
+    build_project,
     make_sqlite,
     run_archive,
 )
@@ -88,6 +91,19 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Built:
     result = build_in(project, "-o", str(work / "site.pyz"))
     assert result.returncode == 0, result.stdout + result.stderr
     return Built(work / "site.pyz", result.stdout, work)
+
+
+@pytest.fixture(scope="session")
+def compressed(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """tests/projects/compressed (django-compressor's offline mode), built once for
+    tests/test_layouts.py and tests/test_generators.py: with DEBUG on in the build
+    machine's environment, verified, deployed and migrated."""
+    work = tmp_path_factory.mktemp("compressed")
+    env = {"DEBUG": "1"}
+    built = build_project(work, "compressed", settings=DEBUG_FROM_ENVIRONMENT, env=env, verify=True)
+    migrate = run_archive(built, "migrate", "--noinput", cwd=Path("/"))
+    assert migrate.returncode == 0, migrate.stderr
+    return built
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,16 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .archives import build_in
-from .test_layouts import PROJECTS
+from .archives import DEBUG_FROM_ENVIRONMENT, PROJECTS, Built, build_in
 
 pytestmark = pytest.mark.e2e
-
-# DEBUG from the environment; COMPRESS_ENABLED left to its default, `not DEBUG`.
-DEBUG_FROM_ENVIRONMENT = """
-DEBUG = os.environ.get("DEBUG") == "1"
-del COMPRESS_ENABLED
-"""
 
 
 def compressed_copy(folder: Path, *, commands: bool = True) -> Path:
@@ -51,13 +44,12 @@ def test_offline_without_compress_is_refused_before_building(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
 
 
-def test_built_with_debug_on_verified_and_reproducible(tmp_path: Path) -> None:
-    project = compressed_copy(tmp_path)
+def test_built_with_debug_on_verified_and_reproducible(compressed: Built) -> None:
+    # The session's build (conftest.py) ran with DEBUG=1 in its environment and
+    # DEBUG_FROM_ENVIRONMENT in the settings. The verification served / from the new
+    # archive: 200, its CSS compressed offline.
+    assert "- Verifying: check --deploy, migrate, serve, then GET /" in compressed.build_output
     env = {"SECRET_KEY": "", "DEBUG": "1"}
-    built = build_in(project, "-o", str(tmp_path / "site.pyz"), env=env, verify=True)
-    assert built.returncode == 0, built.stdout + built.stderr
-    # The verification served / from the new archive: 200, its CSS compressed offline.
-    assert "- Verifying: check --deploy, migrate, serve, then GET /" in built.stdout
-    twice = build_in(project, "--check-reproducible", env=env)
+    twice = build_in(compressed.work / "project", "--check-reproducible", env=env)
     assert twice.returncode == 0, twice.stdout + twice.stderr
     assert twice.stdout.splitlines()[-1] == "Two builds in separate copies are byte-identical."

@@ -4,7 +4,8 @@ tests/projects/layered: a settings package (base/dev/production, manage.py on de
 ZIPAPP_SETTINGS_MODULE, root templates/ and static/, top-level apps, a lazily imported
 package, files read through BASE_DIR, fixtures, compilemessages as a build command, and
 `-r` requirements with a dependency from a local path.
-tests/projects/compressed: django-compressor's offline `compress` as a build command.
+tests/projects/compressed: django-compressor's offline `compress` as a build command
+(built once for the session, see conftest.py).
 """
 
 from __future__ import annotations
@@ -17,43 +18,23 @@ from pathlib import Path
 
 import pytest
 
-from .archives import Built, build_in, get, run_archive, running_server, site_env
+from .archives import Built, build_in, build_project, get, run_archive, running_server, site_env
 
 pytestmark = pytest.mark.e2e
 
-PROJECTS = Path(__file__).resolve().parent / "projects"
 # Production settings read SECRET_KEY from the host; the build runs without one.
 BUILD_ENV = {"SECRET_KEY": ""}
 
 
-def build_project(factory: pytest.TempPathFactory, shape: str) -> Built:
-    work = factory.mktemp(shape)
-    project = work / "project"
-    shutil.copytree(PROJECTS / shape, project, ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "build").mkdir()
-    result = build_in(project, "-o", str(work / "build" / "site.pyz"), env=BUILD_ENV)
-    assert result.returncode == 0, result.stdout + result.stderr
-    # Deployed alone into another folder, and run from yet another working directory.
-    (work / "srv").mkdir()
-    shutil.copy2(work / "build" / "site.pyz", work / "srv" / "site.pyz")
-    (work / "state").mkdir()  # systemd's StateDirectory= creates it
-    return Built(work / "srv" / "site.pyz", result.stdout, work)
-
-
 @pytest.fixture(scope="module")
 def layered(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    built = build_project(tmp_path_factory, "layered")
+    built = build_project(tmp_path_factory.mktemp("layered"), "layered")
     migrate = run_archive(built, "migrate", "--noinput", cwd=Path("/"))
     assert migrate.returncode == 0, migrate.stderr
     return built
 
 
-@pytest.fixture(scope="module")
-def compressed(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    built = build_project(tmp_path_factory, "compressed")
-    migrate = run_archive(built, "migrate", "--noinput", cwd=Path("/"))
-    assert migrate.returncode == 0, migrate.stderr
-    return built
+# compressed: the session's build of tests/projects/compressed (conftest.py).
 
 
 def test_settings_package_builds_under_production(layered: Built) -> None:
