@@ -36,7 +36,8 @@ NAMES = [
     # The project's own (a static file may be anything), and a catalogue outside locale/.
     "site-packages/staticfiles/listing.c",
     "site-packages/staticfiles/types.pyi",
-    "site-packages/pkg/translations/fr/LC_MESSAGES/pkg.mo",
+    "site-packages/pkg/translations/fr/LC_MESSAGES/django.mo",
+    "site-packages/pkg/locale/fr/LC_MESSAGES/pkg.mo",
 ]
 
 
@@ -68,9 +69,19 @@ def test_catalogues_of_languages_the_site_cannot_select_stay_packed() -> None:
     for kept in (
         "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
         "site-packages/django/conf/locale/sr_Latn/LC_MESSAGES/django.mo",
-        "site-packages/pkg/translations/fr/LC_MESSAGES/pkg.mo",
+        "site-packages/pkg/translations/fr/LC_MESSAGES/django.mo",
+        "site-packages/pkg/locale/fr/LC_MESSAGES/pkg.mo",  # read by gettext directly
     ):
         assert kept not in packed
+
+
+@override_settings(USE_I18N=False)
+def test_without_translations_every_catalogue_of_django_stays_packed() -> None:
+    packed = left_packed(NAMES, dependencies=DEPENDENCIES, languages=selectable_languages())
+    assert [name for name in NAMES if name.endswith(".mo") and name not in packed] == [
+        "site-packages/pkg/translations/fr/LC_MESSAGES/django.mo",
+        "site-packages/pkg/locale/fr/LC_MESSAGES/pkg.mo",
+    ]
 
 
 def deployed(built: Built, tmp_path: Path) -> Built:

@@ -9,9 +9,10 @@ reads it:
 
 - translation catalogues' sources (``.po`` in ``LC_MESSAGES``): gettext reads the
   compiled ``.mo`` beside each;
-- compiled catalogues (``.mo`` in ``locale/LANG/LC_MESSAGES``) of languages the site
-  cannot select, when the settings name LANGUAGES (Django's default is every language:
-  then all stay);
+- Django's compiled catalogues (``django.mo`` and ``djangojs.mo`` in
+  ``locale/LANG/LC_MESSAGES``) of languages the site cannot select, when the settings
+  name LANGUAGES (Django's default is every language: then all stay), and all of them
+  when USE_I18N is off (Django then reads none);
 - distribution metadata that ``importlib.metadata`` does not read to answer
   ``version()``, ``metadata()``, ``requires()`` and ``entry_points()``: everything in a
   ``.dist-info`` folder but METADATA, entry_points.txt and top_level.txt (RECORD,
@@ -38,14 +39,20 @@ METADATA_READ = frozenset({"METADATA", "entry_points.txt", "top_level.txt"})
 STUBS = (".pyi",)
 STUB_MARKERS = frozenset({"py.typed"})
 C_SOURCES = (".c", ".h", ".cc", ".cpp", ".hpp", ".pyx", ".pxd", ".pxi")
+# The gettext domains of Django's translation machinery; another library's own domain
+# may be read through gettext directly, whatever the settings say.
+DJANGO_CATALOGUES = frozenset({"django.mo", "djangojs.mo"})
 
 
 def selectable_languages() -> frozenset[str] | None:
     """The languages (``de``, ``pt``) the site may select, or None for every one.
 
     A site that leaves LANGUAGES at Django's default may select any language Django
-    knows, and then every catalogue stays unpacked.
+    knows, and then every catalogue stays unpacked. Without USE_I18N, Django's
+    translation functions read no catalogue: none.
     """
+    if not settings.USE_I18N:
+        return frozenset()
     languages = list(getattr(settings, "LANGUAGES", global_settings.LANGUAGES))
     if languages == list(global_settings.LANGUAGES):
         return None
@@ -99,7 +106,7 @@ def _catalogue(parts: list[str], languages: Collection[str] | None) -> bool:
         return True
     return (
         languages is not None
-        and parts[-1].endswith(".mo")
+        and parts[-1] in DJANGO_CATALOGUES
         and parts[-4] == "locale"
         and _language(parts[-3]) not in languages
     )
