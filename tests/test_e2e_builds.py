@@ -278,6 +278,9 @@ def test_a_local_requirement_is_built_from_a_clean_copy(tmp_path: Path) -> None:
     assert sorted(path.relative_to(package) for path in package.rglob("*")) == before
 
 
+# Two clean builds at once into an empty cache, each installing every dependency: run
+# once (see pyproject.toml).
+@pytest.mark.heavy
 def test_concurrent_builds_share_one_complete_cache_entry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
