@@ -46,6 +46,7 @@ import packing  # bench/packing.py, beside this script
 import scan  # bench/scan.py
 import trust  # bench/trust.py
 import verify  # bench/verify.py
+import warm  # bench/warm.py
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
@@ -1115,6 +1116,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only-scan", action="store_true", help="measure the secret scan rows only"
     )
     parser.add_argument(
+        "--only-warm",
+        action="store_true",
+        help="measure the warm-start rows only (bench/warm.py), for the --deploys sites",
+    )
+    parser.add_argument(
+        "--compare-boot",
+        metavar="REV",
+        help="warm-start rows: also run each archive with the start-up code of this git "
+        "revision in place of its own, as their baseline",
+    )
+    parser.add_argument(
         "--only-builds",
         action="store_true",
         help="measure the build rows only: builds, rebuilds, the verification step, the "
@@ -1139,7 +1151,7 @@ def benchmark(
     scan.measure_with(ws.python, runs, samples.add)
     if args.only_builds:
         measure_builds(ws, runs, samples)
-    elif not (args.only_deploys or args.only_scan):
+    elif not (args.only_deploys or args.only_scan or args.only_warm):
         measure_builds(ws, runs, samples)
         measure_starts(ws, runs, samples)
         bundle.measure(ws, runs, samples.add, run=run, first_200=time_to_first_200,
@@ -1153,9 +1165,12 @@ def benchmark(
         rows = build_rows(samples)
     elif args.only_deploys:
         rows = deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
+    elif args.only_warm:
+        rows = warm.measure(ws, runs, args.deploys, sys.modules[__name__], args.compare_boot)
     else:
         rows = table(samples) + media.rows(samples, Row) + asgi.rows(samples, Row)
         rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
+        rows += warm.measure(ws, runs, args.deploys, sys.modules[__name__], args.compare_boot)
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON
         for key, values in samples.load.items()
