@@ -20,7 +20,7 @@ pytestmark = pytest.mark.packaging
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "django_zipapp"
 NOT_SOURCES = shutil.ignore_patterns(
-    ".git", ".tox", ".venv", "build", "dist", "*.egg-info", "_build", "__pycache__", "*.pyz"
+    ".git", ".tox", ".venv*", "build", "dist", "*.egg-info", "_build", "__pycache__", "*.pyz"
 )
 
 
