@@ -2,8 +2,8 @@
 
 For each site of ``--deploys`` (the example project; the Wagtail site that deploys.py
 generates, with Wagtail's full dependency set; ``wagtail-large``, that site with
-plotly, pandas and django-storages[s3] added, for more files than its start imports),
-in one run:
+plotly, pandas, openpyxl, django-storages[s3], celery[redis] and sentry-sdk added, for
+more files than its start imports), in one run:
 
 - start to first 200 of the archive, its extraction already there, against gunicorn
   from the site's own virtualenv (the same interpreter, settings, database), the order
@@ -34,11 +34,21 @@ from deploys import Site
 
 BOOT_MODULE = "_django_zipapp_boot"
 # A site with more files than its start imports: the Wagtail site with what a site
-# that charts and exports data and keeps its media on S3 adds (plotly, pandas with
-# numpy, django-storages with boto3 and botocore's service models), on both sides:
-# over 20,000 files unpacked. A warm start whose cost does not grow with the files
-# starts it about as fast as the Wagtail site.
-EXTRA_REQUIREMENTS = {"wagtail-large": ["plotly", "pandas", "django-storages[s3]"]}
+# that charts and exports data, keeps its media on S3, runs tasks and reports errors
+# adds (plotly, pandas with numpy, openpyxl, django-storages with boto3 and botocore's
+# service models, celery with redis, sentry-sdk), on both sides: over 20,000 files
+# unpacked. A warm start whose cost does not grow with the files starts it about as
+# fast as the Wagtail site.
+EXTRA_REQUIREMENTS = {
+    "wagtail-large": [
+        "plotly",
+        "pandas",
+        "openpyxl",
+        "django-storages[s3]",
+        "celery[redis]",
+        "sentry-sdk",
+    ]
+}
 # strace's %stat class: the calls that look a path up and return its inode.
 STAT_CALLS = {"stat", "stat64", "lstat", "lstat64", "newfstatat", "fstatat64", "statx"}
 
