@@ -75,10 +75,12 @@ def test_catalogues_of_languages_the_site_cannot_select_stay_packed() -> None:
         assert kept not in packed
 
 
-@override_settings(USE_I18N=False)
-def test_without_translations_every_catalogue_of_django_stays_packed() -> None:
+@override_settings(USE_I18N=False, LANGUAGE_CODE="pt-br")
+def test_without_translations_only_the_catalogue_of_language_code_is_unpacked() -> None:
+    # JavaScriptCatalog reads LANGUAGE_CODE's catalogue even without USE_I18N.
     packed = left_packed(NAMES, dependencies=DEPENDENCIES, languages=selectable_languages())
     assert [name for name in NAMES if name.endswith(".mo") and name not in packed] == [
+        "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
         "site-packages/pkg/translations/fr/LC_MESSAGES/django.mo",
         "site-packages/pkg/locale/fr/LC_MESSAGES/pkg.mo",
     ]

@@ -11,8 +11,9 @@ reads it:
   compiled ``.mo`` beside each;
 - Django's compiled catalogues (``django.mo`` and ``djangojs.mo`` in
   ``locale/LANG/LC_MESSAGES``) of languages the site cannot select, when the settings
-  name LANGUAGES (Django's default is every language: then all stay), and all of them
-  when USE_I18N is off (Django then reads none);
+  name LANGUAGES (Django's default is every language: then all stay), and all but
+  LANGUAGE_CODE's when USE_I18N is off (Django's JavaScript catalogue view still reads
+  that one);
 - distribution metadata that ``importlib.metadata`` does not read to answer
   ``version()``, ``metadata()``, ``requires()`` and ``entry_points()``: everything in a
   ``.dist-info`` folder but METADATA, entry_points.txt and top_level.txt (RECORD,
@@ -49,10 +50,11 @@ def selectable_languages() -> frozenset[str] | None:
 
     A site that leaves LANGUAGES at Django's default may select any language Django
     knows, and then every catalogue stays unpacked. Without USE_I18N, Django's
-    translation functions read no catalogue: none.
+    translation functions read no catalogue, but JavaScriptCatalog still reads
+    LANGUAGE_CODE's (get_language() answers LANGUAGE_CODE then): that one only.
     """
     if not settings.USE_I18N:
-        return frozenset()
+        return frozenset({_language(str(settings.LANGUAGE_CODE))})
     languages = list(getattr(settings, "LANGUAGES", global_settings.LANGUAGES))
     if languages == list(global_settings.LANGUAGES):
         return None
