@@ -6,6 +6,7 @@ a separate process with its own SHIV_ROOT and STATE_DIRECTORY, without HOME.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from django_zipapp.boot import BOOT_MODULE
+from django_zipapp.builder.bundle import write_bundle
+from django_zipapp.builder.interpreter import Interpreter, prepare_interpreter
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 # Projects not shaped like startproject (see tests/test_layouts.py).
@@ -298,3 +303,19 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, dict(response.headers), response.read()
+
+
+def bundle_interpreter(staging: Path) -> Interpreter:
+    """The Python running the tests, staged to bundle as buildpyz --bundle-python does."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return prepare_interpreter("", staging, python=python, built_at=0)
+
+
+def bundle_of(plain: Built, interpreter: Interpreter, work: Path) -> Built:
+    """A plain archive already built, with the interpreter bundled (work/srv/site): what
+    buildpyz --bundle-python writes, without building the site again."""
+    build_id = json.loads(run_archive(plain, "info", "--json").stdout)["build_id"]
+    (work / "srv").mkdir(parents=True)
+    archive = work / "srv" / "site"
+    write_bundle(plain.archive, interpreter, archive, build_id=build_id, boot_module=BOOT_MODULE)
+    return Built(archive, "", work)

@@ -139,7 +139,15 @@ class Host:
 
     def power_cycle(self) -> str:
         """Cut the host's power, boot it again on the same disk; the system's state."""
+        self.power_off()
+        return self.power_on()
+
+    def power_off(self) -> None:
+        """Cut the host's power: every process ends at once, its sshd refuses connections."""
         _power_off(self.nspawn)
+
+    def power_on(self) -> str:
+        """Boot the host again on the same disk, after power_off(); the system's state."""
         self.nspawn = _nspawn(self.name, self.root, self.console)
         if self.booting is not None:
             self.booting.nspawn = self.nspawn

@@ -19,14 +19,22 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from django_zipapp.builder.signing import load_signing_key, sign_file
-from tests.archives import SECRET_KEY, Built, build_in, copy_example, free_port
+from tests.archives import (
+    SECRET_KEY,
+    Built,
+    build_in,
+    bundle_interpreter,
+    bundle_of,
+    copy_example,
+    free_port,
+)
 from tests.hosts import Host, booted
 from tests.signing import key_id, make_signing_key, public_key
 
@@ -96,6 +104,14 @@ class Fleet:
 
     def cut_power_at(self, host: Host, task: str, *options: str) -> str:
         """Roll out, and cut the host's power as the task starts; the playbook's output."""
+        return self.during(task, lambda: f"power cut, {host.name} boots: {host.power_cycle()}",
+                           *options)  # fmt: skip
+
+    def during(
+        self, task: str, action: Callable[[], str], *options: str, occurrence: int = 1
+    ) -> str:
+        """Roll out, and run action as the task starts for the occurrence-th time (a task
+        of the play with serial starts once per host); the playbook's output."""
         output = []
         with subprocess.Popen(
             self._argv("rollout", *options),
@@ -109,11 +125,12 @@ class Fleet:
             for line in rollout.stdout:
                 output.append(line)
                 if line.startswith("TASK [") and f" : {task}]" in line:
-                    output.append(f"-- power cut, {host.name} boots: {host.power_cycle()}\n")
-                    task = "(power cut)"
+                    occurrence -= 1
+                    if occurrence == 0:
+                        output.append(f"-- {action()}\n")
             rollout.wait(timeout=900)
         text = "".join(output)
-        assert "-- power cut" in text, text
+        assert "\n-- " in text, text
         return text
 
     def _argv(self, name: str, *options: str) -> list[str]:
@@ -151,6 +168,13 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     for name, fields in re.findall(r"^(\S+)\s+: (ok=.*)$", output, re.MULTILINE):
         counts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", fields)}
     return counts
+
+
+def summaries(output: str) -> list[str]:
+    """The messages of the rollout's last play that say why it stopped, as printed."""
+    printed = re.findall(r'"msg": "((?:[^"\\]|\\.)*)"', output)
+    messages = [json.loads(f'"{text}"') for text in printed]
+    return [text for text in messages if text.startswith(("Rollout stopped", "Rollout ended"))]
 
 
 def ran_on(output: str, task: str) -> list[str]:
@@ -500,7 +524,12 @@ def test_a_host_that_loses_power_during_its_switch_comes_back_on_a_checked_build
         print(f"power cut at {task!r}: others answered {requests.answered}, "
               f"failed {requests.failed}")  # fmt: skip
         assert requests.failed == []
-        assert "UNREACHABLE" in output or "Rollout stopped at web1" in output, output
+        # Whether web1 was down or back when the play reached it: one summary, naming it.
+        stopped = summaries(output)
+        print(f"power cut at {task!r}: {stopped}")
+        assert len(stopped) == 1, output
+        assert stopped[0].startswith(f"Rollout stopped at web1: build {release(rebuilt.archive)} ")
+        assert re.search(r" Fleet: web1 (serves build \w+ and |cannot be reached\.$)", stopped[0])
         checked = os.readlink(web1.path("/srv/site/checked.pyz"))
         assert os.readlink(web1.path("/srv/site/site.pyz")) == checked
         assert checked.split("/")[-2] == release(built.archive), (task, output)
@@ -520,3 +549,205 @@ def test_a_host_that_loses_power_during_its_switch_comes_back_on_a_checked_build
     assert back.returncode == 0, back.stdout + back.stderr
     assert fleet.serving() == [release(built.archive)] * 3
     assert [status for status, _ in fleet.homes()] == [200] * 3
+
+
+# Run with python3 in a host: the notes app's records in django_migrations, forgotten
+# (printed) or put back (given), in the site's SQLite database.
+MIGRATIONS = """\
+import json, pathlib, sqlite3, sys
+state = pathlib.Path("/var/lib/private/site")
+path = next(p for p in sorted(state.rglob("*"))
+            if p.is_file() and p.open("rb").read(15) == b"SQLite format 3")
+db = sqlite3.connect(path)
+if sys.argv[1] == "forget":
+    print(json.dumps(db.execute("select app, name, applied from django_migrations "
+                                "where app = 'notes'").fetchall()))
+    db.execute("delete from django_migrations where app = 'notes'")
+else:
+    db.executemany("insert into django_migrations (app, name, applied) values (?, ?, ?)",
+                   json.loads(sys.argv[2]))
+db.commit()
+"""
+
+
+def fleet_line(fleet: Fleet, *states: str) -> str:
+    return (
+        "Fleet: "
+        + "; ".join(f"{name} {state}" for name, state in zip(fleet.names, states, strict=True))
+        + "."
+    )
+
+
+def serves(archive: Path) -> str:
+    return f"serves build {release(archive)} and answers with 200"
+
+
+def test_a_failing_migration_stops_the_rollout_with_the_fleets_summary(
+    fleet: Fleet, built: Built, rebuilt: Built
+) -> None:
+    # Schema drift in the database the rollout migrates (web1's): the notes table is
+    # there, the record of its migration is not, so migrate creates the table again.
+    web1 = fleet.hosts[0]
+    records = web1.run("python3", "-c", MIGRATIONS, "forget").stdout
+    try:
+        with Requests(fleet.ports) as requests:
+            result = fleet.rollout(rebuilt.archive)
+    finally:
+        web1.run("python3", "-c", MIGRATIONS, "restore", records)
+    print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
+    stopped = summaries(result.stdout)
+    print(stopped)
+    assert result.returncode != 0
+    assert len(stopped) == 1, result.stdout
+    assert re.fullmatch(
+        rf"Rollout stopped before any host switched: the migrations of build "
+        rf"{release(rebuilt.archive)} failed on web1 \([^\n]*table \"notes_note\" already "
+        r"exists[^\n]*\)\. " + re.escape(fleet_line(fleet, *[serves(built.archive)] * 3)),
+        stopped[0],
+    ), stopped
+    assert ran_on(result.stdout, "Switch the link to the build") == []
+    assert requests.failed == []
+    assert fleet.serving() == [release(built.archive)] * 3
+
+
+def test_a_host_that_cannot_be_reached_stops_the_rollout_before_anything_changes(
+    fleet: Fleet, built: Built, rebuilt: Built
+) -> None:
+    web3 = fleet.hosts[2]
+    web3.power_off()
+    try:
+        releases = releases_on(fleet)[:2]
+        with Requests(fleet.ports[:2]) as requests:
+            result = fleet.rollout(rebuilt.archive)
+    finally:
+        web3.power_on()
+    print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
+    stopped = summaries(result.stdout)
+    print(stopped)
+    assert result.returncode != 0
+    assert len(stopped) == 1, result.stdout
+    assert re.fullmatch(
+        r"Rollout stopped before any host switched: web3 cannot be reached \([^)]*ssh: "
+        r"connect to host 127\.0\.0\.1 port \d+: Connection refused\); nothing was changed on "
+        r"any host\. "
+        + re.escape(
+            fleet_line(fleet, serves(built.archive), serves(built.archive), "cannot be reached")
+        ),
+        stopped[0],
+    ), stopped
+    assert ran_on(result.stdout, "Upload the archive") == []
+    assert requests.failed == []
+    assert releases_on(fleet)[:2] == releases
+    # Back on, it serves its build again; the same rollout then completes.
+    assert fleet.serving() == [release(built.archive)] * 3
+    again = fleet.rollout(rebuilt.archive)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert fleet.serving() == [release(rebuilt.archive)] * 3
+    assert [status for status, _ in fleet.homes()] == [200] * 3
+
+
+def power_off(host: Host) -> str:
+    host.power_off()
+    return f"{host.name} powered off"
+
+
+def test_a_host_that_goes_down_during_its_switch_stops_the_rollout_with_the_summary(
+    fleet: Fleet, built: Built, rebuilt: Built
+) -> None:
+    web2 = fleet.hosts[1]
+    try:
+        with Requests([fleet.ports[0], fleet.ports[2]]) as requests:
+            output = fleet.during(
+                "Switch the link to the build",
+                lambda: power_off(web2),
+                "-e", f"zipapp_archive={built.archive}",
+                occurrence=2,
+            )  # fmt: skip
+    finally:
+        web2.power_on()
+    print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
+    stopped = summaries(output)
+    print(stopped)
+    assert len(stopped) == 1, output
+    assert re.fullmatch(
+        rf"Rollout stopped at web2: build {release(built.archive)} was cut short: web2 cannot be "
+        r"reached \([^)]*ssh: connect to host 127\.0\.0\.1 port \d+: Connection refused\); "
+        r"when it boots, it goes back "
+        rf"to its last checked build {release(rebuilt.archive)} by itself "
+        r"\(zipapp-checked@site\.service\); the hosts after it were not switched and still "
+        r"serve their build\. See `journalctl -u site` on web2 for the cause\. "
+        + re.escape(
+            fleet_line(fleet, serves(built.archive), "cannot be reached", serves(rebuilt.archive))
+        ),
+        stopped[0],
+    ), stopped
+    assert requests.failed == []
+    # Booted again, web2 is on its last checked build, with that build's units.
+    assert fleet.serving() == [release(archive.archive) for archive in (built, rebuilt, rebuilt)]
+    assert home(fleet.ports[1])[0] == 200
+    assert unit_states(fleet.hosts[1], WORKER, TIMER) == [("active", "enabled")] * 2
+    assert failed_site_units(fleet.hosts[1]) == []
+    again = fleet.rollout(built.archive)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert fleet.serving() == [release(built.archive)] * 3
+    assert [status for status, _ in fleet.homes()] == [200] * 3
+
+
+@pytest.fixture(scope="module")
+def bundles(
+    built: Built, rebuilt: Built, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Built, Built]:
+    """The first build and the rebuilt one, each with the tests' Python bundled."""
+    work = tmp_path_factory.mktemp("bundles")
+    interpreter = bundle_interpreter(work / "staging")
+    first = bundle_of(built, interpreter, work / "first")
+    return first, bundle_of(rebuilt, interpreter, work / "second")
+
+
+def main_pid(host: Host) -> str:
+    return host.systemctl("show", "-P", "MainPID", "site.service").stdout.strip()
+
+
+def site_units(host: Host) -> dict[str, str]:
+    folder = host.path("/etc/systemd/system")
+    return {path.name: path.read_text() for path in sorted(folder.glob("site*.*"))}
+
+
+def test_a_bundled_build_rolled_onto_a_bundled_build_is_reloaded(
+    fleet: Fleet, bundles: tuple[Built, Built]
+) -> None:
+    first, second = bundles
+    onto = fleet.rollout(first.archive)
+    assert onto.returncode == 0, onto.stdout + onto.stderr
+    before = site_units(fleet.hosts[0])
+    masters = [main_pid(host) for host in fleet.hosts]
+    with Requests(fleet.ports) as requests:
+        result = fleet.rollout(second.archive)
+    print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert requests.failed == []
+    assert all(count > 0 for count in requests.answered.values()), requests.answered
+    assert ran_on(result.stdout, "Reload") == fleet.names
+    assert ran_on(result.stdout, "Restart the service (new units or configuration)") == []
+    assert fleet.serving() == [release(second.archive)] * 3
+    assert [(status, "Notes, rebuilt" in page) for status, page in fleet.homes()] == [
+        (200, True)
+    ] * 3
+    # Every line of every unit starts the file by the link, never an interpreter: the
+    # same from build to build, so the web unit did not change.
+    after = site_units(fleet.hosts[0])
+    assert after["site.service"] == before["site.service"]
+    commands = [
+        line for text in after.values() for line in re.findall(r"^Exec\w+=(.*)$", text, re.M)
+    ]
+    assert {command.split()[0] for command in commands} == {"/srv/site/site.pyz", "/bin/kill"}
+    assert "python" not in "".join(after.values())
+    assert WORKER in after
+    # The new masters took over by a reload (USR2), each started by the file's launcher.
+    for host, old in zip(fleet.hosts, masters, strict=True):
+        new = main_pid(host)
+        assert new != old
+        command = host.run("cat", f"/proc/{new}/cmdline").stdout.split("\0")
+        assert command[1] == "-c" and "_django_zipapp_boot" in command[2], command
+        assert command[3] == "/srv/site/site.pyz" and "serve" in command, command
+        assert "Handling signal: usr2" in host.journal("site.service")

@@ -20,10 +20,16 @@ import pytest
 
 from django_zipapp import boot
 from django_zipapp.boot import BOOT_MODULE
-from django_zipapp.builder.bundle import write_bundle
-from django_zipapp.builder.interpreter import prepare_interpreter
 from django_zipapp.runtime.bundle import bundled_interpreter
-from tests.archives import Built, get, run_archive, running_server, site_env
+from tests.archives import (
+    Built,
+    bundle_interpreter,
+    bundle_of,
+    get,
+    run_archive,
+    running_server,
+    site_env,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
@@ -50,14 +56,7 @@ def bundle(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
     --bundle-python itself runs in tests/test_bundle_hosts.py.
     """
     work = tmp_path_factory.mktemp("bundle")
-    build_id = json.loads(run_archive(built, "info", "--json").stdout)["build_id"]
-    (work / "staging").mkdir()
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    interpreter = prepare_interpreter("", work / "staging", python=python, built_at=0)
-    (work / "srv").mkdir()
-    archive = work / "srv" / "site"
-    write_bundle(built.archive, interpreter, archive, build_id=build_id, boot_module=BOOT_MODULE)
-    return Built(archive, "", work)
+    return bundle_of(built, bundle_interpreter(work / "staging"), work)
 
 
 @pytest.fixture(scope="module")

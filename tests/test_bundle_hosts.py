@@ -94,6 +94,11 @@ def test_runs_on_a_host_without_python(boot_hosts: BootHosts, bundle: Built) -> 
     started = host.systemctl("start", "site.service", check=False)
     assert started.returncode == 0, host.journal("site.service")
     check_site(f"http://127.0.0.1:{port}")
+    # A command beside the service, in its sandbox: systemctl and systemd-run, which the
+    # file starts, load the host's libraries, not the bundled ones.
+    ran = host.run(SITE, "systemd-run", "migrate", "--noinput", check=False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "No migrations to apply." in ran.stdout, ran.stdout
     # Unpacked into the service's own CacheDirectory=, beside the archive's extraction.
     cache = host.run("ls", "-A", "/var/cache/private/site").stdout.split()
     assert any(name.startswith("site_") and name.endswith(".python") for name in cache), cache
