@@ -28,5 +28,6 @@ def public_key(key: Path) -> str:
 
 
 def key_id(public: str) -> str:
-    """A public key's id as minisign prints it: after the algorithm, 8 bytes little-endian."""
-    return base64.b64decode(public)[2:10][::-1].hex().upper()
+    """A public key's id as minisign prints it: after the algorithm, 8 bytes little-endian,
+    in upper-case hexadecimal without leading zeros (minisign's PRIX64)."""
+    return format(int.from_bytes(base64.b64decode(public)[2:10], "little"), "X")

@@ -105,14 +105,19 @@ def verify_signature(archive: Path, public_key: str, signature: Path | None = No
 
 def key_id(public_key: minisign.PublicKey) -> str:
     """The key id as minisign prints it (a little-endian number in hexadecimal)."""
-    raw = base64.b64decode(public_key.to_base64())
-    return raw[2:10][::-1].hex().upper()
+    return _key_id(base64.b64decode(public_key.to_base64()))
+
+
+def _key_id(raw: bytes) -> str:
+    # After the algorithm (2 bytes), 8 bytes little-endian, printed as minisign does with
+    # PRIX64: upper case, without leading zeros (one key in sixteen has one).
+    return format(int.from_bytes(raw[2:10], "little"), "X")
 
 
 def _mismatch(archive: Path, signed: minisign.Signature, key: minisign.PublicKey) -> str:
     # minisign's text form: the algorithm (2 bytes), then the key id (8), then the signature.
     line = bytes(signed).split(b"\n")[1]
-    signer = base64.b64decode(line)[2:10][::-1].hex().upper()
+    signer = _key_id(base64.b64decode(line))
     expected = key_id(key)
     if signer != expected:
         return (
