@@ -20,6 +20,7 @@ import pytest
 
 from django_zipapp import boot
 from django_zipapp.boot import BOOT_MODULE
+from django_zipapp.builder.bundle import LAUNCHER, SHELL_NAMES
 from django_zipapp.runtime.bundle import bundled_interpreter
 from tests.archives import (
     Built,
@@ -212,13 +213,21 @@ def test_the_interpreter_is_pruned_with_its_build(tmp_path: Path) -> None:
 def test_the_sites_programs_get_the_callers_environment(bundle: Built) -> None:
     """What the launcher changes to start its interpreter never reaches a program the
     site runs: that program would load the bundled libraries in place of its own."""
-    caller = site_env(bundle, LD_LIBRARY_PATH="/opt/caller/lib", PYTHONHOME="/opt/caller")
+    # n and d: names of the launcher's own shell variables, exported by the caller.
+    caller = site_env(
+        bundle, LD_LIBRARY_PATH="/opt/caller/lib", PYTHONHOME="/opt/caller", n="caller n", d="/d"
+    )
     seen = child_environment(bundle, caller)
     assert {name: seen.get(name) for name in caller} == caller
     assert [name for name in seen if name.startswith("DJANGO_ZIPAPP_")] == []
     # Nor when the caller had none of them.
     seen = child_environment(bundle, site_env(bundle))
     assert "LD_LIBRARY_PATH" not in seen and "PYTHONHOME" not in seen
+
+
+def test_the_launcher_keeps_every_shell_variable_it_assigns() -> None:
+    assigned = set(re.findall(r"(?:^|[\s;])([a-z])=", LAUNCHER, re.MULTILINE))
+    assert assigned and assigned <= set(SHELL_NAMES)
 
 
 def child_environment(bundle: Built, caller: dict[str, str]) -> dict[str, str]:

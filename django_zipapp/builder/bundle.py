@@ -28,7 +28,7 @@ LAUNCHER = """\
 DJANGO_ZIPAPP_OUTER_PATH=${{PATH+=$PATH}}
 DJANGO_ZIPAPP_OUTER_PYTHONHOME=${{PYTHONHOME+=$PYTHONHOME}}
 export DJANGO_ZIPAPP_OUTER_PATH DJANGO_ZIPAPP_OUTER_PYTHONHOME
-PATH=${{PATH:-/usr/bin:/bin}}
+{keep_shell_names}PATH=${{PATH:-/usr/bin:/bin}}
 fail() {{ printf 'error: %s\\n' "$*" >&2; exit 1; }}
 n=${{0##*/}}
 z=$(readlink -f -- "$0") && [ -f "$z" ] || fail "cannot find $0; run it by its path."
@@ -89,6 +89,13 @@ unset PYTHONHOME
 sys.path[0]=a[0];import {boot} as b;b.main()' "$0" "$@"
 exit 1
 """
+# The launcher's own one-letter shell variables: a caller may have exported one of these
+# names, and assigning it would change what the site sees; kept in the same way.
+SHELL_NAMES = "nzsmgabrvdth"
+KEEP_SHELL_NAMES = "".join(
+    f'[ -z "${{{name}+x}}" ] || export DJANGO_ZIPAPP_OUTER_{name}="=${name}"\n'
+    for name in SHELL_NAMES
+)
 # What LD_LIBRARY_PATH was is kept in the same way (boot.names.OUTER_PREFIX).
 LIBRARY_PATH = 'DJANGO_ZIPAPP_OUTER_LD_LIBRARY_PATH="${LD_LIBRARY_PATH+=$LD_LIBRARY_PATH}"\n'
 LIBRARY_PATH += "export DJANGO_ZIPAPP_OUTER_LD_LIBRARY_PATH\n"
@@ -142,6 +149,7 @@ def _header(
         size=interpreter.tarball.stat().st_size,
         sha256=interpreter.sha256,
         library_path=LIBRARY_PATH if interpreter.library_path else "",
+        keep_shell_names=KEEP_SHELL_NAMES,
         boot=boot,
     )
     return text.encode()
