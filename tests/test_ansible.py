@@ -693,6 +693,51 @@ def test_a_host_that_goes_down_during_its_switch_stops_the_rollout_with_the_summ
     assert [status for status, _ in fleet.homes()] == [200] * 3
 
 
+# (host, the task as which it loses power) before the switch: web2 during the upload,
+# web1 as it starts the migrations (it runs them for the fleet).
+LOST_BEFORE_THE_SWITCH = (
+    (1, "Upload the archive"),
+    (0, "Migrate the database with the new build, once for the rollout"),
+)
+
+
+def test_a_host_lost_before_the_switch_stops_the_rollout_with_the_summary(
+    fleet: Fleet, built: Built, rebuilt: Built
+) -> None:
+    serving, target = built, rebuilt
+    for index, task in LOST_BEFORE_THE_SWITCH:
+        host = fleet.hosts[index]
+        assert fleet.serving() == [release(serving.archive)] * 3
+        others = [port for number, port in enumerate(fleet.ports) if number != index]
+        with Requests(others) as requests:
+            output = fleet.cut_power_at(host, task, "-e", f"zipapp_archive={target.archive}")
+        print(f"power cut at {task!r}: others answered {requests.answered}, "
+              f"failed {requests.failed}")  # fmt: skip
+        stopped, new = summaries(output), release(target.archive)
+        print(stopped)
+        assert len(stopped) == 1, output
+        # The cut lands as the task starts, or (the migrations being quick) just after it:
+        # then the host is lost at the start of its switch.
+        assert re.match(
+            rf"Rollout stopped (before any host switched: (?:{host.name} (?:cannot be reached"
+            rf"|restarted or could not be reached)|the migrations of build {new} failed on "
+            rf"{host.name} \(the host that ran them could not be reached)"
+            rf"|at {host.name}: build {new} was cut short)",
+            stopped[0],
+        ), stopped
+        other = fleet.names[index - 1]
+        assert f"{other} {serves(serving.archive)}" in stopped[0].split(" Fleet: ")[1], stopped
+        assert requests.failed == []
+        # Nothing switched: every host serves its checked build, and the next run completes.
+        assert fleet.serving() == [release(serving.archive)] * 3
+        assert [status for status, _ in fleet.homes()] == [200] * 3
+        assert failed_site_units(host) == []
+        again = fleet.rollout(target.archive)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert fleet.serving() == [release(target.archive)] * 3
+        serving, target = target, serving
+
+
 @pytest.fixture(scope="module")
 def bundles(
     built: Built, rebuilt: Built, tmp_path_factory: pytest.TempPathFactory
