@@ -24,13 +24,15 @@ pytestmark = pytest.mark.e2e
 # Runs the archive in this process, counting the file system calls that Python code
 # makes (the boot package's and the site's own; the importer's go to posix directly).
 COUNTED = """
-import atexit, os, runpy, sys
+import atexit, functools, os, runpy, sys
 calls = []
+def counted(_real, _name, *args, **kwargs):
+    calls.append(_name)
+    return _real(*args, **kwargs)
 for name in ("stat", "lstat", "scandir", "listdir"):
-    def counted(*args, _real=getattr(os, name), _name=name, **kwargs):
-        calls.append(_name)
-        return _real(*args, **kwargs)
-    setattr(os, name, counted)
+    # A partial, not a function: Python 3.10's pathlib keeps os.stat as a class
+    # attribute, where a function would be bound as a method.
+    setattr(os, name, functools.partial(counted, getattr(os, name), name))
 atexit.register(lambda: print(f"calls={len(calls)}", file=sys.stderr))
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
