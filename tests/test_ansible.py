@@ -706,7 +706,7 @@ def test_a_host_lost_before_the_switch_stops_the_rollout_with_the_summary(
 ) -> None:
     serving, target = built, rebuilt
     for index, task in LOST_BEFORE_THE_SWITCH:
-        host = fleet.hosts[index]
+        host, name = fleet.hosts[index], fleet.names[index]
         assert fleet.serving() == [release(serving.archive)] * 3
         others = [port for number, port in enumerate(fleet.ports) if number != index]
         with Requests(others) as requests:
@@ -719,10 +719,10 @@ def test_a_host_lost_before_the_switch_stops_the_rollout_with_the_summary(
         # The cut lands as the task starts, or (the migrations being quick) just after it:
         # then the host is lost at the start of its switch.
         assert re.match(
-            rf"Rollout stopped (before any host switched: (?:{host.name} (?:cannot be reached"
+            rf"Rollout stopped (before any host switched: (?:{name} (?:cannot be reached"
             rf"|restarted or could not be reached)|the migrations of build {new} failed on "
-            rf"{host.name} \(the host that ran them could not be reached)"
-            rf"|at {host.name}: build {new} was cut short)",
+            rf"{name} \(the host that ran them could not be reached)"
+            rf"|at {name}: build {new} was cut short)",
             stopped[0],
         ), stopped
         other = fleet.names[index - 1]
