@@ -59,7 +59,7 @@ class Site:
         self.bench = bench
         self.ws = ws
         self.name = name
-        self.root = ws.root / f"deploys-{name}"
+        self.root: Path = ws.root / f"deploys-{name}"
         self.root.mkdir()
         self.env = {**ws.env, "SOURCE_DATE_EPOCH": "1700000000"}
         self.python: Path = ws.python
@@ -364,11 +364,12 @@ class JournaledDisk:
         if os.geteuid() != 0 or not (shutil.which("mkfs.ext4") and shutil.which("mount")):
             return None
         self.folder.mkdir()
-        for command in (
+        commands: list[list[str | Path]] = [
             ["truncate", "-s", self.SIZE, self.image],
             ["mkfs.ext4", "-q", "-F", self.image],
             ["mount", "-o", "loop", self.image, self.folder],
-        ):
+        ]
+        for command in commands:
             made = subprocess.run(command, capture_output=True, text=True)
             if made.returncode != 0:
                 print(f"  (no ext4 file system to measure on: {made.stderr.strip()})", flush=True)
