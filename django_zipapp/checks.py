@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .archive_debug import OBJECT_PATH, archive_debug
-from .boot.names import BOOT_MODULE
+from .booted import in_archive
 from .conf import (
     file_system_storages,
     from_base_dir,
@@ -32,7 +32,7 @@ ARCHIVE_TAG = "django_zipapp"
 
 
 def check_settings(**kwargs: Any) -> list[CheckMessage]:
-    if BOOT_MODULE in sys.modules:
+    if in_archive():
         # These settings configure building. A running archive has nothing to build, and
         # the files they name (a requirements file) stay on the build machine.
         return []
@@ -176,7 +176,7 @@ def check_generators(**kwargs: Any) -> list[CheckMessage]:
     A deployment check: in development (DEBUG on, runserver) django-compressor compresses
     on the fly, and the project has no reason to add a build command yet.
     """
-    if BOOT_MODULE in sys.modules:
+    if in_archive():
         return []  # the build generated them, or refused
     from .conf import conf
     from .generators import missing_generators
@@ -202,7 +202,7 @@ def _is_item(item: object) -> bool:
 
 def check_archive_settings(**kwargs: Any) -> list[CheckMessage]:
     """What would break or lose data once the project runs from an archive."""
-    if BOOT_MODULE in sys.modules:
+    if in_archive():
         return []  # the build checked these; the paths here are the extraction's
     root = project_root()
     return [
@@ -480,7 +480,7 @@ def _check_debug(root: Path) -> list[CheckMessage]:
 
 def check_modules(**kwargs: Any) -> list[CheckMessage]:
     """Two owners of one top-level module: one hides the other, here and in the archive."""
-    if BOOT_MODULE in sys.modules:
+    if in_archive():
         return []  # the build refused such an archive
     from .collisions import find_collisions, installed_providers, project_collisions
 

@@ -204,6 +204,57 @@ def test_runs_what_it_carries_not_what_the_interpreter_has(built: Built) -> None
     assert archive_on_path == "False"  # nothing is imported from the zip once it is unpacked
 
 
+def _boot_modules(names: list[str]) -> list[str]:
+    return [
+        name
+        for name in names
+        if name.split(".")[0] == "_django_zipapp_boot"
+        or name == "django_zipapp.boot"
+        or name.startswith("django_zipapp.boot.")
+    ]
+
+
+def test_the_runtime_uses_the_boot_package_that_started_the_archive(built: Built) -> None:
+    # The archive runs its boot package as _django_zipapp_boot; the runtime, the checks
+    # and the bundle's helpers must use that one, not load django_zipapp.boot's modules
+    # a second time from site-packages.
+    code = (
+        "import json, sys\n"
+        "import django_zipapp.checks, django_zipapp.runtime.builds, django_zipapp.runtime.bundle\n"
+        "from django_zipapp.booted import boot\n"
+        "print(json.dumps([boot.__name__, sorted(sys.modules)]))"
+    )
+    result = run_archive(built, "shell", "--verbosity", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    used, loaded = json.loads(result.stdout)
+    assert used == "_django_zipapp_boot"
+    boot_modules = _boot_modules(loaded)
+    assert "_django_zipapp_boot.prune" in boot_modules
+    assert "_django_zipapp_boot.environment" in boot_modules
+    assert [name for name in boot_modules if name.startswith("django_zipapp.")] == []
+
+
+def test_info_loads_the_boot_package_once(built: Built) -> None:
+    # info runs the runtime from the archive itself, nothing unpacked: the same holds.
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(built.archive), "info"],
+        env=site_env(built),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = [
+        line.rpartition("|")[2].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    ]
+    assert "django_zipapp.runtime.bundle" in imported
+    boot_modules = _boot_modules(imported)
+    assert "_django_zipapp_boot.environment" in boot_modules
+    assert [name for name in boot_modules if name.startswith("django_zipapp.")] == []
+
+
 def test_a_management_command_runs_with_the_garbage_collector_on(built: Built) -> None:
     # The boot module turns it off for the start; a long command (a data migration, a
     # worker) must not pile up cyclic garbage for its whole run.

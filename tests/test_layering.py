@@ -40,3 +40,10 @@ def test_boot_uses_only_the_standard_library() -> None:
     ours = [m for m in added if m.startswith("django_zipapp.")]
     assert ours and all(m.startswith("django_zipapp.boot") for m in ours)
     assert "django_zipapp.runtime" not in added
+
+
+def test_the_boot_package_is_found_by_the_name_the_archive_gives_it() -> None:
+    from django_zipapp.boot import BOOT_MODULE
+    from django_zipapp.booted import ARCHIVE_PACKAGE
+
+    assert ARCHIVE_PACKAGE == BOOT_MODULE

@@ -14,12 +14,16 @@ One job a module, arrows one way (each imports only modules listed before it):
 - seal, verify: what a warm start compares, and the check of every file;
 - prune: removing old builds and leftovers; extract: making this build's extraction;
 - entry: main() and run(), the command dispatch; the runtime is named, never imported.
+
+The rest of django_zipapp reaches this package through django_zipapp/booted.py: in an
+archive, the copy that started it, not this one loaded a second time.
 """
 
 from __future__ import annotations
 
 # The names code outside the package uses, importable from the package itself too.
 from .entry import main, run
+from .environment import restore_outer_environment
 from .extract import extract_once, hold_extraction, replace_extraction
 from .index import check_intact, damaged, extracted_name, unpacks_everything
 from .interpreter import check_python, check_target, isolated_path
@@ -32,6 +36,7 @@ from .names import (
     ENTRY_POINT,
     HASHES_NAME,
     INTERPRETER_SUFFIX,
+    OUTER_PREFIX,
     SHAREABLE_NAME,
     SITE_PACKAGES,
     STAMP,
@@ -50,6 +55,7 @@ __all__ = [
     "ENTRY_POINT",
     "HASHES_NAME",
     "INTERPRETER_SUFFIX",
+    "OUTER_PREFIX",
     "SHAREABLE_NAME",
     "SITE_PACKAGES",
     "STAMP",
@@ -70,6 +76,7 @@ __all__ = [
     "main",
     "prune_builds",
     "replace_extraction",
+    "restore_outer_environment",
     "run",
     "store_lock",
     "unpacks_everything",

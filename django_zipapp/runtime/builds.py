@@ -6,8 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from django_zipapp.boot.prune import prune_builds
-
+from ..booted import boot
 from .config import ConfigError
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ def prune_old_builds(archive: Archive, config: object | None) -> None:
     keep = keep_builds(config)
     extraction = archive.site_packages.parent
     try:
-        prune_builds(extraction, keep)
+        boot.prune_builds(extraction, keep)
     except OSError as exc:  # the site can still start; the operator should know
         print(
             f"warning: old extractions in {str(extraction.parent)!r} could not be removed: "

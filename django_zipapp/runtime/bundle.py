@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..boot.environment import restore_outer_environment
-from ..boot.names import INTERPRETER_SUFFIX, OUTER_PREFIX
+from ..booted import boot
 
 __all__ = [
     "HEADER_TAG",
@@ -25,15 +24,16 @@ __all__ = [
 ]
 
 HEADER_TAG = "# django-zipapp-interpreter"
+INTERPRETER_SUFFIX = boot.INTERPRETER_SUFFIX
 # What LD_LIBRARY_PATH was before the launcher pointed it at the bundled interpreter's
 # libraries (see boot.names.OUTER_PREFIX; the archive's start puts it back in os.environ).
-OUTER_LIBRARY_PATH = f"{OUTER_PREFIX}LD_LIBRARY_PATH"
+OUTER_LIBRARY_PATH = f"{boot.OUTER_PREFIX}LD_LIBRARY_PATH"
 
 
 def outer_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a program the archive starts: as the archive was started."""
     environment = dict(os.environ if environ is None else environ)
-    restore_outer_environment(environment)
+    boot.restore_outer_environment(environment)
     return environment
 
 
