@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .builds import prune_old_builds
 from .config import ConfigError, load_config
 from .databases import refuse_databases_inside
 
@@ -31,9 +32,7 @@ class Archive:
             config = load_config(object_path, self.config_file)
         # Here because every command that starts the site comes through: the number of
         # builds to keep is part of the site's configuration.
-        from .builds import prune_old_builds
-
-        prune_old_builds(self, config)
+        prune_old_builds(self.site_packages.parent, config)
         return config
 
     def point_settings_at_archive(self) -> None:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from ..booted import boot
 from .config import ConfigError
-
-if TYPE_CHECKING:
-    from .archive import Archive
 
 DEFAULT_KEEP_BUILDS = 3
 
@@ -35,11 +32,11 @@ def keep_builds(config: object | None) -> int:
     return value
 
 
-def prune_old_builds(archive: Archive, config: object | None) -> None:
+def prune_old_builds(extraction: Path, config: object | None) -> None:
+    """Remove the other builds' extractions beside this build's, beyond KEEP_BUILDS."""
     # Every start looks (one directory listing): a lowered KEEP_BUILDS applies at once,
     # and a start killed before it pruned is made up for by the next one.
     keep = keep_builds(config)
-    extraction = archive.site_packages.parent
     try:
         boot.prune_builds(extraction, keep)
     except OSError as exc:  # the site can still start; the operator should know
