@@ -181,6 +181,8 @@ def test_the_variables_are_observed_while_the_settings_load(
         "MEDIA_ROOT",
         "SITE_STYLESHEET",
         "LOGIN_PROVIDER",
+        "EMAIL_HOST",
+        "CONN_MAX_AGE",
     ]
     # A goodconf class's fields are read from the whole environment at once: listed too.
     example = Observation("tests.settings", "tests.sample_conf:config").names()

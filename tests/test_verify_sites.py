@@ -26,7 +26,7 @@ import pytest
 
 from django_zipapp.builder import BuildError
 from django_zipapp.builder.verify import verify_archive
-from tests.archives import Built, build_in, free_port, run_archive
+from tests.archives import Built, build_in, free_port, run_archive, site_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
@@ -46,6 +46,8 @@ VARIABLES = [
     "MEDIA_ROOT",
     "SITE_STYLESHEET",
     "LOGIN_PROVIDER",
+    "EMAIL_HOST",
+    "CONN_MAX_AGE",
 ]
 
 
@@ -131,6 +133,37 @@ def test_info_lists_the_variables_the_settings_read(verified: Built) -> None:
     assert f"environment    {', '.join(VARIABLES)}" in info.stdout.splitlines()
     recorded = json.loads(run_archive(verified, "info", "--json").stdout)
     assert recorded["environment"] == VARIABLES
+
+
+def test_a_variable_the_settings_need_is_named_without_a_traceback(verified: Built) -> None:
+    env = site_env(verified, DEBUG="False", EMAIL_HOST="smtp.example.com")
+    line = _line_of('os.environ["EMAIL_HOST_PASSWORD"]')
+    for command in (["check"], ["serve", "--bind", f"127.0.0.1:{free_port()}"]):
+        result = run_archive(verified, *command, env=env)
+        assert result.returncode == 78, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith(
+            "error: The settings module 'envsite.settings' could not be loaded: it reads the "
+            "environment variable EMAIL_HOST_PASSWORD, which is not set (envsite/settings.py, "
+            f"line {line}). Set the variable in the "
+            "environment this command runs in (for the service: `site.pyz systemd-unit "
+            f"--env-file PATH` or `--setenv NAME=VALUE`). The settings read {', '.join(VARIABLES)}"
+        ), result.stderr
+
+
+def test_a_value_the_settings_refuse_is_said_in_their_words(verified: Built) -> None:
+    result = run_archive(verified, "migrate", env=site_env(verified, CONN_MAX_AGE="forever"))
+    assert result.returncode == 78, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "error: The settings module 'envsite.settings' could not be loaded: CONN_MAX_AGE must "
+        "be a whole number of seconds (envsite/settings.py, line "
+    ), result.stderr
+
+
+def _line_of(text: str) -> int:
+    lines = (PROJECT / "envsite" / "settings.py").read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if text in line)
 
 
 def test_a_login_page_that_fails_fails_the_verification(verified: Built) -> None:

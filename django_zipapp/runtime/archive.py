@@ -40,9 +40,17 @@ class Archive:
         # host; the manifest storage and whitenoise must read them there. The directories
         # they were collected from are build inputs and stay on the build machine.
         from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
+        from .settings_errors import settings_error
 
         try:
             settings.STATIC_ROOT = str(self.site_packages / self.build["static"]["root"])
+        except (KeyError, ImproperlyConfigured) as exc:
+            explained = settings_error(exc, self.build, self.site_packages, self.prog)
+            if explained is None:
+                raise
+            raise explained from None
         except AttributeError as exc:
             if self.build.get("config_object") is not None:
                 raise

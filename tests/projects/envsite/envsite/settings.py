@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,3 +74,13 @@ MEDIA_ROOT = os.environ.get("MEDIA_ROOT", "/var/lib/envsite/media")
 SITE_STYLESHEET = os.environ.get("SITE_STYLESHEET", "site/site.css")
 # The single sign-on provider the login page talks to, when there is one.
 LOGIN_PROVIDER = os.environ.get("LOGIN_PROVIDER", "")
+
+# Mail goes out through a relay when one is configured, which then needs its password.
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_HOST_PASSWORD = os.environ["EMAIL_HOST_PASSWORD"]
+# How long a database connection is kept, as django-environ would refuse a bad value.
+try:
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "0"))
+except ValueError:
+    raise ImproperlyConfigured("CONN_MAX_AGE must be a whole number of seconds") from None

@@ -1,0 +1,76 @@
+"""A settings module that cannot load for want of configuration, said in one paragraph.
+
+Settings that read the environment stop at import when a value is missing: a
+``KeyError`` from ``os.environ["NAME"]``, or django-environ's ``ImproperlyConfigured``
+("Set the NAME environment variable"). On a server that is the operator's mistake, not
+a fault in the code, so it gets an error line instead of a traceback; any other
+exception is the project's code failing, and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .config import ConfigError
+
+
+def settings_error(
+    exc: BaseException, build: dict[str, Any], site_packages: Path, prog: str
+) -> ConfigError | None:
+    """The ConfigError that explains exc, raised while importing the settings; None when
+    exc is not about the configuration."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    module = os.environ.get("DJANGO_SETTINGS_MODULE", build.get("settings_module", ""))
+    where = _where(exc.__traceback__, site_packages, module)
+    if isinstance(exc, KeyError) and _unset_variable(exc):
+        what = f"it reads the environment variable {exc.args[0]}, which is not set"
+    elif isinstance(exc, ImproperlyConfigured) and _raised_by_settings(exc, module):
+        what = str(exc).rstrip(".")
+    else:
+        return None
+    read = build.get("environment") or []
+    names = f" The settings read {', '.join(read)} (`{prog} info` lists them)." if read else ""
+    return ConfigError(
+        f"The settings module {module!r} could not be loaded: {what}{where}. Set the "
+        "variable in the environment this command runs in (for the service: "
+        f"`{prog} systemd-unit --env-file PATH` or `--setenv NAME=VALUE`).{names}"
+    )
+
+
+def _unset_variable(exc: KeyError) -> bool:
+    key = exc.args[0] if len(exc.args) == 1 else None
+    return isinstance(key, str) and key not in os.environ and _raised_by_environ(exc)
+
+
+def _raised_by_environ(exc: BaseException) -> bool:
+    # The last frame of a missing os.environ key is os.py's __getitem__.
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).name in ("os.py", "<frozen os>")
+
+
+def _raised_by_settings(exc: BaseException, module: str) -> bool:
+    # An ImproperlyConfigured from Django's own setup after the import is not the
+    # settings': only one raised while the settings module (or one it imports) ran.
+    top = module.split(".")[0]
+    return any(
+        f"/{top}/" in frame.filename or frame.filename.endswith(f"/{top}.py")
+        for frame in traceback.extract_tb(exc.__traceback__)
+    )
+
+
+def _where(tb: TracebackType | None, site_packages: Path, module: str) -> str:
+    """ " (config/settings/base.py, line 8)": the project's last frame on the way."""
+    top = module.split(".")[0]
+    found = ""
+    for frame in traceback.extract_tb(tb):
+        path = Path(frame.filename)
+        if path.is_relative_to(site_packages):
+            relative = path.relative_to(site_packages)
+            if relative.parts[0] in (top, f"{top}.py"):
+                found = f" ({relative.as_posix()}, line {frame.lineno})"
+    return found
