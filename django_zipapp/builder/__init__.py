@@ -35,6 +35,11 @@ from ..literals import published_keys
 from ..runtime.attestations import SBOM_NAME, file_sha256, stored_sbom
 from ..runtime.safety import PUBLISHED_KEYS_NAME
 from ..runtime.static import ROOT_FILES_DIR, STATIC_INDEX_NAME
+
+# First of the builder's own modules: inside an archive, it refuses with a clear message.
+from . import outside_archive  # noqa: F401
+from .build_only import BuildOnly
+from .build_only import select as select_build_only
 from .bundle import write_bundle
 from .commands import parse_command, run_build_commands
 from .crawl import file_prefixes
@@ -206,7 +211,7 @@ def build_pyz(
                 finish = partial(
                     _finish, project, found, site_packages, pending, output, staging, shebang,
                     compressed, built_at, processes, cache, target, bundle_python, verify,
-                    verify_urls, verify_env or {}, variables, report,
+                    verify_urls, verify_env or {}, variables, runtime_requirements(asgi), report,
                 )  # fmt: skip
                 if guess is None:
                     build_id = finish(dependencies)
@@ -300,17 +305,20 @@ def _finish(
     verify_urls: Sequence[str],
     verify_env: Mapping[str, str],
     variables: list[str],
+    runtime: tuple[str, ...],
     report: Callable[[str], None],
     dependencies: Path,
 ) -> str:
     """Write the archive with these dependencies to pending, verify it; the build id."""
     _check_collisions(dependencies)
     _check_names(project, site_packages, dependencies, report)
+    build_only = _build_only(dependencies, site_packages, runtime, target, report)
     _add_self(site_packages, dependencies, report)
     normalize_modes(site_packages)
     report(f"Writing {output.name}")
     plain = pending if bundle_python is None else Path(staging, output.name)
-    sbom = _sbom(project, [dependencies, site_packages], target, built_at, bundle_python, report)
+    sources = [dependencies, site_packages]
+    sbom = _sbom(project, sources, target, built_at, bundle_python, build_only, report)
     build_id = write_archive(
         [dependencies, site_packages],
         plain,
@@ -318,13 +326,14 @@ def _finish(
         compressed=compressed,
         built_at=built_at,
         build_info={
-            **_build_info(project, found, target, [dependencies, site_packages], built_at),
+            **_build_info(project, found, target, sources, built_at, build_only),
             "processes": processes,
             "environment": variables,
         },
         cache_dir=cache,
         documents=[(SBOM_NAME, sbom)],
         languages=selectable_languages(),
+        build_only=build_only,
     )
     if bundle_python is not None:
         _bundle(plain, pending, bundle_python, target, built_at, build_id, report)
@@ -442,6 +451,27 @@ def _check_names(
             f"The project's {path.name!r} has the same name as one installed by a "
             "dependency, so one would hide the other in the archive. Rename it."
         )
+
+
+def _build_only(
+    dependencies: Path,
+    site_packages: Path,
+    runtime: tuple[str, ...],
+    target: Target,
+    report: Callable[[str], None],
+) -> BuildOnly:
+    """What only the builder needs (see build_only.py); the project is staged already."""
+    build_only = select_build_only(
+        dependencies,
+        site_packages,
+        runtime=runtime,
+        python=target.python,
+        installed_apps=settings.INSTALLED_APPS,
+    )
+    summary = build_only.summary()
+    if summary is not None:
+        report(summary)
+    return build_only
 
 
 def _check_collisions(dependencies: Path) -> None:
@@ -649,11 +679,17 @@ def _run_build_commands(
 
 
 def _build_info(
-    project: Project, found: Requirements, target: Target, sources: list[Path], built_at: int
+    project: Project,
+    found: Requirements,
+    target: Target,
+    sources: list[Path],
+    built_at: int,
+    build_only: BuildOnly,
 ) -> dict[str, Any]:
     distributions = {
         dist.metadata["Name"]: dist.version
         for dist in importlib.metadata.distributions(path=[str(path) for path in sources])
+        if dist.metadata["Name"] not in build_only.names
     }
     return {
         "format": BUILD_INFO_FORMAT,
@@ -664,7 +700,7 @@ def _build_info(
         "version": project_version(project.root),
         "git": git_state(project.root),
         **target.describe(),
-        "native": any(has_native_code(path) for path in sources),
+        "native": any(has_native_code(path, build_only.files) for path in sources),
         "built_at": built_at,
         "django_zipapp": django_zipapp.__version__,
         "requirements": found.source.name,
@@ -704,10 +740,12 @@ def _sbom(
     target: Target,
     built_at: int,
     bundle_python: str | None,
+    build_only: BuildOnly,
     report: Callable[[str], None],
 ) -> bytes:
     started = time.perf_counter()
     sbom = make_sbom(
+        left_out=build_only.names,
         sources=sources,
         project=project.name,
         version=project_version(project.root),

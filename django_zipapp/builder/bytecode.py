@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from ..boot.names import SITE_PACKAGES
@@ -37,8 +37,15 @@ for source, cfile, dfile in json.load(sys.stdin):
 """
 
 
-def compile_sources(sources: list[Path], output: Path, cache: Path | None = None) -> None:
+def compile_sources(
+    sources: list[Path],
+    output: Path,
+    cache: Path | None = None,
+    skip: Collection[str] = frozenset(),
+) -> None:
     """Compile every .py of sources into output, laid out as BYTECODE in the archive.
+
+    ``skip``: paths (relative to a source) of files the archive does not carry.
 
     ``cache``: a folder of .pyc files by the SHA-256 of their source and name, kept
     between builds: a rebuild compiles only what changed.
@@ -47,6 +54,8 @@ def compile_sources(sources: list[Path], output: Path, cache: Path | None = None
     jobs = []
     cached: list[tuple[Path, Path]] = []
     for relative, path in _python_files(sources):
+        if relative.as_posix() in skip:
+            continue
         cfile = output / relative.parent / f"{path.stem}.{tag}.pyc"
         key = None if cache is None else cache / tag / _cache_key(path, relative.as_posix())
         if key is not None and key.is_file():
@@ -135,7 +144,7 @@ def hashes_text(hashes: dict[str, str]) -> bytes:
     return "".join(f"{digest}  {name}\n" for name, digest in sorted(hashes.items())).encode()
 
 
-def shareable(sources: list[Path]) -> bytes:
+def shareable(sources: list[Path], *, left_out: Collection[str] = ()) -> bytes:
     """The top-level entries that may be shared between builds: "LAYER NAME" lines.
 
     Everything dependencies installed (sources[0]) is one layer, unpacked and shared as
@@ -145,9 +154,10 @@ def shareable(sources: list[Path]) -> bytes:
     layer of its own, and so is django_zipapp when the build copied it in (the
     requirements did not install it). The project's code is never shared: its settings
     may compute BASE_DIR from Path(__file__).resolve(), which must land in the build's own
-    folder.
+    folder. ``left_out``: top-level entries of the dependencies the archive does not hold.
     """
     dependencies = {path.name for path in sources[0].iterdir()} if sources else set()
+    dependencies -= set(left_out)
     project = {path for source in sources[1:] for path in source.iterdir()}
     data = {path.name for path in project if path.is_dir() and not any(path.rglob("*.py"))}
     copied = (

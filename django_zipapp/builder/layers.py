@@ -63,10 +63,11 @@ def dependency_layer(
 ) -> Layer:
     """The dependencies' part of the archive, from the cache or written into scratch.
 
-    ``overridden``: files (relative to site-packages) that the project provides too; the
-    project's copy wins, so the part leaves them out. ``bytecode``: whether the archive
-    carries bytecode for this interpreter. Only a cache entry of installed dependencies,
-    which never changes once written, has its part cached.
+    ``overridden``: files (relative to site-packages) the part leaves out: those the
+    project provides too (its copy wins), and those of what only the build needs.
+    ``bytecode``: whether the archive carries bytecode for this interpreter. Only a
+    cache entry of installed dependencies, which never changes once written, has its
+    part cached.
     """
     # Only what the dependencies hold too: the key must not change with every new file
     # of the project (a static file's hashed name).
@@ -144,14 +145,7 @@ def _write(
     compiled = folder / "bytecode" if bytecode else None
     if compiled is not None:
         cache = None if cache_dir is None else cache_dir / "bytecode"
-        compile_sources([dependencies], compiled, cache)
-        for name in overridden:
-            if name.endswith(".py"):
-                folder_name, _, file = name.rpartition("/")
-                stem = file[: -len(".py")]
-                (compiled / folder_name / f"{stem}.{sys.implementation.cache_tag}.pyc").unlink(
-                    missing_ok=True
-                )
+        compile_sources([dependencies], compiled, cache, skip=overridden)
     path = folder / "layer.zip"
     files = dict(members(dependencies, overridden))
     with zipfile.ZipFile(path, "w") as zf:

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -128,10 +128,12 @@ def project_version(root: Path) -> str | None:
     return None
 
 
-def has_native_code(site_packages: Path) -> bool:
+def has_native_code(site_packages: Path, left_out: Collection[str] = frozenset()) -> bool:
+    """Whether a file of site_packages, outside left_out (relative paths), is native."""
     return any(
-        name.endswith(NATIVE_SUFFIXES) or ".so." in name
-        for _, _, names in os.walk(site_packages)
+        (name.endswith(NATIVE_SUFFIXES) or ".so." in name)
+        and Path(folder, name).relative_to(site_packages).as_posix() not in left_out
+        for folder, _, names in os.walk(site_packages)
         for name in names
     )
 

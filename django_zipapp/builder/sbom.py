@@ -13,7 +13,7 @@ import importlib.metadata
 import re
 import sys
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,9 +62,18 @@ def make_sbom(
     target: Target,
     built_at: int,
     bundled: Bundled | None = None,
+    left_out: Collection[str] = (),
 ) -> bytes:
-    """The SBOM of what these site-packages folders hold (the later ones win), as JSON."""
-    components = [_distribution(dist) for dist in _distributions(sources)]
+    """The SBOM of what these site-packages folders hold (the later ones win), as JSON.
+
+    ``left_out``: names of distributions installed there that the archive does not hold.
+    """
+    leaving = {_normalized(name) for name in left_out}
+    components = [
+        _distribution(dist)
+        for dist in _distributions(sources)
+        if _normalized(dist.metadata["Name"]) not in leaving
+    ]
     components.append(_python(target))
     if bundled is not None:
         components.append(bundled.component(target))

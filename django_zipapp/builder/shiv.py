@@ -36,6 +36,7 @@ from ..boot.names import (
     SHAREABLE_NAME,
     SITE_PACKAGES,
 )
+from .build_only import NOTHING_LEFT_OUT, BuildOnly
 from .bytecode import compile_sources, file_hashes, hashes_text, shareable
 from .errors import BuildError
 from .launcher import launcher_line, record_size
@@ -63,6 +64,7 @@ def write_archive(
     cache_dir: Path | None = None,
     documents: Sequence[tuple[str, bytes]] = (),
     languages: frozenset[str] | None = None,
+    build_only: BuildOnly = NOTHING_LEFT_OUT,
 ) -> str:
     """Write the archive to output atomically and return its build id.
 
@@ -71,6 +73,7 @@ def write_archive(
     archive (see layers.py) are kept between builds (None: nowhere). ``documents``:
     members written beside the build record (the SBOM), outside the build id.
     ``languages``: those the site may select, None for all (see packed.py).
+    ``build_only``: what the dependencies installed that the archive leaves out.
     """
     dependencies, project = sources
     bytecode = _runs_on_this_interpreter(build_info)
@@ -82,7 +85,8 @@ def write_archive(
     try:
         with tempfile.TemporaryDirectory(prefix="buildpyz-archive-") as scratch:
             make_layer = partial_call(
-                dependency_layer, dependencies, frozenset(project_files), compressed=compressed,
+                dependency_layer, dependencies, frozenset(project_files) | build_only.files,
+                compressed=compressed,
                 bytecode=bytecode, cache_dir=cache_dir, scratch=Path(scratch),
             )  # fmt: skip
             layer = make_layer()
@@ -99,15 +103,16 @@ def write_archive(
                 compile_sources([project], compiled, cache)
             hashes = {**layer.hashes, **file_hashes(project_files, compiled)}
             recorded = hashes_text(hashes)
-            installed = {path.name for path in dependencies.iterdir()}
+            installed = {path.name for path in dependencies.iterdir()} - build_only.entries
             installed -= {name.split("/", 1)[0] for name in project_files}
             packed = packed_text(left_packed(hashes, dependencies=installed, languages=languages))
             # The id names the extraction: it changes with any file's name or content,
             # and with what stays packed.
             build_id = hashlib.sha256(recorded + packed).hexdigest()
             build_info["build_id"] = build_id
+            shared = shareable(sources, left_out=build_only.entries)
             with zipfile.ZipFile(partial, "a") as zf:
-                _append(zf, project_files, compiled, (recorded, packed), sources, build_info,
+                _append(zf, project_files, compiled, (recorded, packed), shared, build_info,
                         built_at, build_id, compressed, documents)  # fmt: skip
         record_size(partial)
         partial.chmod(partial.stat().st_mode | S_IXUSR | S_IXGRP | S_IXOTH)
@@ -143,7 +148,7 @@ def _append(
     project_files: dict[str, Path],
     compiled: Path | None,
     records: tuple[bytes, bytes],
-    sources: list[Path],
+    shared: bytes,
     build_info: dict[str, Any],
     built_at: int,
     build_id: str,
@@ -152,7 +157,8 @@ def _append(
 ) -> None:
     """The second part: the project, shiv's bootstrap, the records and the build record.
 
-    ``records``: the hashes of the extraction's files, and the names left packed.
+    ``records``: the hashes of the extraction's files, and the names left packed;
+    ``shared``: the top-level entries builds may share (bytecode.shareable).
     """
     date_time = time.gmtime(built_at)[:6]
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
@@ -183,7 +189,7 @@ def _append(
     built = [
         (HASHES_NAME, records[0]),
         (PACKED_NAME, records[1]),
-        (SHAREABLE_NAME, shareable(sources)),
+        (SHAREABLE_NAME, shared),
         *boot_package,
         (BUILD_INFO_NAME, json.dumps(build_info, indent=2, sort_keys=True).encode()),
         *documents,

@@ -14,10 +14,14 @@ from typing import Any
 
 from .archive import Archive
 from .config import ConfigError, split_config_option
+from .no_builder import MESSAGE, BuilderNotInArchive, mark_inside_archive
 
 # sysexits' EX_CONFIG: a unit can list it in RestartPreventExitStatus= so that a bad
 # configuration is reported once instead of restarting in a loop.
 EXIT_CONFIG_ERROR = 78
+# A command that builds archives, asked of one: the builder is not in it (no_builder.py).
+EXIT_NO_BUILDER = 1
+BUILD_COMMANDS = frozenset({"buildpyz"})
 
 HELP = """\
 usage: {prog} [-C FILE] COMMAND [ARGS...]
@@ -68,6 +72,10 @@ def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(HELP.format(prog=prog, project=build.get("project", "")), end="")
         return 0
+    mark_inside_archive()
+    if args[0] in BUILD_COMMANDS:  # before the configuration, which the refusal needs not
+        print(f"error: {MESSAGE.format(what=args[0])}", file=sys.stderr)
+        return EXIT_NO_BUILDER
     archive = Archive(build, site_packages, prog, config_file)
     if args[0] != "serve":
         gc.enable()  # off while the archive boots; serve turns it on once the site is loaded
@@ -79,6 +87,9 @@ def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    except BuilderNotInArchive as exc:  # a command of the project that imports the builder
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_BUILDER
 
 
 def _django_command(archive: Archive, args: list[str]) -> int:

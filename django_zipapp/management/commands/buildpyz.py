@@ -18,6 +18,7 @@ from django.test.utils import override_settings
 
 from django_zipapp.checks import ARCHIVE_TAG, settings_module
 from django_zipapp.conf import DEFAULT_OUTPUT, conf, default_shebang
+from django_zipapp.runtime.no_builder import BuilderNotInArchive
 
 # The lines of pip's that say what it is doing, shown at the default verbosity.
 PIP_PROGRESS = (
@@ -492,6 +493,8 @@ def _import_builder() -> ModuleType:
     # none of the builder's own tools.
     try:
         from django_zipapp import builder
+    except BuilderNotInArchive as exc:
+        raise CommandError(str(exc)) from None
     except ModuleNotFoundError as exc:
         raise CommandError(
             f"buildpyz cannot run here: {exc.name!r} is not installed. Build archives from "
