@@ -276,14 +276,26 @@ def list_build(
     python_version: str | None = None,
     exclude: Sequence[str] = (),
     asgi: bool = False,
+    cache_dir: Path | None = None,
 ) -> None:
-    """Write what build_pyz would put into the archive, and what it would leave out."""
+    """Write what build_pyz would put into the archive, and what it would leave out.
+
+    ``cache_dir``: the dependency cache, whose entry for these requirements (when there
+    is one) tells which modules each distribution installs; None: none is read.
+    """
     with _settings_errors_as_build_errors():
         project = find_project(settings, config_object, includes)
         found = find_requirements(project.root, requirements)
         target = make_target(platforms, python_version)
         list_contents(
-            project, found, target, output=output.resolve(), exclude=exclude, write=write, asgi=asgi
+            project,
+            found,
+            target,
+            output=output.resolve(),
+            exclude=exclude,
+            write=write,
+            asgi=asgi,
+            cache_dir=cache_dir,
         )
 
 

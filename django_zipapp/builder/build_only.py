@@ -144,14 +144,19 @@ def _applies(
         return True  # kept: it cannot be judged
 
 
-def own_requirements(site_packages: Path) -> tuple[str, ...]:
-    """django-zipapp's requirements without extras: the copy the archive gets, else this one."""
-    found = list(importlib.metadata.distributions(path=[str(site_packages)], name=SELF))
-    try:
-        dist = found[0] if found else importlib.metadata.distribution(SELF)
-    except importlib.metadata.PackageNotFoundError:
-        return ()  # run from a bare source folder: nothing is known to be build-only
-    return tuple(line for line in dist.requires or () if "extra ==" not in line)
+def own_requirements(installed: Distribution | None) -> tuple[str, ...]:
+    """django-zipapp's requirements without extras: the copy the archive gets, else this one.
+
+    Its extras (sign, asgi) are left alone: a project asks for them on purpose.
+    """
+    if installed is not None:
+        requires: Iterable[str] = installed.requires
+    else:
+        try:
+            requires = importlib.metadata.requires(SELF) or ()
+        except importlib.metadata.PackageNotFoundError:
+            return ()  # run from a bare source folder: nothing is known to be build-only
+    return tuple(line for line in requires if "extra ==" not in line)
 
 
 def installed(site_packages: Path) -> dict[str, tuple[Distribution, frozenset[str]]]:
@@ -176,6 +181,13 @@ def _files(site_packages: Path, dist_info: Path) -> frozenset[str]:
     listed = {path for path in listed if not path.startswith("../")}
     own = {path.relative_to(site_packages).as_posix() for path in dist_info.rglob("*")}
     return frozenset(path for path in listed | own if (site_packages / path).is_file())
+
+
+def guessed_modules(name: str) -> frozenset[str]:
+    """A distribution's modules by its name, when it is not installed: cyclonedx-python-lib
+    installs cyclonedx, boolean.py boolean."""
+    canonical = canonicalize_name(name)
+    return frozenset({canonical.replace("-", "_"), re.split(r"[-.]", canonical)[0]})
 
 
 def _modules(dist: importlib.metadata.Distribution, files: Iterable[str]) -> frozenset[str]:
@@ -272,9 +284,10 @@ def select(
     of the project staged in project (before django_zipapp is copied there)."""
     found = installed(dependencies)
     used = imported_modules(project_sources(project, skip={"django_zipapp"}))
+    distributions = {name: described for name, (described, _) in found.items()}
     names = build_only_names(
-        {name: described for name, (described, _) in found.items()},
-        roots=own_requirements(dependencies),
+        distributions,
+        roots=own_requirements(distributions.get(SELF)),
         runtime=runtime,
         environment=oldest_environment(python),
         used_modules=used | app_modules(installed_apps),

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
+from packaging.utils import canonicalize_name
 
 import django_zipapp
 
+from .build_only import (
+    SELF,
+    Distribution,
+    app_modules,
+    build_only_names,
+    guessed_modules,
+    imported_modules,
+    installed,
+    own_requirements,
+)
+from .dependencies import cache_key
 from .files import TESTS_REASON, Rules, is_test_file, skip_reason, walk_shippable
+from .markers import oldest_environment
 from .packing import default_skips
 from .pip import Resolution
 from .project import Project, static_sources, storage_locations
@@ -46,8 +59,10 @@ def list_contents(
     exclude: Sequence[str],
     write: Callable[[str], None],
     asgi: bool = False,
+    cache_dir: Path | None = None,
 ) -> None:
-    _list_dependencies(found, target, write, asgi)
+    used = imported_modules(_project_sources(project)) | app_modules(settings.INSTALLED_APPS)
+    _list_dependencies(found, target, write, asgi, Listed(used, cache_dir))
     _list_project(project, project_rules(project, output, exclude), write)
     _list_static(write)
     write(
@@ -56,8 +71,20 @@ def list_contents(
     )
 
 
+@dataclass(frozen=True)
+class Listed:
+    """What the listing needs to tell what only the build needs (see build_only.py)."""
+
+    used_modules: set[str]
+    cache_dir: Path | None
+
+
 def _list_dependencies(
-    found: Requirements, target: Target, write: Callable[[str], None], asgi: bool = False
+    found: Requirements,
+    target: Target,
+    write: Callable[[str], None],
+    asgi: bool,
+    listed: Listed,
 ) -> None:
     described = target.describe()
     write(
@@ -70,10 +97,56 @@ def _list_dependencies(
             pip_args, cwd=found.source.parent, target_args=target.pip_args(), python=target.python
         )
         items = sorted(resolved.result(), key=_name)
+    leaving = _build_only(items, target, runtime_requirements(asgi), listed)
     for item in items:
-        write(f"  + {item['metadata']['name']} {item['metadata']['version']}")
+        name, version = item["metadata"]["name"], item["metadata"]["version"]
+        if canonicalize_name(name) in leaving:
+            write(f"  - {name} {version}  (only the build needs it)")
+        else:
+            write(f"  + {name} {version}")
     if not any(_name(item) in ("django-zipapp", "django_zipapp") for item in items):
         write(f"  + django-zipapp {django_zipapp.__version__} (the copy running this build)")
+
+
+def _build_only(
+    items: list[dict[str, Any]], target: Target, runtime: Sequence[str], listed: Listed
+) -> set[str]:
+    """What the build leaves out of these resolved distributions.
+
+    pip's report names no modules: those of the installed dependencies, when the cache
+    holds them, else guessed from the distributions' names.
+    """
+    installed_modules: dict[str, frozenset[str]] = {}
+    entry = None if listed.cache_dir is None else _cache_entry(items, target, listed.cache_dir)
+    if entry is not None:
+        installed_modules = {name: dist.modules for name, (dist, _) in installed(entry).items()}
+    distributions: dict[str, Distribution] = {}
+    for item in items:
+        name = canonicalize_name(item["metadata"]["name"])
+        modules = installed_modules.get(name) or guessed_modules(item["metadata"]["name"])
+        requires = tuple(item["metadata"].get("requires_dist", ()))
+        distributions[name] = Distribution(item["metadata"]["name"], requires, modules)
+    return build_only_names(
+        distributions,
+        roots=own_requirements(distributions.get(SELF)),
+        runtime=runtime,
+        environment=oldest_environment(target.python),
+        used_modules=listed.used_modules,
+    )
+
+
+def _cache_entry(items: list[dict[str, Any]], target: Target, cache_dir: Path) -> Path | None:
+    key = cache_key(items, target)
+    folder = None if key is None else cache_dir.expanduser() / key / "site-packages"
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def _project_sources(project: Project) -> list[Path]:
+    sources = []
+    for name in (*project.packages, *project.unimported_packages):
+        path = project.root / name
+        sources += sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+    return sources
 
 
 def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) -> None:

@@ -350,6 +350,9 @@ class Command(BaseCommand):
                 python_version=target["python_version"],
                 exclude=target["exclude"],
                 asgi=conf.ASGI,
+                cache_dir=(target["cache_dir"] or builder.default_cache_dir())
+                if target["use_cache"]
+                else None,
             )
         except builder.BuildError as exc:
             raise CommandError(str(exc)) from None
