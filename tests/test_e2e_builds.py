@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+import django_zipapp
 from django_zipapp.builder.launcher import record_size
 from tests.archives import EXAMPLE, Built, build_in, run_archive, site_env
 from tests.sbom import check_sbom, packed_distributions
@@ -101,12 +102,18 @@ def test_list_shows_what_goes_in_and_why_the_rest_stays_out(tmp_path: Path) -> N
     project = copy_example(tmp_path)
     (project / "design").mkdir()
     (project / "design" / "mockup.svg").write_text("<svg/>")
+    # Named as a dependency, as many projects do: the running copy satisfies it, so pip
+    # neither looks it up (no index has this checkout's version) nor brings shiv and pip.
+    with (project / "requirements.txt").open("a") as requirements:
+        requirements.write("django-zipapp\n")
     result = build_in(project, "--list", "--exclude", "*.md")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Dependencies from requirements.txt, as pip resolves them for ")
     assert [line for line in lines if line.startswith("  + Django ")] != []
-    assert [line for line in lines if line.startswith("  + django-zipapp ")] != []
+    running = f"  + django-zipapp {django_zipapp.__version__} (the copy running this build)"
+    assert running in lines
+    assert [line for line in lines if line.startswith(("  + shiv ", "  + pip "))] == []
     assert f"Project files from {project}:" in lines
     assert "  + notes/views.py" in lines
     assert "  - notes/.env.local  (private environment file)" in lines

@@ -3,9 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from django_zipapp.builder.errors import BuildError
 from django_zipapp.builder.requirements import (
+    ASGI_REQUIREMENTS,
     RUNTIME_REQUIREMENTS,
     Requirements,
     find_requirements,
@@ -183,3 +185,33 @@ def test_the_asgi_extra_is_what_an_asgi_site_gets() -> None:
     assert sorted(r.name for r in extra) == sorted(Requirement(r).name for r in ASGI_REQUIREMENTS)
     assert runtime_requirements(asgi=False) == RUNTIME_REQUIREMENTS
     assert runtime_requirements(asgi=True) == RUNTIME_REQUIREMENTS + ASGI_REQUIREMENTS
+
+
+def test_a_requirement_the_running_copy_satisfies_is_left_to_it(tmp_path: Path) -> None:
+    (tmp_path / "base.txt").write_text("Django>=5.2\ndjango-zipapp>=0.1.0.dev0\n")
+    (tmp_path / "requirements.txt").write_text("-r base.txt\ndjango_zipapp[asgi]\n")
+    found = find_requirements(tmp_path, None)
+    assert found.flattened is not None
+    lines = found.flattened.splitlines()
+    assert lines[0] == "Django>=5.2"
+    assert [line for line in lines if "zipapp" in line] == []
+    # What the extra needs is installed in its stead.
+    assert {Requirement(line).name for line in lines[1:]} == {
+        Requirement(r).name for r in ASGI_REQUIREMENTS
+    }
+
+
+def test_a_version_the_running_copy_is_not_is_installed_as_named(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "site"\ndependencies = ["Django", "django-zipapp==0.0.1", '
+        '"django-zipapp @ https://example.com/django_zipapp-0.1-py3-none-any.whl"]\n'
+    )
+    assert find_requirements(tmp_path, None).pip_args == (
+        "Django",
+        "django-zipapp==0.0.1",
+        "django-zipapp @ https://example.com/django_zipapp-0.1-py3-none-any.whl",
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "site"\ndependencies = ["Django", "django-zipapp"]\n'
+    )
+    assert find_requirements(tmp_path, None).pip_args == ("Django",)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import BuildError
 from .includes import flatten_requirements
+from .running_copy import without_running_copy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -130,9 +131,10 @@ def read_requirements(path: Path) -> Requirements:
                 f"{str(path)!r} has no [project] dependencies list. Add one, or name a "
                 "requirements file with --requirements."
             )
-        return Requirements(path, tuple(str(item) for item in dependencies))
+        return Requirements(path, tuple(without_running_copy([str(i) for i in dependencies])))
     lines, files = flatten_requirements(path)
-    return Requirements(path, ("-r", str(path)), "".join(f"{line}\n" for line in lines), files)
+    flattened = "".join(f"{line}\n" for line in without_running_copy(lines))
+    return Requirements(path, ("-r", str(path)), flattened, files)
 
 
 def _project_table(path: Path) -> dict[str, object] | None:
