@@ -215,3 +215,17 @@ def test_a_version_the_running_copy_is_not_is_installed_as_named(tmp_path: Path)
         '[project]\nname = "site"\ndependencies = ["Django", "django-zipapp"]\n'
     )
     assert find_requirements(tmp_path, None).pip_args == ("Django",)
+
+
+def test_requirements_files_under_other_names_are_named(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "base.txt").write_text("Django\n")
+    (tmp_path / "requirements" / "production.txt").write_text("-r base.txt\npsycopg\n")
+    with pytest.raises(BuildError) as raised:
+        find_requirements(tmp_path, None)
+    assert str(raised.value).endswith(
+        " The project directory has these, under other names: requirements/base.txt, "
+        "requirements/production.txt. Name the one the server needs: `python manage.py "
+        "buildpyz --requirements requirements/production.txt`."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -96,7 +97,8 @@ def find_requirements(root: Path, explicit: str | None) -> Requirements:
                 "requirements file or a pyproject.toml with --requirements."
             )
         return read_requirements(path.resolve())
-    for folder in _folders_up_to_repository(root):
+    folders = _folders_up_to_repository(root)
+    for folder in folders:
         for name in DISCOVERED:
             candidate = folder / name
             if candidate.is_file() and (name != "pyproject.toml" or _project_table(candidate)):
@@ -106,7 +108,27 @@ def find_requirements(root: Path, explicit: str | None) -> Requirements:
         "requirements.txt there or in a folder above it up to the repository's root (for "
         "example with `pip freeze > requirements.txt`), list them "
         "under [project] dependencies in a pyproject.toml, or name a file with --requirements "
-        "or the ZIPAPP_REQUIREMENTS setting."
+        f"or the ZIPAPP_REQUIREMENTS setting.{_other_files(root, folders)}"
+    )
+
+
+def _other_files(root: Path, folders: list[Path]) -> str:
+    """The requirements files under other names that those folders hold
+    (requirements/production.txt, requirements-prod.txt), which the build may not guess."""
+    found = sorted(
+        path
+        for folder in folders
+        for pattern in ("requirements/*.txt", "requirements*.txt", "requirements/*.in")
+        for path in folder.glob(pattern)
+        if path.is_file()
+    )
+    if not found:
+        return ""
+    names = [os.path.relpath(path, root) for path in found]
+    example = next((name for name in names if "prod" in name), names[0])
+    return (
+        f" The project directory has these, under other names: {', '.join(names)}. Name the "
+        f"one the server needs: `python manage.py buildpyz --requirements {example}`."
     )
 
 
