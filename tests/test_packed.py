@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -161,6 +162,38 @@ def test_prepare_all_unpacks_what_stays_packed(built: Built, tmp_path: Path) -> 
     result = run_archive(site, "prepare", "--check")
     assert result.returncode == 0, result.stderr
     assert "all as built" in result.stdout
+
+
+@pytest.mark.e2e
+def test_a_start_that_unpacks_everything_shares_the_store_with_the_others(
+    built: Built, rebuilt: Built, tmp_path: Path
+) -> None:
+    site = deployed(built, tmp_path)
+    first = prepared(site, "--all")
+    store = tmp_path / "cache" / ".shared"
+    shared = os.readlink(first / "site-packages" / "django")
+    # The next build, same dependencies, started as usual: it links Django's layer as
+    # --all unpacked it, whose files it checks, packed ones included, instead of
+    # unpacking a layer of its own.
+    shutil.copy2(rebuilt.archive, site.archive)
+    second = prepared(site)
+    assert second != first
+    assert os.readlink(second / "site-packages" / "django") == shared
+    assert [entry.name for entry in store.iterdir() if (entry / "django").is_dir()] == [
+        Path(shared).parent.name
+    ]
+    marker = json.loads((second / MARKER).read_text())
+    assert marker["packed"] > 0
+    # What that build left packed is as built, not damaged: --check --all says so.
+    result = run_archive(site, "prepare", "--check", "--all")
+    assert result.returncode == 0, result.stderr
+    assert "not as built" not in result.stdout
+    assert (
+        f": all as built. The {marker['packed']} files that the build left packed were "
+        "not unpacked there: unpacking them now.\n"
+    ) in result.stdout
+    assert json.loads((second / MARKER).read_text())["packed"] == 0
+    assert os.readlink(second / "site-packages" / "django") == shared
 
 
 # What the site says for "Yes" in German and in French.

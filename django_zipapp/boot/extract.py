@@ -57,11 +57,12 @@ def extract_once(
     """
     # SHIV_FORCE_EXTRACT would make shiv's bootstrap extract again, without any of this.
     force = bool(os.environ.pop("SHIV_FORCE_EXTRACT", ""))
-    # Asked for every file: an extraction that left some in the archive is made again.
-    force = force or (unpacks_everything() and _left_some_packed(extraction))
     try:
         if report is not None:
             report(_check_every_file(archive_path, extraction))
+        # Asked for every file: an extraction that left some in the archive is made
+        # again (after the check, which may have made it again already).
+        force = force or (unpacks_everything() and _left_packed(extraction) > 0)
         for _attempt in range(3):
             held = hold_extraction(extraction)
             if held is not None and not force and is_sealed(extraction, held):
@@ -106,27 +107,40 @@ def _is_sealed_now(extraction: Path) -> bool:
         os.close(marker)
 
 
-def _left_some_packed(extraction: Path) -> bool:
+def _left_packed(extraction: Path) -> int:
+    """How many files the build left packed that the extraction left in the archive."""
     try:
         marker = json.loads((extraction / COMPLETE_MARKER).read_bytes())
-        return bool(marker.get("packed", 0))
-    except (OSError, ValueError, AttributeError):
-        return False  # none, or not this code's: it is checked as any other
+        return int(marker.get("packed", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0  # none, or not this code's: it is checked as any other
 
 
 def _check_every_file(archive_path: Path, extraction: Path) -> str:
-    """Check a finished extraction file by file; unpack it again when one is not as built."""
+    """Check a finished extraction file by file; unpack it again when one is not as built.
+
+    An extraction that left the build's packed files in the archive is checked without
+    them: their absence is as built. Asked to unpack everything, the start unpacks them
+    after this check (see extract_once), and this says so.
+    """
     with locked(build_lock(extraction)):
         if not (extraction / COMPLETE_MARKER).is_file():
             return f"Nothing to check in {str(extraction)!r} yet: unpacking it now."
-        checked, bad = damaged_files(archive_path, extraction)
+        left = _left_packed(extraction)
+        checked, bad = damaged_files(archive_path, extraction, left_packed=left > 0)
+        note = (
+            f" The {left} files that the build left packed were not unpacked there: "
+            "unpacking them now."
+            if unpacks_everything() and left
+            else ""
+        )
         if not bad:
-            return f"Checked {checked} files in {str(extraction)!r}: all as built."
+            return f"Checked {checked} files in {str(extraction)!r}: all as built.{note}"
         _replace_or_clean_up(archive_path, extraction)
     named = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
     return (
         f"Checked {checked} files in {str(extraction)!r}: {len(bad)} not as built "
-        f"({named}); unpacked it again."
+        f"({named}); unpacked it again.{note}"
     )
 
 

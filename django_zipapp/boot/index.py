@@ -87,12 +87,15 @@ class Index:
 
     @cached_property
     def packed(self) -> frozenset[str]:
-        """The files an extraction leaves in the archive, as the build recorded them.
+        """The files an extraction leaves in the archive: those the build left packed.
 
         Empty when UNPACK_VARIABLE is "all": a tool asks for one of them.
         """
-        if unpacks_everything():
-            return frozenset()
+        return frozenset() if unpacks_everything() else self.left_packed
+
+    @cached_property
+    def left_packed(self) -> frozenset[str]:
+        """The files the build left in the archive, as it recorded them (see PACKED_NAME)."""
         return frozenset(member_text(self, PACKED_NAME).splitlines())
 
     @property

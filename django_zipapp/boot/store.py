@@ -10,8 +10,11 @@ by file, before a new build links to it; one that does not match is left to whoe
 it, and the build unpacks its own copy. Once an entry is known to hold its content
 (unpacked here, or hashed), a stamp inside it (not in what is linked) lets a later build
 trust a file whose lstat() is unchanged (see stamps.py). Pruning removes an entry, stamp
-included, once no extraction links to it (see prune_store). Set
-DJANGO_ZIPAPP_SHARE_FILES=0 to unpack every build on its own.
+included, once no extraction links to it (see prune_store). A start that unpacks what
+the build left packed (DJANGO_ZIPAPP_UNPACK=all) keys its entry on those files too; a
+start that leaves them packed links to such an entry when it finds none of its own (see
+_candidates), so that both kinds of start share one. Set DJANGO_ZIPAPP_SHARE_FILES=0 to
+unpack every build on its own.
 
 This module may create, check and remove entries under SHIV_ROOT/.shared and create the
 links in a new extraction's temporary folder; it reads the extractions' site-packages
@@ -21,6 +24,7 @@ folders only to see which entries they link to.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,30 +52,64 @@ def share_entries(
         return set(), 0
     store = temporary.parent / STORE
     store.mkdir(exist_ok=True)
-    entries: dict[str, list[str]] = {}
-    for name in archive.members:
-        top = name.split("/", 2)[1]
-        if top in shareable:
-            entries.setdefault(shareable[top], []).append(name)
-    keys = {top: _entry_key(names, hashes) for top, names in entries.items()}
-    if any(key is None for key in keys.values()):
+    entries = _by_layer(archive.members, shareable)
+    left = _by_layer(archive.packed, shareable)  # none when this start unpacks everything
+    candidates = {
+        layer: _candidates(names, left.get(layer, []), hashes) for layer, names in entries.items()
+    }
+    if not all(candidates.values()):
         return set(), 0  # a file without a recorded hash: nothing to check an entry with
-    missing = [
-        top for top, key in keys.items() if not (store / str(key) / COMPLETE_MARKER).exists()
-    ]
-    for top in missing:
-        members = [(name, archive.members[name]) for name in entries[top]]
-        _add_to_store(archive_path, store, str(keys[top]), members)
-    found = [top for top in keys if top not in missing]
-    checked, hashed = _check_entries(store, found, keys, entries, hashes)
-    trusted = set(missing) | {top for top, good in zip(found, checked, strict=True) if good}
+    found = {
+        layer: next((c for c in options if (store / c[0] / COMPLETE_MARKER).exists()), None)
+        for layer, options in candidates.items()
+    }
+    missing = [layer for layer, chosen in found.items() if chosen is None]
+    for layer in missing:
+        members = [(name, archive.members[name]) for name in entries[layer]]
+        _add_to_store(archive_path, store, candidates[layer][0][0], members)
+    chosen = {layer: found[layer] or candidates[layer][0] for layer in entries}
+    keys = {layer: key for layer, (key, _) in chosen.items()}
+    present = [layer for layer in entries if layer not in missing]
+    files = {layer: names for layer, (_, names) in chosen.items()}
+    checked, hashed = _check_entries(store, present, keys, files, hashes)
+    trusted = set(missing) | {layer for layer, good in zip(present, checked, strict=True) if good}
     for layer in sorted(trusted):
         for top in sorted({name.split("/", 2)[1] for name in entries[layer]}):
             os.symlink(
-                os.path.join("..", "..", STORE, str(keys[layer]), top),
+                os.path.join("..", "..", STORE, keys[layer], top),
                 temporary / SITE_PACKAGES / top,
             )
     return {name for layer in trusted for name in entries[layer]}, hashed
+
+
+def _by_layer(names: Iterable[str], shareable: dict[str, str]) -> dict[str, list[str]]:
+    """The names (as an extraction holds them) of the shareable layers' files, by layer."""
+    layers: dict[str, list[str]] = {}
+    for name in names:
+        top = name.split("/", 2)[1]
+        if top in shareable:
+            layers.setdefault(shareable[top], []).append(name)
+    return layers
+
+
+def _candidates(
+    names: list[str], left: list[str], hashes: dict[str, str]
+) -> list[tuple[str, list[str]]]:
+    """The store entries that may serve a layer, best first: their keys and their files.
+
+    The entry of the files this start unpacks; where the build left some of the layer's
+    files packed, also the entry that a start which unpacked everything made (see
+    index.unpacks_everything): it holds those too, all as recorded, and is checked with
+    them, so that such a start and the ones before and after it share one entry. Empty
+    when a file has no recorded hash.
+    """
+    found = []
+    for files in (names, names + left) if left else (names,):
+        key = _entry_key(files, hashes)
+        if key is None:
+            return []
+        found.append((key, files))
+    return found
 
 
 def _entry_key(names: list[str], hashes: dict[str, str]) -> str | None:
@@ -119,16 +157,17 @@ def _add_to_store(
 def _check_entries(
     store: Path,
     layers: list[str],
-    keys: dict[str, str | None],
+    keys: dict[str, str],
     entries: dict[str, list[str]],
     hashes: dict[str, str],
 ) -> tuple[list[bool], int]:
-    """Whether each layer in the store holds exactly the recorded content, read-only.
+    """Whether each layer's entry in the store holds its files as recorded, read-only.
 
+    ``entries``: the files (as an extraction holds them) each layer's entry must hold.
     A file that the entry's stamp vouches for is not read; every other one is hashed.
     Also returns how many files were hashed.
     """
-    stamps = {layer: Stamp(store / str(keys[layer])) for layer in layers}
+    stamps = {layer: Stamp(store / keys[layer]) for layer in layers}
     # Names in the store drop the leading "site-packages/".
     items = [
         (layer, inside)
@@ -143,7 +182,7 @@ def _check_entries(
 
         bad = set()
         for layer, inside in items:
-            path = os.path.join(store, str(keys[layer]), inside)
+            path = os.path.join(store, keys[layer], inside)
             try:
                 if (
                     not stamps[layer].record(inside)

@@ -20,15 +20,23 @@ from .index import Index, Member, recorded_hashes
 from .unpack import usable_cores
 
 
-def damaged_files(archive_path: Path, extraction: Path) -> tuple[int, list[str]]:
-    """How many files were checked, and those not as built (by their name in the extraction)."""
+def damaged_files(
+    archive_path: Path, extraction: Path, *, left_packed: bool = False
+) -> tuple[int, list[str]]:
+    """How many files were checked, and those not as built (by their name in the extraction).
+
+    ``left_packed``: the extraction left the files the build left packed in the archive
+    (see index.Index.left_packed); they are not looked for, even when this start
+    unpacks everything.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     with Index.of(archive_path) as archive:
         members = archive.members
         hashes = recorded_hashes(archive)
+        skipped = archive.left_packed if left_packed else frozenset()
     # hashlib and zlib let go of the interpreter's lock: threads read in parallel.
-    names = sorted(members)
+    names = sorted(name for name in members if name not in skipped)
     workers = max(min(usable_cores(), 8, len(names)), 1)
 
     def damaged(names: list[str]) -> list[str]:
