@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -281,3 +282,24 @@ def test_an_archive_without_the_builder_serves_and_refuses_to_build(
     assert refused.returncode == 1
     assert refused.stderr == f"error: {MESSAGE.format(what='buildpyz')}\n"
     assert "Traceback" not in refused.stdout + refused.stderr
+
+
+def test_verify_signature_says_it_does_not_run_inside_an_archive() -> None:
+    program = (
+        "import django\n"
+        "from django.core.management import call_command\n"
+        "from django.core.management.base import CommandError\n"
+        "from django_zipapp.runtime.no_builder import mark_inside_archive\n"
+        "django.setup()\n"
+        "mark_inside_archive()\n"
+        "try:\n"
+        "    call_command('verify-signature', 'site.pyz', '-P', 'RWkey')\n"
+        "except CommandError as exc:\n"
+        "    print(exc)\n"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=environment
+    )
+    assert result.stdout.startswith("verify-signature does not run inside an archive, ")
+    assert result.returncode == 0, result.stderr

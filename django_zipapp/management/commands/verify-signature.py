@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from django_zipapp.runtime.no_builder import BuilderNotInArchive
+
 
 class Command(BaseCommand):
     help = (
@@ -32,6 +34,12 @@ class Command(BaseCommand):
         try:
             from django_zipapp.builder.errors import BuildError
             from django_zipapp.builder.signing import SignatureError, verify_signature
+        except BuilderNotInArchive:
+            raise CommandError(
+                "verify-signature does not run inside an archive, which carries none of the "
+                "builder's modules. Verify a signature where django-zipapp is installed with "
+                "its sign extra (pip install 'django-zipapp[sign]'), or with `minisign -V`."
+            ) from None
         except ModuleNotFoundError as exc:
             missing = f"verify-signature cannot run here: {exc.name!r} is missing."
             raise CommandError(missing) from None
