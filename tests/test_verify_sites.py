@@ -166,6 +166,31 @@ def _line_of(text: str) -> int:
     return next(number for number, line in enumerate(lines, 1) if text in line)
 
 
+def test_pages_refused_for_their_host_are_not_counted_as_verified(verified: Built) -> None:
+    # The build's settings allowed the host, the server's come from ALLOWED_HOSTS,
+    # which the verification is not given: every page answers 400.
+    reported: list[str] = []
+    verify_archive(
+        verified.archive,
+        urls=["/", "/admin/login/"],
+        host="shop.example.com",
+        https_header=None,
+        environment={"DEBUG": "False"},
+        report=reported.append,
+        cache_root=verified.work / "verify-cache",
+        file_prefixes=FILES,
+        read_variables=VARIABLES,
+    )
+    assert reported[-2:] == [
+        "Note: /, /admin/login/ answered 400 Bad Request to the Host 'shop.example.com', as "
+        "Django answers a Host that ALLOWED_HOSTS does not list, so they were not verified. "
+        "The settings read ALLOWED_HOSTS, which the verification does not give (it starts "
+        "the archive without the build's environment): give it as the server does, with "
+        "`python manage.py buildpyz --verify-env ALLOWED_HOSTS=shop.example.com`.",
+        "Verified 0 pages and 0 files they link",
+    ], reported
+
+
 def test_a_login_page_that_fails_fails_the_verification(verified: Built) -> None:
     with pytest.raises(BuildError) as failed:
         verify(verified, LOGIN_PROVIDER="acme")

@@ -59,6 +59,9 @@ class Visit:
     files: list[str] = field(default_factory=list)
     failure: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Pages that answered 400 Bad Request: to a Host that ALLOWED_HOSTS does not list,
+    # Django answers every page so, and none of them was really rendered.
+    bad_requests: list[str] = field(default_factory=list)
 
 
 class Site:
@@ -126,6 +129,8 @@ def _follow(
         if answer.status >= 500 or (via and answer.status in (404, 410)):
             found.failure = f"GET {path}{via} answered {answer.status}"
             return
+        if answer.status == 400:
+            found.bad_requests.append(path)
         for url in _links(answer.html):
             file = site.same_site_path(url, path)
             if file is not None and _kind(file, prefixes):

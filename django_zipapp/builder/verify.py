@@ -103,6 +103,7 @@ def verify_archive(
                 Site("", host, https_header), dict(file_prefixes or {}),
                 None if root is None or database_key is None else root / DATABASES / database_key,
                 given_database=environment.get("DATABASE_URL"),
+                hosts_hint=_hosts_hint(host, read_variables, env),
             )  # fmt: skip
         except VerificationFailed as failure:
             missing = missing_variables(failure.output, read_variables, env)
@@ -121,6 +122,7 @@ def _verify_in(
     file_prefixes: dict[str, str],
     kept: Path | None,
     given_database: str | None,
+    hosts_hint: str = "",
 ) -> None:
     """The verification's steps, in the scratch folder, the archive under its deployed name."""
     database = None
@@ -145,7 +147,7 @@ def _verify_in(
             _stop_quietly(checking)
         if database is not None:
             drop(archive, env, database, report)
-    _report_visit(visited, report)
+    _report_visit(visited, report, site.host, hosts_hint)
     if kept is not None and migrated:
         keep(migrated, scratch, kept)
 
@@ -155,12 +157,35 @@ def _stop_quietly(process: subprocess.Popen[str]) -> None:
     process.communicate()
 
 
-def _report_visit(visited: Visit, report: Callable[[str], None]) -> None:
+def _report_visit(
+    visited: Visit, report: Callable[[str], None], host: str, hosts_hint: str
+) -> None:
     for note in visited.notes:
         report(f"Note: {note}")
-    pages = ", ".join(visited.pages)
+    if visited.bad_requests:
+        report(
+            f"Note: {', '.join(visited.bad_requests)} answered 400 Bad Request to the Host "
+            f"{host!r}, as Django answers a Host that ALLOWED_HOSTS does not list, so "
+            f"{'it was' if len(visited.bad_requests) == 1 else 'they were'} not verified."
+            f"{hosts_hint}"
+        )
+    checked = [page for page in visited.pages if page not in visited.bad_requests]
+    pages = f" ({', '.join(checked)})" if checked else ""
     files = len(visited.files)
-    report(f"Verified {len(visited.pages)} pages ({pages}) and {files} files they link")
+    report(f"Verified {len(checked)} pages{pages} and {files} files they link")
+
+
+def _hosts_hint(host: str, read: Sequence[str], given: Mapping[str, str]) -> str:
+    """How to give the verification the server's ALLOWED_HOSTS, when the settings read
+    them from a variable it was not given."""
+    names = [name for name in read if "ALLOWED_HOSTS" in name and name not in given]
+    if not names:
+        return ""
+    return (
+        f" The settings read {names[0]}, which the verification does not give (it starts "
+        "the archive without the build's environment): give it as the server does, with "
+        f"`python manage.py buildpyz --verify-env {names[0]}={host}`."
+    )
 
 
 def _usable_root(root: Path | None) -> Path | None:
