@@ -38,7 +38,7 @@ from tests.archives import (
     running_server,
     site_env,
 )
-from tests.sbom import check_sbom
+from tests.sbom import check_sbom, normalized, packed_distributions
 
 ROOTS = (
     "cyclonedx-python-lib>=11.6",
@@ -303,3 +303,18 @@ def test_verify_signature_says_it_does_not_run_inside_an_archive() -> None:
     )
     assert result.stdout.startswith("verify-signature does not run inside an archive, ")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.heavy
+def test_list_marks_what_the_build_left_out(listed: Built) -> None:
+    result = build_in(listed.work / "project", "--list")
+    assert result.returncode == 0, result.stdout + result.stderr
+    packed = packed_distributions(listed.archive)
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Dependencies from"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("Project files from"))
+    for line in lines[start + 1 : end]:
+        sign, name, version = line.split()[:3]
+        assert (sign == "+") == ((normalized(name), version) in packed), line
+    assert "  - pip " in result.stdout and "  + click " in result.stdout
