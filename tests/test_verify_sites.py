@@ -191,6 +191,16 @@ def test_pages_refused_for_their_host_are_not_counted_as_verified(verified: Buil
     ], reported
 
 
+def test_a_database_path_under_the_state_root_is_the_verifications_own(verified: Built) -> None:
+    # As a unit gives it (Environment=DATABASE_URL=sqlite:///%S/envsite/db.sqlite3): the
+    # verification migrates it in a folder of its own, and serves the pages from it.
+    url = "sqlite:///%S/envsite/db.sqlite3"
+    reported = verify(verified, DATABASE_URL=url)
+    assert not [line for line in reported if "did not migrate" in line], reported
+    assert reported[-1].startswith("Verified 3 pages"), reported
+    assert not Path("/%S").exists()
+
+
 def test_a_login_page_that_fails_fails_the_verification(verified: Built) -> None:
     with pytest.raises(BuildError) as failed:
         verify(verified, LOGIN_PROVIDER="acme")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -223,7 +224,26 @@ def _environment(scratch: Path, root: Path, extra: Mapping[str, str]) -> dict[st
     for name in ("PYENV_ROOT", "PYENV_VERSION"):
         if name in os.environ:
             environment[name] = os.environ[name]
-    return {**environment, **extra}
+    given = {name: _expand_state_root(value, scratch / STATE_ROOT) for name, value in extra.items()}
+    return {**environment, **given}
+
+
+# What %S stands for in a --verify-env value, as in a unit's Environment= (/var/lib).
+STATE_ROOT = "var-lib"
+_SPECIFIER = re.compile(r"%[S%]")
+
+
+def _expand_state_root(value: str, root: Path) -> str:
+    """The value with systemd's %S (the root of state directories) standing for a folder
+    of the verification's own, and %% for %; the folder a path under it names is created,
+    as systemd creates a unit's StateDirectory=. A database there is the verification's
+    own: migrated, and kept for the next build as one in STATE_DIRECTORY is."""
+    if "%" not in value:
+        return value
+    expanded = _SPECIFIER.sub(lambda m: str(root) if m[0] == "%S" else "%", value)
+    for match in re.finditer(re.escape(str(root)) + r"(/[^\s;,?#]*)?", expanded):
+        (root / (match[1] or "/").lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+    return expanded
 
 
 def _serve_and_request(

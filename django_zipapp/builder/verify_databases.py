@@ -78,8 +78,10 @@ def note_unmigrated(
     if given is None:
         report(
             "Note: the verification did not migrate: a database of the settings is not "
-            "a temporary SQLite file (give it one with --verify-env DATABASE_URL=... when "
-            "the settings read DATABASE_URL)"
+            "a temporary SQLite file. Give the settings one as the server would, with "
+            "--verify-env NAME=%S/site/db.sqlite3 for the variable they read its path from "
+            "(%S stands for a folder of the verification, as for /var/lib in a unit), or "
+            "--verify-env DATABASE_URL=... when they read DATABASE_URL"
         )
     else:
         report(
