@@ -26,7 +26,16 @@ import pytest
 
 from django_zipapp.builder import BuildError
 from django_zipapp.builder.verify import verify_archive
-from tests.archives import Built, build_in, free_port, run_archive, site_env
+from tests.archives import (
+    Built,
+    Server,
+    build_in,
+    free_port,
+    get,
+    run_archive,
+    site_env,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
@@ -199,6 +208,30 @@ def test_a_database_path_under_the_state_root_is_the_verifications_own(verified:
     assert not [line for line in reported if "did not migrate" in line], reported
     assert reported[-1].startswith("Verified 3 pages"), reported
     assert not Path("/%S").exists()
+
+
+def test_serve_takes_its_values_from_the_environment_without_goodconf(verified: Built) -> None:
+    port = free_port()
+    env = site_env(verified, DEBUG="False", SERVE_BIND=f"127.0.0.1:{port}", SERVE_WORKERS="1")
+    log = verified.work / "serve-environment.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(verified.archive), "serve"], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        server = Server(f"http://127.0.0.1:{port}", process, log)
+        wait_for(server)
+        status, _, _ = get(f"{server.base}/accounts/login/")
+        assert status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    said = log.read_text()
+    assert said.count("Booting worker") == 1, said
+    bad = run_archive(verified, "serve", env={**env, "SERVE_WORKERS": "many"})
+    assert bad.returncode == 78, bad.stderr
+    assert bad.stderr.startswith("error: The environment is invalid for serve: SERVE_WORKERS: ")
+    assert "many" not in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_a_login_page_that_fails_fails_the_verification(verified: Built) -> None:

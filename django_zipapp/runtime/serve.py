@@ -320,6 +320,10 @@ def run(archive: Archive, argv: list[str]) -> int:
     # serve's own options first: --help and a bad option need no configuration.
     args = build_parser(archive.prog).parse_args(argv)
     config = archive.load_config()
+    if config is None:
+        from .serve_environment import serve_settings
+
+        config = serve_settings()
     archive.point_settings_at_archive()
     refuse_unsafe_settings(
         settings,
