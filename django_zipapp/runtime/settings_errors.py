@@ -33,12 +33,13 @@ def settings_error(
         what = str(exc).rstrip(".")
     else:
         return None
-    read = build.get("environment") or []
-    names = f" The settings read {', '.join(read)} (`{prog} info` lists them)." if read else ""
+    # Not the list itself: the build's verification names the variables of its output
+    # that it was not given, and would take the whole list for missing ones.
+    listed = f" `{prog} info` lists every variable they read." if build.get("environment") else ""
     return ConfigError(
         f"The settings module {module!r} could not be loaded: {what}{where}. Set the "
         "variable in the environment this command runs in (for the service: "
-        f"`{prog} systemd-unit --env-file PATH` or `--setenv NAME=VALUE`).{names}"
+        f"`{prog} systemd-unit --env-file PATH` or `--setenv NAME=VALUE`).{listed}"
     )
 
 
