@@ -20,7 +20,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -419,15 +419,21 @@ def test_an_archive_whose_signature_does_not_verify_changes_nothing(
         }
     print(f"requests during the refused rollouts: {requests.answered}, failed {requests.failed}")
     for case, result in results.items():
-        refusals = re.findall(r'"msg": "(Refused site\.pyz: [^"]*)"', result.stdout)
-        print(f"{case}: {refusals}")
+        # One message, the rollout's last: the refusal, then the state of the fleet.
+        stopped = summaries(result.stdout)
+        print(f"{case}: {stopped}")
         assert result.returncode != 0, case
-        assert len(refusals) == 1, result.stdout
-        assert cases[case][2] in refusals[0]
-        assert refusals[0].endswith(
+        assert len(stopped) == 1, result.stdout
+        refusal, _, fleet_state = stopped[0].partition(" Fleet: ")
+        assert refusal.startswith("Rollout stopped before any host switched: refused site.pyz: "), (
+            refusal
+        )
+        assert cases[case][2] in refusal
+        assert refusal.endswith(
             "; nothing was changed on any host. Sign it with `buildpyz --sign`, or give the "
             "public key of the key that signed it."
-        ), refusals[0]
+        ), refusal
+        assert fleet_state.startswith("web1 serves build "), fleet_state
         assert ran_on(result.stdout, "Upload the archive") == []
     assert requests.failed == []
     assert all(count > 0 for count in requests.answered.values()), requests.answered
@@ -796,3 +802,67 @@ def test_a_bundled_build_rolled_onto_a_bundled_build_is_reloaded(
         assert command[1] == "-c" and "_django_zipapp_boot" in command[2], command
         assert command[3] == "/srv/site/site.pyz" and "serve" in command, command
         assert "Handling signal: usr2" in host.journal("site.service")
+
+
+def test_a_build_refused_on_one_host_stops_the_rollout_before_anything_is_used(
+    fleet: Fleet, built: Built, rebuilt: Built
+) -> None:
+    """A configuration value the new build refuses on web2, then a prepare command that
+    fails on web3: each stops the rollout before any host switches, with the fleet's
+    summary, and web2 keeps the configuration its build in service starts with. The
+    same rollout with both mended then completes."""
+    serving = fleet.serving()
+    # A build that no host serves yet (this test runs last, after the bundled builds).
+    archive = next(b.archive for b in (built, rebuilt) if release(b.archive) not in serving)
+    config = fleet.hosts[1].path("/etc/site/config.yaml")
+    kept = config.read_bytes()
+    inventory = json.loads(fleet.inventory.read_text())
+    hosts = inventory["all"]["hosts"]
+    hosts["web2"]["zipapp_config"] = {"ALLOWED_HOSTS": ["127.0.0.1"], "DEBUG": "perhaps"}
+    bad_config = replace(fleet, inventory=fleet.work / "bad-config.json")
+    bad_config.inventory.write_text(json.dumps(inventory))
+    del hosts["web2"]["zipapp_config"]
+    hosts["web3"]["zipapp_prepare_command"] = ["prepare", "--no-such-option"]
+    bad_command = replace(fleet, inventory=fleet.work / "bad-command.json")
+    bad_command.inventory.write_text(json.dumps(inventory))
+    new = release(archive)
+    with Requests(fleet.ports) as requests:
+        refused = bad_config.rollout(archive)
+        failed = bad_command.rollout(archive)
+    print(f"requests answered during the rollouts: {requests.answered}, failed {requests.failed}")
+    fleet_state = "; ".join(
+        f"{name} serves build {build} and answers with 200"
+        for name, build in zip(fleet.names, serving, strict=True)
+    )
+    for result, cause in (
+        (
+            refused,
+            f"build {new} refused the new configuration of web2 (The configuration is invalid: "
+            "DEBUG: Input should be a valid boolean, unable to interpret input); the hosts keep "
+            "the configuration they run with, and no host was switched.",
+        ),
+        (
+            failed,
+            f"build {new} could not be prepared on web3 (",
+        ),
+    ):
+        stopped = summaries(result.stdout)
+        print(stopped)
+        assert result.returncode != 0
+        assert len(stopped) == 1, result.stdout
+        assert stopped[0].startswith(f"Rollout stopped before any host switched: {cause}")
+        assert stopped[0].endswith(f" Fleet: {fleet_state}."), stopped
+        assert ran_on(result.stdout, "Switch the link to the build") == []
+    assert "--no-such-option" in summaries(failed.stdout)[0]
+    assert summaries(failed.stdout)[0].endswith(
+        "); no host was switched, and the next run prepares it again. Fleet: " + fleet_state + "."
+    )
+    assert requests.failed == []
+    assert all(count > 0 for count in requests.answered.values()), requests.answered
+    assert fleet.serving() == serving
+    assert config.read_bytes() == kept
+    # Mended, the same rollout completes: nothing to clean up by hand.
+    again = fleet.rollout(archive)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert fleet.serving() == [new] * 3
+    assert [status for status, _ in fleet.homes()] == [200] * 3
