@@ -17,6 +17,7 @@ from django_zipapp.builder.project import (
     root_files,
     static_sources,
 )
+from django_zipapp.builder.source_roots import source_roots
 from django_zipapp.conf import conf
 
 
@@ -33,6 +34,19 @@ def tree(tmp_path: Path) -> Path:
 
 def test_folders_with_an_init_are_packages_even_when_nothing_imported_them(tree: Path) -> None:
     assert package_folders(tree, exclude=["pages"]) == ("facts",)
+
+
+def test_folders_on_sys_path_inside_the_project_hold_packages(tree: Path) -> None:
+    # A src layout: manage.py puts src/ on sys.path; a virtualenv inside the project and
+    # the project root itself are not such folders.
+    venv = tree / ".venv/lib/python3.12/site-packages"
+    for folder in (tree / "src/reports", venv, tree / "src/empty"):
+        folder.mkdir(parents=True)
+    (tree / "src/reports/__init__.py").write_text("")
+    path = [str(tree / "src"), str(venv), str(tree), str(tree.parent), str(tree / "missing")]
+    roots = source_roots(tree, path)
+    assert roots == (PurePosixPath("src"),)
+    assert package_folders(tree, exclude=["pages"], roots=roots) == ("facts", "src/reports")
 
 
 def test_files_next_to_manage_py(tree: Path) -> None:

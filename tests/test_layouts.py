@@ -138,3 +138,26 @@ def test_data_survives_a_rebuild_a_new_deploy_and_a_prune(layered: Built) -> Non
     new = sorted((layered.work / "cache").glob("site.pyz_*"))
     assert len(new) == 1 and new[0] not in old
     assert (layered.work / "state" / "db.sqlite3").is_file()
+
+
+@pytest.mark.heavy
+def test_src_layout_is_packed_where_base_dir_finds_it(tmp_path: Path) -> None:
+    # tests/projects/srclayout: packages in src/, which manage.py puts on sys.path;
+    # BASE_DIR is the repository root, with templates/ in it.
+    built = build_project(tmp_path / "work", "srclayout")
+    copied = "- Copied 9 project files (src/notes, src/srcsite, src/reports; 1 data directories)"
+    assert copied in built.build_output.splitlines()
+    with zipfile.ZipFile(built.archive) as archive:
+        names = set(archive.namelist())
+        info = json.loads(archive.read("django_zipapp.json"))
+    assert info["python_path"] == ["src"]
+    assert {
+        "site-packages/src/srcsite/settings.py",
+        "site-packages/src/reports/__init__.py",  # imported lazily by the view
+        "site-packages/templates/home.html",  # BASE_DIR / "templates"
+    } <= names
+    check = run_archive(built, "check", cwd=Path("/"))
+    assert check.returncode == 0, check.stderr
+    environment = site_env(built)
+    with running_server(built.archive, environment, tmp_path / "serve.log", workers=1) as server:
+        assert get(server.base + "/")[2].endswith(b"<p>Served from a src layout.</p>\n")

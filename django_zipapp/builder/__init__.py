@@ -709,6 +709,7 @@ def _build_info(
         "settings_module": project.settings_module,
         "config_object": project.config_object,
         "static": {"root": project.static_root.as_posix(), "url": settings.STATIC_URL},
+        "python_path": [folder.as_posix() for folder in project.python_path],
         "version": project_version(project.root),
         "git": git_state(project.root),
         **target.describe(),

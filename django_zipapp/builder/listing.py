@@ -175,7 +175,8 @@ def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) 
         walked = replace(rules, leave_out_tests=False) if included else rules
         for path in walk_shippable(source, rules=walked, on_skip=skipped):
             write(f"  + {_relative(path, project.root)}")
-    shipped = {*roots[: len(project.packages) + len(project.unimported_packages)]}
+    packages = roots[: len(project.packages) + len(project.unimported_packages)]
+    shipped = {PurePosixPath(name).parts[0] for name in packages}
     shipped |= {p.parts[0] for p in (*project.data_dirs, *project.data_files, *project.includes)}
     for path in sorted(project.root.iterdir()):
         if path.name not in shipped and not (path.suffix == ".py" and path.stem in shipped):

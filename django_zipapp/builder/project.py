@@ -12,6 +12,7 @@ from typing import Any
 from ..conf import file_system_storages, from_base_dir
 from .errors import BuildError
 from .files import TEST_DIRS, is_test_file
+from .source_roots import locate, source_roots
 
 # Where collected static files go when STATIC_ROOT is not inside the project.
 FALLBACK_STATIC_ROOT = PurePosixPath("_zipapp/static")
@@ -31,6 +32,8 @@ class Project:
     # Files at the project root and --include'd paths, relative to the root.
     data_files: tuple[PurePosixPath, ...] = ()
     includes: tuple[PurePosixPath, ...] = ()
+    # Folders under the root on sys.path (src/): the archive puts them on sys.path too.
+    python_path: tuple[PurePosixPath, ...] = ()
 
 
 def find_project(
@@ -39,7 +42,9 @@ def find_project(
     """Describe the project from its configured settings, after django.setup()."""
     settings_module = settings.SETTINGS_MODULE
     root = project_root(settings)
-    packages = project_packages(root, settings)
+    roots = source_roots(root)
+    packages = project_packages(root, settings, roots)
+    unimported = package_folders(root, exclude=packages, roots=roots)
     return Project(
         root=root,
         name=settings_module.split(".")[0],
@@ -48,9 +53,10 @@ def find_project(
         data_dirs=data_dirs(root, settings),
         static_root=static_root(root, settings),
         config_object=config_object or find_config_object(settings_module, root),
-        unimported_packages=package_folders(root, exclude=packages),
+        unimported_packages=unimported,
         data_files=root_files(root),
         includes=tuple(included_path(root, path) for path in includes),
+        python_path=_used_roots(roots, (*packages, *unimported)),
     )
 
 
@@ -63,11 +69,14 @@ def project_root(settings: Any) -> Path:
     return _module_path(top).parent
 
 
-def project_packages(root: Path, settings: Any) -> tuple[str, ...]:
+def project_packages(
+    root: Path, settings: Any, roots: Sequence[PurePosixPath] = ()
+) -> tuple[str, ...]:
     """Top-level packages and modules under the project root that the site imports.
 
     After django.setup() every app, model and admin module is imported; the URLconf and
-    WSGI modules are named by settings and not imported yet.
+    WSGI modules are named by settings and not imported yet. Each is given by its path
+    relative to the root: ``src/mysite`` in a src layout.
     """
     names = {_top_level(name) for name in sys.modules}
     for setting in ("ROOT_URLCONF", "WSGI_APPLICATION", "SETTINGS_MODULE"):
@@ -75,23 +84,39 @@ def project_packages(root: Path, settings: Any) -> tuple[str, ...]:
         if value:
             names.add(_top_level(value))
     names.update(_top_level(app) for app in settings.INSTALLED_APPS)
-    return tuple(sorted(name for name in names if _lives_in(root, name)))
+    found = (_lives_in(root, roots, name) for name in names)
+    return tuple(sorted(path for path in found if path is not None))
 
 
-def package_folders(root: Path, *, exclude: Sequence[str]) -> tuple[str, ...]:
+def package_folders(
+    root: Path, *, exclude: Sequence[str], roots: Sequence[PurePosixPath] = ()
+) -> tuple[str, ...]:
     """Top-level packages under the root that nothing imported while Django set up.
 
     A view may import a package of the project lazily, inside a function; it must be in
     the archive all the same.
     """
     found = (
-        path.name
-        for path in root.iterdir()
+        (folder / path.name).as_posix()
+        for folder in (PurePosixPath(), *roots)
+        for path in (root / folder).iterdir()
         if path.name.isidentifier()
         and (path / "__init__.py").is_file()
         and path.name not in TEST_DIRS
     )
-    return tuple(sorted(name for name in found if name not in exclude and _lives_in(root, name)))
+    return tuple(
+        sorted(
+            name
+            for name in found
+            if name not in exclude and _lives_in(root, roots, PurePosixPath(name).name) == name
+        )
+    )
+
+
+def _used_roots(
+    roots: Sequence[PurePosixPath], packages: Sequence[str]
+) -> tuple[PurePosixPath, ...]:
+    return tuple(root for root in roots if any(PurePosixPath(p).parent == root for p in packages))
 
 
 def root_files(root: Path) -> tuple[PurePosixPath, ...]:
@@ -125,12 +150,12 @@ def _top_level(dotted: str) -> str:
     return dotted.split(".")[0]
 
 
-def _lives_in(root: Path, name: str) -> bool:
+def _lives_in(root: Path, roots: Sequence[PurePosixPath], name: str) -> str | None:
     if name in ("__main__", "manage"):
-        return False
-    # A package is the project's when it sits directly in the project root: this skips a
-    # virtualenv that lives inside the project directory.
-    return (root / name / "__init__.py").is_file() or (root / f"{name}.py").is_file()
+        return None
+    # A package is the project's when it sits directly in the project root or in a folder
+    # of it on sys.path (src/): this skips a virtualenv inside the project directory.
+    return locate(root, roots, name)
 
 
 def data_dirs(root: Path, settings: Any) -> tuple[PurePosixPath, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 from .archive import Archive
 from .config import ConfigError, split_config_option
 from .no_builder import MESSAGE, BuilderNotInArchive, mark_inside_archive
+from .source_roots import put_source_roots_on_path
 
 # sysexits' EX_CONFIG: a unit can list it in RestartPreventExitStatus= so that a bad
 # configuration is reported once instead of restarting in a loop.
@@ -73,6 +74,7 @@ def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
         print(HELP.format(prog=prog, project=build.get("project", "")), end="")
         return 0
     mark_inside_archive()
+    put_source_roots_on_path(build, site_packages)
     if args[0] in BUILD_COMMANDS:  # before the configuration, which the refusal needs not
         print(f"error: {MESSAGE.format(what=args[0])}", file=sys.stderr)
         return EXIT_NO_BUILDER

@@ -1,0 +1,2 @@
+def label() -> str:
+    return "src layout"
