@@ -189,6 +189,27 @@ def test_the_variables_are_observed_while_the_settings_load(
     assert "SECRET_KEY" in example
 
 
+def test_what_a_library_reads_while_it_is_imported_is_not_the_sites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # celery, kombu and click read their own switches (C_IMPDEBUG, TERM...) when the
+    # project's package imports them; a library function the settings call (decouple's
+    # config(), dj-database-url) reads for the site.
+    (tmp_path / "noisylib.py").write_text(
+        "import os\nDEBUG_POOL = os.environ.get('NOISY_DEBUG')\n"
+        "def config(name):\n    return os.environ.get(name)\n"
+    )
+    (tmp_path / "quietsite").mkdir()
+    (tmp_path / "quietsite" / "__init__.py").write_text("import noisylib\n")
+    (tmp_path / "quietsite" / "settings.py").write_text(
+        "import os\nfrom noisylib import config\n"
+        "SECRET_KEY = os.environ.get('SITE_KEY')\nBROKER = config('BROKER_URL')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    observed = Observation("quietsite.settings", None, ["quietsite"]).names()
+    assert observed == ["SITE_KEY", "BROKER_URL"]
+
+
 def test_a_throwaway_database_on_the_server_never_the_named_one() -> None:
     url = "postgres://site:p%40ss@db.internal:5432/production?sslmode=require"
     assert is_server_url(url)

@@ -181,7 +181,9 @@ def build_pyz(
             # Where a deploy script would not pick it up, until it is verified.
             pending = output.with_name(f".{output.name}.{os.getpid()}.unverified")
             # Which environment variables the settings read, found meanwhile.
-            observation = Observation(project.settings_module, project.config_object)
+            observation = Observation(
+                project.settings_module, project.config_object, project.module_names
+            )
             try:
                 site_packages = Path(staging, "site-packages")
                 # pip resolves the dependencies meanwhile.

@@ -25,13 +25,24 @@ import _collections_abc, importlib, json, os, sys, sysconfig
 sys.path[:] = json.loads(sys.argv[1])
 stdlib = sysconfig.get_paths()["stdlib"]
 passing = {os.__file__, _collections_abc.__file__, "<string>"}
+project = set(json.loads(sys.argv[4]))
 read = []
 def by_the_site():
     frame = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename in passing:
         frame = frame.f_back
     name = frame.f_code.co_filename if frame is not None else ""
-    return not name.startswith(stdlib) or "-packages" in name
+    return (not name.startswith(stdlib) or "-packages" in name) and not imported_by(frame)
+def imported_by(frame):
+    # A library that reads the environment while it is imported (celery's, kombu's,
+    # click's own switches) is read at import time, not by the settings: the module
+    # whose top level runs the read must be one of the project's.
+    while frame is not None and frame.f_code.co_name != "<module>":
+        frame = frame.f_back
+    if frame is None:
+        return False
+    module = str(frame.f_globals.get("__name__", ""))
+    return module.partition(".")[0] not in project
 class Watched(type(os.environ)):
     def __getitem__(self, key):
         if key not in read and by_the_site():
@@ -60,9 +71,13 @@ print(json.dumps({"read": read, "fields": fields, "failed": failed}))
 class Observation:
     """The settings module imported in a new interpreter, meanwhile the build goes on."""
 
-    def __init__(self, settings_module: str, config_object: str | None) -> None:
+    def __init__(
+        self, settings_module: str, config_object: str | None, packages: Collection[str] = ()
+    ) -> None:
         environment = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module}
-        arguments = [json.dumps(sys.path), settings_module, config_object or ""]
+        # The project's top-level modules: what their code reads is the site's.
+        names = sorted({settings_module.partition(".")[0], *packages})
+        arguments = [json.dumps(sys.path), settings_module, config_object or "", json.dumps(names)]
         self.process = subprocess.Popen(
             [sys.executable, "-c", OBSERVE_SCRIPT, *arguments],
             env=environment,

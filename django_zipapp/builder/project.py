@@ -35,6 +35,13 @@ class Project:
     # Folders under the root on sys.path (src/): the archive puts them on sys.path too.
     python_path: tuple[PurePosixPath, ...] = ()
 
+    @property
+    def module_names(self) -> tuple[str, ...]:
+        """The top-level names the project's packages and modules are imported by."""
+        return tuple(
+            PurePosixPath(path).name for path in (*self.packages, *self.unimported_packages)
+        )
+
 
 def find_project(
     settings: Any, config_object: str | None = None, includes: Sequence[str] = ()
