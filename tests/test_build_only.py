@@ -123,6 +123,23 @@ def test_what_a_kept_distribution_requires_stays() -> None:
     assert left_out(distributions) == (BUILDER_ONLY | {"packaging"}) - {"click"}
 
 
+def test_an_extra_that_what_is_installed_shows_was_asked_for_keeps_what_it_adds() -> None:
+    # celery[redis] installs kombu[redis], which adds redis and packaging: kombu's Redis
+    # transport imports packaging. gunicorn's extras are not installed; whitenoise[brotli]
+    # adds only what django-zipapp asks for.
+    distributions = frozen(
+        gunicorn=('packaging; extra == "gevent"', 'gevent>=1.4; extra == "gevent"'),
+        celery=("kombu>=5.6", 'kombu[redis]>=5.6; extra == "redis"'),
+        kombu=('redis>=4.5; extra == "redis"', 'packaging==26.3; extra == "redis"'),
+        redis=(),
+    )
+    assert left_out(distributions) == BUILDER_ONLY
+    # Plain celery: kombu's extra adds redis, which is not installed.
+    plain = {name: d for name, d in distributions.items() if name not in ("redis", "celery")}
+    plain["celery"] = Distribution("celery", ("kombu>=5.6",), frozenset({"celery"}))
+    assert left_out(plain) == BUILDER_ONLY | {"packaging"}
+
+
 def test_markers_are_judged_for_the_archives_python() -> None:
     assert "tomli" in left_out(frozen(), python="3.10")
     # Not required on 3.12 by django-zipapp: installed for another reason, so it stays.

@@ -34,6 +34,7 @@ SELF = "django-zipapp"
 # string only keeps a distribution that could have been left out.
 _IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)|import[ \t]+([A-Za-z_][\w. \t,]*))", re.M)
 _NOT_MODULES = (".dist-info", ".data", ".egg-info", ".pth")
+_EXTRA = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']""")
 
 
 @dataclass(frozen=True)
@@ -84,16 +85,69 @@ def build_only_names(
     used = {name for name in candidates if distributions[name].modules & set(used_modules)}
     # django-zipapp's own needs in the archive are the runtime's, not its Requires-Dist.
     staying = [*runtime, *(n for n in distributions if n not in candidates and n != SELF)]
-    kept = _reach([*staying, *used], distributions, environment)
+    evident = _evident_extras(distributions, environment, candidates)
+    kept = _reach([*staying, *used], distributions, environment, evident)
     return candidates - kept
+
+
+def _evident_extras(
+    distributions: Mapping[str, Distribution],
+    environment: Mapping[str, str],
+    candidates: Collection[str],
+) -> dict[str, frozenset[str]]:
+    """The extras of each distribution that its installed neighbours show were asked for.
+
+    A project's ``celery[redis]`` reaches ``kombu[redis]``, which adds redis and packaging;
+    the extra is not in kombu's metadata, only in what pip installed. An extra counts when
+    every distribution it adds is installed and one of them is not the builder's own
+    (whitenoise[brotli], asked for by django-zipapp alone, does not count).
+    """
+    evident = {}
+    for name, dist in distributions.items():
+        found = frozenset(
+            extra
+            for extra in _extras(dist)
+            if _shown(_added(dist, extra, environment), distributions, candidates)
+        )
+        if found:
+            evident[name] = found
+    return evident
+
+
+def _extras(dist: Distribution) -> set[str]:
+    return {extra for line in dist.requires for extra in _EXTRA.findall(line)}
+
+
+def _added(dist: Distribution, extra: str, environment: Mapping[str, str]) -> list[str]:
+    added: list[str] = []
+    for line in dist.requires:
+        requirement = _requirement(line)
+        if requirement is None or requirement.marker is None:
+            continue
+        with_extra = _applies(requirement, environment, frozenset({extra}))
+        if with_extra and not _applies(requirement, environment, frozenset()):
+            added.append(canonicalize_name(requirement.name))
+    return added
+
+
+def _shown(
+    added: list[str], installed: Mapping[str, Distribution], candidates: Collection[str]
+) -> bool:
+    return (
+        bool(added)
+        and all(name in installed for name in added)
+        and any(name not in candidates for name in added)
+    )
 
 
 def _reach(
     requirements: Iterable[str],
     distributions: Mapping[str, Distribution],
     environment: Mapping[str, str],
+    evident: Mapping[str, frozenset[str]] | None = None,
 ) -> set[str]:
-    """The installed distributions these requirements need, directly or not."""
+    """The installed distributions these requirements need, directly or not (with the
+    extras each is asked for, and those evident from what is installed)."""
     reached: set[str] = set()
     pending = [_parsed(text) for text in requirements if _wanted(text, environment)]
     seen: set[tuple[str, frozenset[str]]] = set()
@@ -103,6 +157,7 @@ def _reach(
             continue
         seen.add((name, extras))
         reached.add(name)
+        extras |= (evident or {}).get(name, frozenset())
         for line in distributions[name].requires:
             requirement = _requirement(line)
             if requirement is not None and _applies(requirement, environment, extras):
