@@ -6,6 +6,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from django_zipapp.builder.errors import BuildError
+from django_zipapp.builder.hashes import added_requirements
+from django_zipapp.builder.pip import _raise_for as raise_for
 from django_zipapp.builder.requirements import (
     ASGI_REQUIREMENTS,
     RUNTIME_REQUIREMENTS,
@@ -228,4 +230,54 @@ def test_requirements_files_under_other_names_are_named(tmp_path: Path) -> None:
         " The project directory has these, under other names: requirements/base.txt, "
         "requirements/production.txt. Name the one the server needs: `python manage.py "
         "buildpyz --requirements requirements/production.txt`."
+    )
+
+
+HASH = "--hash=sha256:" + "0" * 64
+HASHED = "".join(
+    f"{name}==1.0 \\\n    {HASH}\n"
+    for name in ("django", "dj-database-url", "goodconf", "gunicorn", "whitenoise")
+)
+
+
+def test_a_hashed_file_that_names_the_runtimes_requirements_gets_nothing_added(
+    tmp_path: Path,
+) -> None:
+    # pip's hash-checking mode refuses every requirement without == and a hash.
+    (tmp_path / "requirements.txt").write_text(HASHED)
+    found = find_requirements(tmp_path, None)
+    assert added_requirements(found, RUNTIME_REQUIREMENTS) == ()
+    (tmp_path / "requirements.txt").write_text("Django==5.2\n")
+    plain = find_requirements(tmp_path, None)
+    assert added_requirements(plain, RUNTIME_REQUIREMENTS) == RUNTIME_REQUIREMENTS
+
+
+def test_a_hashed_file_without_the_runtimes_requirements_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text(f"Django==5.2 \\\n    {HASH}\n")
+    with pytest.raises(BuildError) as refused:
+        added_requirements(find_requirements(tmp_path, None), RUNTIME_REQUIREMENTS)
+    assert str(refused.value) == (
+        "requirements.txt pins its requirements with hashes (pip's hash-checking mode), "
+        "where pip refuses any requirement without them, so the build cannot add what the "
+        "archive needs at run time and the file does not name: dj-database-url>=2.1, "
+        "goodconf[yaml,toml]>=7.0, gunicorn>=24.0, whitenoise>=6.6. Add them (or "
+        "django-zipapp, which requires them) to the file it is compiled from, and compile "
+        "it again (pip-compile --generate-hashes, uv pip compile --generate-hashes)."
+    )
+
+
+def test_pips_error_keeps_the_lines_that_go_on_with_it() -> None:
+    output = [
+        "Collecting django==5.2",
+        "ERROR: In --require-hashes mode, all requirements must have their versions "
+        "pinned with ==. These do not:",
+        "    gunicorn>=24.0 from https://example.org/gunicorn.whl",
+        "Something else",
+    ]
+    with pytest.raises(BuildError) as failed:
+        raise_for(1, output)
+    assert str(failed.value).endswith(
+        "pip said:\nERROR: In --require-hashes mode, all requirements must have their "
+        "versions pinned with ==. These do not:\n"
+        "    gunicorn>=24.0 from https://example.org/gunicorn.whl"
     )

@@ -55,6 +55,7 @@ from .environment import Observation
 from .errors import BuildError
 from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
 from .floors import refuse_pins_below_floors
+from .hashes import added_requirements
 from .interpreter import check_source, prepare_interpreter
 from .listing import list_contents, project_rules
 from .packed import selectable_languages
@@ -174,7 +175,10 @@ def build_pyz(
         )
         cache = cache_root if can_report() else None
         with tempfile.TemporaryDirectory(prefix="buildpyz-") as staging:
-            pip_args = [*found.install_args(Path(staging)), *runtime_requirements(asgi)]
+            pip_args = [
+                *found.install_args(Path(staging)),
+                *added_requirements(found, runtime_requirements(asgi)),
+            ]
             # Also without a cache: the resolution names what an older release of the
             # archive's Python needs besides (see markers.py).
             resolution = _resolve(found, pip_args, target) if can_report() else None

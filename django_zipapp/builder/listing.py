@@ -25,6 +25,7 @@ from .build_only import (
 )
 from .dependencies import cache_key
 from .files import TESTS_REASON, Rules, is_test_file, skip_reason, walk_shippable
+from .hashes import added_requirements
 from .markers import oldest_environment
 from .packing import default_skips
 from .pip import Resolution
@@ -92,7 +93,10 @@ def _list_dependencies(
         f"{described['implementation']} {described['python']} on {described['platform']}:"
     )
     with tempfile.TemporaryDirectory(prefix="buildpyz-list-") as staging:
-        pip_args = [*found.install_args(Path(staging)), *runtime_requirements(asgi)]
+        pip_args = [
+            *found.install_args(Path(staging)),
+            *added_requirements(found, runtime_requirements(asgi)),
+        ]
         resolved = Resolution(
             pip_args, cwd=found.source.parent, target_args=target.pip_args(), python=target.python
         )

@@ -140,17 +140,27 @@ def _pip_command(arguments: list[str]) -> list[str]:
 def _raise_for(returncode: int, output: list[str]) -> None:
     if returncode == 0:
         return
-    # pip's own ERROR lines say what failed; without them, its last words.
-    errors = [
-        line
-        for line in output
-        if line.startswith("ERROR:") and not line.startswith("ERROR: Ignored the following")
-    ]
+    # pip's own ERROR lines say what failed, with the indented lines that go on with
+    # them (the requirements they list); without them, its last words.
+    errors = _error_lines(output)
     said = "\n".join(errors or output[-TAIL_LINES:])
     raise BuildError(
         f"pip could not install the dependencies (exit status {returncode}). "
         f"Fix the requirement it names and build again. pip said:\n{said}"
     )
+
+
+def _error_lines(output: list[str]) -> list[str]:
+    errors: list[str] = []
+    inside = False
+    for line in output:
+        if line.startswith("ERROR:"):
+            inside = not line.startswith("ERROR: Ignored the following")
+        elif not line[:1].isspace():
+            inside = False
+        if inside:
+            errors.append(line)
+    return errors
 
 
 def _pip_environment() -> dict[str, str]:

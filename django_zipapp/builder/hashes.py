@@ -1,0 +1,50 @@
+"""Requirements files in pip's hash-checking mode (pip-compile --generate-hashes, uv).
+
+There pip refuses every requirement that is not pinned with ``==`` and its hashes, so
+the build cannot add the runtime's own requirements beside the file: the file must name
+them itself, and then pip installs them from it, checked.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .errors import BuildError
+from .requirements import Requirements
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def added_requirements(found: Requirements, runtime: tuple[str, ...]) -> tuple[str, ...]:
+    """What the build adds to the project's requirements for pip: the runtime's, unless
+    the file is in hash-checking mode and names them all; refused when it misses one."""
+    if found.flattened is None or "--hash" not in found.flattened:
+        return runtime
+    named = _named(found.flattened)
+    missing = [line for line in runtime if _name(line) not in named]
+    if missing:
+        names = ", ".join(missing)
+        raise BuildError(
+            f"{found.source.name} pins its requirements with hashes (pip's hash-checking "
+            "mode), where pip refuses any requirement without them, so the build cannot "
+            f"add what the archive needs at run time and the file does not name: {names}. "
+            "Add them (or django-zipapp, which requires them) to the file it is compiled "
+            "from, and compile it again (pip-compile --generate-hashes, uv pip compile "
+            "--generate-hashes)."
+        )
+    return ()
+
+
+def _named(text: str) -> set[str]:
+    found = (_NAME.match(line) for line in text.splitlines() if not line.lstrip().startswith("-"))
+    return {canonicalize_name(match[1]) for match in found if match is not None}
+
+
+def _name(line: str) -> str:
+    try:
+        return canonicalize_name(Requirement(line).name)
+    except InvalidRequirement:
+        return line
