@@ -12,7 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
+from django_zipapp.builder import _admin_login as admin_login
 from django_zipapp.builder.crawl import MAX_PAGES, Site, file_prefixes, visit
 from django_zipapp.builder.environment import Observation, missing_variables, way_in
 from django_zipapp.builder.throwaway import is_server_url, refusal, throwaway_url
@@ -240,3 +242,27 @@ def test_info_says_when_a_build_recorded_no_variables() -> None:
     assert "environment    (none read by the settings)" in describe({"environment": []})
     # An archive built before the variables were recorded.
     assert "environment    (not recorded)" in describe({})
+
+
+ADMIN_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_zipapp",
+]
+
+
+@override_settings(
+    INSTALLED_APPS=ADMIN_APPS,
+    ROOT_URLCONF="tests.i18n_urls",
+    LANGUAGE_CODE="en-us",
+    LANGUAGES=[("en", "English"), ("de", "German"), ("fr", "French")],
+)
+def test_the_admin_login_is_requested_in_the_language_the_site_serves() -> None:
+    # startproject's LANGUAGE_CODE 'en-us' with LANGUAGES listing 'en': the site serves
+    # /en/admin/login/, and /en-us/admin/login/ answers 404.
+    assert admin_login(["/"]) == ["/en/admin/login/"]
+    with override_settings(LANGUAGE_CODE="pt-br"):  # not listed: Django serves it as it is
+        assert admin_login(["/"]) == ["/pt-br/admin/login/"]

@@ -24,6 +24,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
 
 import django_zipapp
 from django_zipapp.collisions import find_collisions, installed_providers
@@ -539,11 +540,21 @@ def _admin_login(urls: Sequence[str]) -> list[str]:
     """The admin's login page, when the site has the admin and it is not requested yet."""
     if not apps.is_installed("django.contrib.admin"):
         return []
-    try:
-        login = reverse("admin:login")
-    except NoReverseMatch:  # installed, but not in the URLconf
-        return []
+    # Under i18n_patterns the path starts with a language: the one the site serves for
+    # LANGUAGE_CODE ('en' for 'en-us' when LANGUAGES lists 'en'), as its pages link it.
+    with translation.override(_site_language()):
+        try:
+            login = reverse("admin:login")
+        except NoReverseMatch:  # installed, but not in the URLconf
+            return []
     return [] if login in urls else [login]
+
+
+def _site_language() -> str:
+    try:
+        return translation.get_supported_language_variant(settings.LANGUAGE_CODE)
+    except LookupError:  # LANGUAGES does not list it: Django serves it as it is
+        return str(settings.LANGUAGE_CODE)
 
 
 def _add_self(site_packages: Path, dependencies: Path, report: Callable[[str], None]) -> None:
