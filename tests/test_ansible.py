@@ -20,6 +20,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -184,17 +185,51 @@ def ran_on(output: str, task: str) -> list[str]:
     return re.findall(r"^(?:ok|changed): \[(\w+)\]", "\n".join(sections), re.MULTILINE)
 
 
+@dataclass
+class Builds:
+    """The module's builds, under way in the background (see `builds`)."""
+
+    rebuilt: Future[Built]
+    broken: Future[Built]
+    crashing: Future[Built]
+    bundles: Future[tuple[Built, Built]]
+
+
 @pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def builds(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+    """Every build the module rolls out, started before the fleet's first deploy: they
+    take one core while that deploy mostly waits on ssh and on its hosts, instead of
+    each one holding up the first test that needs it. One at a time, in the order the
+    tests need them; the session's `built` is done first, so they share its dependency
+    cache."""
+    require_ansible()
+    names = ("rebuilt-worker", "broken", "crashing-worker", "bundles")
+    folders = {name: tmp_path_factory.mktemp(name) for name in names}
+    pool = ThreadPoolExecutor(1)
+    try:
+        rebuilt = pool.submit(build_with_worker, folders["rebuilt-worker"], "wait_for_sigterm")
+        yield Builds(
+            rebuilt,
+            pool.submit(build_broken, folders["broken"]),
+            pool.submit(
+                build_with_worker, folders["crashing-worker"], "wait_for_sigterm --no-such-option"
+            ),
+            pool.submit(lambda: bundle_both(built, rebuilt.result(), folders["bundles"])),
+        )
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+@pytest.fixture(scope="module")
+def rebuilt(builds: Builds) -> Built:
     """A second build of example_project, whose home page says so, with a worker."""
-    return build_with_worker(tmp_path_factory.mktemp("rebuilt-worker"), "wait_for_sigterm")
+    return builds.rebuilt.result()
 
 
 @pytest.fixture(scope="module")
-def crashing(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def crashing(builds: Builds) -> Built:
     """A build whose site is fine and whose worker exits as it starts (a bad option)."""
-    work = tmp_path_factory.mktemp("crashing-worker")
-    return build_with_worker(work, "wait_for_sigterm --no-such-option")
+    return builds.crashing.result()
 
 
 def build_with_worker(work: Path, command: str) -> Built:
@@ -226,9 +261,12 @@ def unit_states(host: Host, *units: str) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def broken(builds: Builds) -> Built:
     """A build whose home page fails: a template naming a URL that does not exist."""
-    work = tmp_path_factory.mktemp("broken")
+    return builds.broken.result()
+
+
+def build_broken(work: Path) -> Built:
     project = copy_example(work / "project")
     template = project / "notes" / "templates" / "notes" / "home.html"
     template.write_text(template.read_text().replace("<h1>Notes</h1>", "{% url 'no-such-page' %}"))
@@ -237,16 +275,22 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(work / "site.pyz", result.stdout, work)
 
 
-@pytest.fixture(scope="module")
-def fleet(
-    hosts_key: Path, built: Built, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Fleet]:
-    """Three hosts, the example site deployed on each (its first build, v1)."""
+def require_ansible() -> str:
+    """The Debian release for the fleet; skips the test where the rollouts cannot run."""
     if shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("ansible-core is not installed (tox's py environment installs it)")
     debian = RELEASES.get(sys.version_info[:2])
     if debian is None:
         pytest.skip(f"no Debian release here has Python {sys.version[:4].rstrip('.')}")
+    return debian
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    hosts_key: Path, built: Built, builds: Builds, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
+    """Three hosts, the example site deployed on each (its first build, v1)."""
+    debian = require_ansible()
     work = tmp_path_factory.mktemp("fleet")
     (work / "ansible-tmp").mkdir()
     with booted(3, hosts_key, release=debian, prefix="web") as hosts:
@@ -266,6 +310,11 @@ def fleet(
             # Secrets in the environment file, the rest in the configuration file.
             "zipapp_environment": {"SECRET_KEY": SECRET_KEY},
             "zipapp_config": {"ALLOWED_HOSTS": ["127.0.0.1", "localhost"]},
+            # Each host that switches to a build with a worker waits this long for it to
+            # fail: the role's default (5 s) over about twenty such switches was the
+            # module's longest fixed wait. The workers here either run or exit at once;
+            # the test of one that exits keeps the default (see there).
+            "zipapp_settle_time": 1,
         }
         (work / "inventory.json").write_text(
             json.dumps({"all": {"hosts": inventory, "vars": site}})
@@ -471,8 +520,10 @@ def test_a_rollback_puts_every_host_on_the_previous_build(
 def test_a_worker_that_exits_at_start_stops_the_rollout_at_the_first_host(
     fleet: Fleet, built: Built, crashing: Built
 ) -> None:
+    # The role's default settle time, as a fleet without the inventory's shorter one
+    # has it: long enough for a worker to fail at start on a loaded machine.
     with Requests(fleet.ports) as requests:
-        result = fleet.rollout(crashing.archive)
+        result = fleet.rollout(crashing.archive, "-e", "zipapp_settle_time=5")
     print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
     assert result.returncode != 0
     stopped = re.findall(r"Rollout stopped at web1: .*? Fleet: .*?200\.", result.stdout)
@@ -545,16 +596,18 @@ def test_a_host_that_loses_power_during_its_switch_comes_back_on_a_checked_build
         assert not web1.path(f"/etc/systemd/system/{WORKER}").exists()
         assert failed_site_units(web1) == []
 
-    again = fleet.rollout(rebuilt.archive)
+    # The cuts touched web1 alone: the next run, and a rollback after it, complete there
+    # (the other hosts' rollouts and rollbacks are the tests' above).
+    again = fleet.rollout(rebuilt.archive, "--limit", "web1")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert fleet.serving() == [release(rebuilt.archive)] * 3
-    for host in fleet.hosts:
-        assert unit_states(host, WORKER, TIMER) == [("active", "enabled")] * 2
+    assert fleet.serving() == [release(rebuilt.archive)] + [release(built.archive)] * 2
+    assert unit_states(web1, WORKER, TIMER) == [("active", "enabled")] * 2
 
-    back = fleet.playbook("rollback")
+    back = fleet.playbook("rollback", "--limit", "web1")
     assert back.returncode == 0, back.stdout + back.stderr
     assert fleet.serving() == [release(built.archive)] * 3
     assert [status for status, _ in fleet.homes()] == [200] * 3
+    assert not web1.path(f"/etc/systemd/system/{WORKER}").exists()
 
 
 # Run with python3 in a host: the notes app's records in django_migrations, forgotten
@@ -710,6 +763,9 @@ LOST_BEFORE_THE_SWITCH = (
 def test_a_host_lost_before_the_switch_stops_the_rollout_with_the_summary(
     fleet: Fleet, built: Built, rebuilt: Built
 ) -> None:
+    # Both cuts stop the rollout before any host switches, so both aim at the same build:
+    # the second run starts from what the first cut left (a host rebooted during its
+    # upload), and one complete run after both shows the next run completes.
     serving, target = built, rebuilt
     for index, task in LOST_BEFORE_THE_SWITCH:
         host, name = fleet.hosts[index], fleet.names[index]
@@ -738,18 +794,19 @@ def test_a_host_lost_before_the_switch_stops_the_rollout_with_the_summary(
         assert fleet.serving() == [release(serving.archive)] * 3
         assert [status for status, _ in fleet.homes()] == [200] * 3
         assert failed_site_units(host) == []
-        again = fleet.rollout(target.archive)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert fleet.serving() == [release(target.archive)] * 3
-        serving, target = target, serving
+    again = fleet.rollout(target.archive)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert fleet.serving() == [release(target.archive)] * 3
+    assert [status for status, _ in fleet.homes()] == [200] * 3
 
 
 @pytest.fixture(scope="module")
-def bundles(
-    built: Built, rebuilt: Built, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Built, Built]:
+def bundles(builds: Builds) -> tuple[Built, Built]:
     """The first build and the rebuilt one, each with the tests' Python bundled."""
-    work = tmp_path_factory.mktemp("bundles")
+    return builds.bundles.result()
+
+
+def bundle_both(built: Built, rebuilt: Built, work: Path) -> tuple[Built, Built]:
     interpreter = bundle_interpreter(work / "staging")
     first = bundle_of(built, interpreter, work / "first")
     return first, bundle_of(rebuilt, interpreter, work / "second")
