@@ -143,8 +143,8 @@ def test_data_survives_a_rebuild_a_new_deploy_and_a_prune(layered: Built) -> Non
 @pytest.mark.heavy
 def test_src_layout_is_packed_where_base_dir_finds_it(tmp_path: Path) -> None:
     # tests/projects/srclayout: packages in src/, which manage.py puts on sys.path;
-    # BASE_DIR is the repository root, with templates/ in it.
-    built = build_project(tmp_path / "work", "srclayout")
+    # BASE_DIR is the repository root, with templates/ in it; python-decouple.
+    built = build_project(tmp_path / "work", "srclayout", env={"SITE_NAME": "src"})
     copied = "- Copied 9 project files (src/notes, src/srcsite, src/reports; 1 data directories)"
     assert copied in built.build_output.splitlines()
     with zipfile.ZipFile(built.archive) as archive:
@@ -156,8 +156,15 @@ def test_src_layout_is_packed_where_base_dir_finds_it(tmp_path: Path) -> None:
         "site-packages/src/reports/__init__.py",  # imported lazily by the view
         "site-packages/templates/home.html",  # BASE_DIR / "templates"
     } <= names
-    check = run_archive(built, "check", cwd=Path("/"))
+    check = run_archive(built, "check", cwd=Path("/"), env=site_env(built, SITE_NAME="src"))
     assert check.returncode == 0, check.stderr
-    environment = site_env(built)
+    # python-decouple's error for a variable it cannot find: one line, no traceback.
+    missing = run_archive(built, "check", cwd=Path("/"))
+    assert missing.returncode == 78
+    assert missing.stderr.startswith(
+        "error: The settings module 'srcsite.settings' could not be loaded: it reads the "
+        "environment variable SITE_NAME, which is not set (src/srcsite/settings.py, line 12)."
+    ), missing.stderr
+    environment = site_env(built, SITE_NAME="src")
     with running_server(built.archive, environment, tmp_path / "serve.log", workers=1) as server:
         assert get(server.base + "/")[2].endswith(b"<p>Served from a src layout.</p>\n")

@@ -40,17 +40,11 @@ class Archive:
         # host; the manifest storage and whitenoise must read them there. The directories
         # they were collected from are build inputs and stay on the build machine.
         from django.conf import settings
-        from django.core.exceptions import ImproperlyConfigured
 
         from .settings_errors import settings_error
 
         try:
             settings.STATIC_ROOT = str(self.site_packages / self.build["static"]["root"])
-        except (KeyError, ImproperlyConfigured) as exc:
-            explained = settings_error(exc, self.build, self.site_packages, self.prog)
-            if explained is None:
-                raise
-            raise explained from None
         except AttributeError as exc:
             if self.build.get("config_object") is not None:
                 raise
@@ -62,5 +56,10 @@ class Archive:
                 "before the settings. Build it again with --config-object "
                 "(ZIPAPP_CONFIG_OBJECT) naming it as 'module:attribute'."
             ) from None
+        except Exception as exc:  # KeyError, ImproperlyConfigured, decouple's own error
+            explained = settings_error(exc, self.build, self.site_packages, self.prog)
+            if explained is None:
+                raise
+            raise explained from None
         settings.STATICFILES_DIRS = []
         refuse_databases_inside(self.site_packages.parent.parent)

@@ -1,10 +1,12 @@
 """A settings module that cannot load for want of configuration, said in one paragraph.
 
 Settings that read the environment stop at import when a value is missing: a
-``KeyError`` from ``os.environ["NAME"]``, or django-environ's ``ImproperlyConfigured``
-("Set the NAME environment variable"). On a server that is the operator's mistake, not
-a fault in the code, so it gets an error line instead of a traceback; any other
-exception is the project's code failing, and keeps its traceback.
+``KeyError`` from ``os.environ["NAME"]``, django-environ's ``ImproperlyConfigured``
+("Set the NAME environment variable"), or python-decouple's ``UndefinedValueError``
+("NAME not found. Declare it as envvar or define a default value."). On a server
+that is the operator's mistake, not a fault in the code, so it gets an error line
+instead of a traceback; any other exception is the project's code failing, and keeps
+its traceback.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ def settings_error(
     from django.core.exceptions import ImproperlyConfigured
 
     module = os.environ.get("DJANGO_SETTINGS_MODULE", build.get("settings_module", ""))
-    where = _where(exc.__traceback__, site_packages, module)
+    where = _where(exc.__traceback__, site_packages, module, build.get("python_path", []))
     if isinstance(exc, KeyError) and _unset_variable(exc):
         what = f"it reads the environment variable {exc.args[0]}, which is not set"
+    elif _undefined_in_decouple(exc):
+        name = str(exc).partition(" not found")[0]
+        what = f"it reads the environment variable {name}, which is not set"
     elif isinstance(exc, ImproperlyConfigured) and _raised_by_settings(exc, module):
         what = str(exc).rstrip(".")
     else:
@@ -41,6 +46,12 @@ def settings_error(
         "variable in the environment this command runs in (for the service: "
         f"`{prog} systemd-unit --env-file PATH` or `--setenv NAME=VALUE`).{listed}"
     )
+
+
+def _undefined_in_decouple(exc: BaseException) -> bool:
+    # Named, not imported: python-decouple is the project's dependency, not ours.
+    kind = type(exc)
+    return kind.__module__ == "decouple" and kind.__name__ == "UndefinedValueError"
 
 
 def _unset_variable(exc: KeyError) -> bool:
@@ -64,7 +75,9 @@ def _raised_by_settings(exc: BaseException, module: str) -> bool:
     )
 
 
-def _where(tb: TracebackType | None, site_packages: Path, module: str) -> str:
+def _where(
+    tb: TracebackType | None, site_packages: Path, module: str, python_path: list[str]
+) -> str:
     """ " (config/settings/base.py, line 8)": the project's last frame on the way."""
     top = module.split(".")[0]
     found = ""
@@ -72,6 +85,8 @@ def _where(tb: TracebackType | None, site_packages: Path, module: str) -> str:
         path = Path(frame.filename)
         if path.is_relative_to(site_packages):
             relative = path.relative_to(site_packages)
-            if relative.parts[0] in (top, f"{top}.py"):
+            # In a src layout the package is in src/ (a folder of python_path).
+            parts = relative.parts[1:] if relative.parts[0] in python_path else relative.parts
+            if parts and parts[0] in (top, f"{top}.py"):
                 found = f" ({relative.as_posix()}, line {frame.lineno})"
     return found

@@ -1,11 +1,15 @@
-"""A src layout: packages in src/, BASE_DIR the repository root with templates/ in it."""
+"""A src layout: packages in src/, BASE_DIR the repository root with templates/ in it;
+settings read with python-decouple."""
 
 import os
 from pathlib import Path
 
+from decouple import config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = os.environ["SECRET_KEY"]
+SECRET_KEY = config("SECRET_KEY")
+SITE_NAME = config("SITE_NAME")
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = ["django.contrib.staticfiles", "django_zipapp", "notes"]
