@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from .systemd import _quote
+from .unit_syntax import command_line
 
 # Lines of the web service that are about gunicorn or its socket, not about the site.
 WEB_ONLY = (
@@ -124,7 +124,7 @@ def _unit(
 def _exec(command: list[str], arguments: list[str]) -> str:
     # The declared words are literal: no specifiers (%) or variables ($) of systemd's.
     literal = [word.replace("%", "%%").replace("$", "$$") for word in arguments]
-    return " ".join(_quote(part) for part in [*command, *literal])
+    return command_line([*command, *literal])
 
 
 def _yes(value: bool) -> str:

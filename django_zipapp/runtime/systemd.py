@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .bundle import bundled_interpreter
+from .process_units import process_units
+from .unit_syntax import command_line, quote
 
 if TYPE_CHECKING:
     from .archive import Archive
@@ -135,8 +137,6 @@ def run(archive: Archive, argv: list[str]) -> int:
     if args.socket:
         units[f"{name}.socket"] = socket_unit(name, args)
     # The workers and scheduled jobs the project declared (ZIPAPP_WORKERS, ZIPAPP_JOBS).
-    from .process_units import process_units
-
     processes = archive.build.get("processes", {})
     others = process_units(units[f"{name}.service"], name, processes)
     bundled = args.python is None and bundled_interpreter(archive_path) is not None
@@ -195,18 +195,18 @@ def service_unit(archive: Archive, archive_path: Path, name: str, args: argparse
     # which is where a site says where it listens.
     if args.bind and not args.socket:
         command += ["--bind", args.bind]
-    service += [f"ExecStart={' '.join(_quote(part) for part in command)}"]
+    service += [f"ExecStart={command_line(command)}"]
     # The new build is unpacked first, while the old one serves: the new master that
     # USR2 starts then finds it ready and starts warm.
     # Started the way ExecStart= starts the archive: a bundled archive by its own
     # launcher, never by the interpreter that wrote the unit (the build machine's).
     prepare = [*launch, "prepare"]
-    service += [f"ExecReload={' '.join(_quote(part) for part in prepare)}"]
+    service += [f"ExecReload={command_line(prepare)}"]
     service += ["ExecReload=/bin/kill -s USR2 $MAINPID", "KillMode=mixed", "TimeoutStopSec=35"]
     service += ["Restart=on-failure", "RestartPreventExitStatus=78"]
     if args.env_file:
         service += [f"EnvironmentFile={Path(args.env_file).resolve()}"]
-    service += [f"Environment={_quote(assignment)}" for assignment in args.setenv]
+    service += [f"Environment={quote(assignment)}" for assignment in args.setenv]
     # The state directory holds the SQLite database and, in media/, the uploads (the
     # default MEDIA_ROOT of ZipappConfig, made by the first upload). One directory only:
     # with two, STATE_DIRECTORY would list both, and settings that read it would break.
@@ -241,13 +241,6 @@ def socket_unit(name: str, args: argparse.Namespace) -> str:
         "WantedBy=sockets.target",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _quote(part: str) -> str:
-    # systemd splits ExecStart= like a shell; quote only what needs it.
-    if re.fullmatch(r"[A-Za-z0-9%/._:@+=,-]+", part):
-        return part
-    return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _warn_about_hidden_paths(*paths: Path) -> None:
