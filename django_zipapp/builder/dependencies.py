@@ -75,11 +75,18 @@ def stage_dependencies(
             )
         _install(site_packages, pip_args, cwd, target, echo)
         return site_packages
-    entry = cache_dir / key
-    if not (entry / "site-packages").is_dir():
-        _fill_entry(entry, resolved or [], pip_args, cwd, target, echo, report)
+    cached = cached_dependencies(cache_dir, key)
+    if cached is None:
+        cached = _fill_entry(cache_dir / key, resolved or [], pip_args, cwd, target, echo, report)
     report(f"Using the installed dependencies {key[:12]} from {cache_dir}")
-    return entry / "site-packages"
+    return cached
+
+
+def cached_dependencies(cache_dir: Path, key: str) -> Path | None:
+    """The installed dependencies of the cache entry named key, if it is complete."""
+    # Only a complete entry has its site-packages: it is renamed into place whole.
+    site_packages = cache_dir / key / "site-packages"
+    return site_packages if site_packages.is_dir() else None
 
 
 # The entry each set of requirements last resolved to: the build starts with it while pip
@@ -123,10 +130,9 @@ def previous_entry(cache_dir: Path, requirements: str) -> Path | None:
         key = (cache_dir / PREVIOUS_SUBDIR / requirements).read_text(encoding="utf-8").strip()
     except OSError:
         return None
-    site_packages = cache_dir / key / "site-packages"
-    if not re.fullmatch(r"[0-9a-f]{32}", key) or not site_packages.is_dir():
+    if not re.fullmatch(r"[0-9a-f]{32}", key):
         return None
-    return site_packages
+    return cached_dependencies(cache_dir, key)
 
 
 def remember_entry(cache_dir: Path, requirements: str, dependencies: Path) -> None:
@@ -176,7 +182,7 @@ def _fill_entry(
     target: Target,
     echo: Callable[[str], None] | None,
     report: Callable[[str], None],
-) -> None:
+) -> Path:
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=entry.parent))
@@ -194,11 +200,12 @@ def _fill_entry(
         try:
             partial.rename(entry)
         except OSError:
-            if not (entry / "site-packages").is_dir():
+            if cached_dependencies(entry.parent, entry.name) is None:
                 raise
             # Another build stored the same entry meanwhile: the same content.
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    return entry / "site-packages"
 
 
 def _install(

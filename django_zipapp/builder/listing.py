@@ -23,7 +23,7 @@ from .build_only import (
     installed,
     own_requirements,
 )
-from .dependencies import cache_key
+from .dependencies import cache_key, cached_dependencies
 from .files import TESTS_REASON, Rules, is_test_file, skip_reason, walk_shippable
 from .hashes import added_requirements
 from .markers import oldest_environment
@@ -141,8 +141,7 @@ def _build_only(
 
 def _cache_entry(items: list[dict[str, Any]], target: Target, cache_dir: Path) -> Path | None:
     key = cache_key(items, target)
-    folder = None if key is None else cache_dir.expanduser() / key / "site-packages"
-    return folder if folder is not None and folder.is_dir() else None
+    return None if key is None else cached_dependencies(cache_dir.expanduser(), key)
 
 
 def _project_sources(project: Project) -> list[Path]:
