@@ -72,6 +72,7 @@ from .provenance import (
     project_version,
     source_date,
 )
+from .replacing import replacing
 from .reproducible import build_twice
 from .requirements import (
     Requirements,
@@ -798,21 +799,11 @@ def _beside(
     """The SBOM and the signature next to the archive, once it is in place."""
     if sbom_file is not None:
         sbom_file = sbom_file.resolve()
-        _write_atomically(sbom_file, stored_sbom(output))
+        with replacing(sbom_file, "The SBOM") as partial:
+            partial.write_bytes(stored_sbom(output))
         report(f"Wrote the SBOM to {sbom_file}")
     if sign_with is not None:
         started = time.perf_counter()
         signature = sign_file(output, sign_with)
         took = (time.perf_counter() - started) * 1000
         report(f"Signed: {signature.name} (minisign key {sign_with.key_id}) in {took:.0f} ms")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    except OSError as exc:
-        raise BuildError(f"{str(path)!r} could not be written: {exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..runtime.bundle import HEADER_TAG, INTERPRETER_SUFFIX
 from .interpreter import Interpreter
+from .replacing import replacing
 
 # {placeholders} are filled by str.format; "$" and shell quoting are the launcher's own.
 LAUNCHER = """\
@@ -114,8 +115,7 @@ def write_bundle(
     for _ in range(3):
         total = len(header) + tarball_size + archive_size
         header = _header(interpreter, output.name, build_id, boot_module, len(header), total)
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    try:
+    with replacing(output, "The archive") as partial:
         with partial.open("wb") as file:
             file.write(header)
             for part in (interpreter.tarball, archive):
@@ -123,9 +123,6 @@ def write_bundle(
                     shutil.copyfileobj(source, file, 1 << 20)
         assert partial.stat().st_size == total
         os.chmod(partial, 0o755)
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _header(

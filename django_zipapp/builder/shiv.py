@@ -7,7 +7,6 @@ import importlib.util
 import io
 import json
 import marshal
-import os
 import sys
 import tempfile
 import time
@@ -51,6 +50,7 @@ from .layers import (
     write_member,
 )
 from .packed import left_packed, packed_text
+from .replacing import replacing
 
 
 def write_archive(
@@ -81,8 +81,7 @@ def write_archive(
         build_info["bytecode"] = sys.implementation.cache_tag
     project_files = dict(members(project))
     prefix = _prefix(shebang)
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    try:
+    with replacing(output, "The archive") as partial:
         with tempfile.TemporaryDirectory(prefix="buildpyz-archive-") as scratch:
             make_layer = partial_call(
                 dependency_layer, dependencies, frozenset(project_files) | build_only.files,
@@ -116,13 +115,6 @@ def write_archive(
                         built_at, build_id, compressed, documents)  # fmt: skip
         record_size(partial)
         partial.chmod(partial.stat().st_mode | S_IXUSR | S_IXGRP | S_IXOTH)
-        # A rename replaces the old file in one step: a server still reading the old
-        # archive keeps its inode, and a failed build leaves the old archive untouched.
-        os.replace(partial, output)
-    except OSError as exc:
-        raise BuildError(f"The archive could not be written to {str(output)!r}: {exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)
     return build_id
 
 

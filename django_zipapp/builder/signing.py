@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .errors import BuildError
+from .replacing import replacing
 
 if TYPE_CHECKING:
     import minisign
@@ -66,14 +67,8 @@ def sign_file(archive: Path, key: SigningKey) -> Path:
     comment = f"file:{archive.name}\thashed"
     with archive.open("rb") as data:
         signed = key.secret.sign(data, prehash=True, trusted_comment=comment)
-    partial = signature.with_name(f".{signature.name}.{os.getpid()}.partial")
-    try:
+    with replacing(signature, "The signature") as partial:
         partial.write_bytes(bytes(signed) + b"\n")
-        os.replace(partial, signature)
-    except OSError as exc:
-        raise BuildError(f"The signature {str(signature)!r} could not be written: {exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)
     return signature
 
 
