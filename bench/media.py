@@ -11,12 +11,9 @@ builds the example project and measures these rows only.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -155,27 +152,7 @@ def main(argv: list[str]) -> int:
     """These rows alone: build the example, serve the upload, print the table."""
     import run as bench  # bench/run.py
 
-    parser = argparse.ArgumentParser(description="Only the media rows of bench/run.py.")
-    parser.add_argument("--runs", type=bench.positive_int, default=3, metavar="N")
-    parser.add_argument("--seconds", type=float, default=bench.LOAD_SECONDS, metavar="S")
-    parser.add_argument("--venv", type=Path, metavar="PATH")
-    args = parser.parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="django-zipapp-bench-media-"))
-    try:
-        ws = bench.make_workspace(root, args.venv.resolve() if args.venv else None)
-        bench.prepare_venv(ws)
-        bench.build(ws, "build")
-        samples = bench.Samples()
-        measure(ws, args.runs, args.seconds, samples, root / "shiv-warm", bench)
-        info = {"machine": bench.machine(), "versions": bench.versions(ws)}
-        print(bench.render(rows(samples, bench.Row), info, args.runs), end="")
-        print({key: [round(v) for v in values] for key, values in samples.load.items()})
-        return 0
-    except bench.StepError as exc:
-        print(f"error: {exc.step}: {exc.message}\n  {exc.tail}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    return bench.rows_alone(argv, "media", measure, rows, build_first=True)
 
 
 if __name__ == "__main__":

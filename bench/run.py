@@ -1073,6 +1073,39 @@ def positive_int(text: str) -> int:
     return value
 
 
+def rows_alone(
+    argv: list[str],
+    what: str,
+    measure: Callable[..., None],
+    rows: Callable[[Samples, type[Row]], list[Row]],
+    *,
+    build_first: bool,
+) -> int:
+    """One measurement's rows alone, for its own module run as a script (media, asgi)."""
+    parser = argparse.ArgumentParser(description=f"Only the {what} rows of bench/run.py.")
+    parser.add_argument("--runs", type=positive_int, default=3, metavar="N")
+    parser.add_argument("--seconds", type=float, default=LOAD_SECONDS, metavar="S")
+    parser.add_argument("--venv", type=Path, metavar="PATH")
+    args = parser.parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix=f"django-zipapp-bench-{what.lower()}-"))
+    try:
+        ws = make_workspace(root, args.venv.resolve() if args.venv else None)
+        prepare_venv(ws)
+        if build_first:
+            build(ws, "build")
+        samples = Samples()
+        measure(ws, args.runs, args.seconds, samples, root / "shiv-warm", sys.modules[__name__])
+        info = {"machine": machine(), "versions": versions(ws)}
+        print(render(rows(samples, Row), info, args.runs), end="")
+        print({key: [round(v) for v in values] for key, values in samples.load.items()})
+        return 0
+    except StepError as exc:
+        print(f"error: {exc.step}: {exc.message}\n  {exc.tail}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time building and starting the example project as a django-zipapp "
