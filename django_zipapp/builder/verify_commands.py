@@ -17,6 +17,8 @@ COMMAND_TIMEOUT = 600
 OUTPUT_TAIL = 40  # lines of the server's own output quoted in the error
 # sysexits' EX_CONFIG, as the archive exits on an invalid configuration.
 EXIT_CONFIG_ERROR = 78
+# sysexits' EX_UNAVAILABLE, as the archive exits when it cannot connect to its database.
+EXIT_UNAVAILABLE = 69
 CONFIG_HINT = (
     "The verification gives the archive a throwaway SECRET_KEY, DATABASE_URL and state "
     "directory, and nothing else: give a value for each other required field it names "
@@ -67,6 +69,8 @@ def finish(process: subprocess.Popen[str], command: str) -> str:
             raise VerificationFailed(what, stderr, CONFIG_HINT)
         said = error_line(stderr)
         raise VerificationFailed(f"`{command}` refused to start{said}", stderr)
+    if process.returncode == EXIT_UNAVAILABLE:
+        raise VerificationFailed(f"`{command}` could not connect to its database", stderr)
     if process.returncode != 0:
         said = f"{stdout}\n{stderr}"
         raise VerificationFailed(f"`{command}` exited with {process.returncode}", said)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .archive import Archive
 from .config import ConfigError, split_config_option
+from .database_errors import EXIT_UNAVAILABLE, database_unreachable
 from .no_builder import MESSAGE, BuilderNotInArchive, mark_inside_archive
 from .source_roots import put_source_roots_on_path
 
@@ -92,6 +93,12 @@ def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
     except BuilderNotInArchive as exc:  # a command of the project that imports the builder
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_BUILDER
+    except Exception as exc:  # a database that cannot be reached; anything else is re-raised
+        unreachable = database_unreachable(exc, args)
+        if unreachable is None:
+            raise
+        print(f"error: {unreachable}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
 
 
 def _django_command(archive: Archive, args: list[str]) -> int:
