@@ -21,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.archives import Built, build_in, copy_example, run_archive, running_server, site_env
+from tests.archives import (
+    Built,
+    build_in,
+    copy_example,
+    free_port,
+    run_archive,
+    running_server,
+    site_env,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -161,3 +169,39 @@ def test_a_note_made_in_the_admin_survives_a_restart(
         status, _, listing = client.get("/admin/notes/note/")
         assert status == 200
         assert title in listing
+
+
+def test_a_server_that_refuses_the_connection_is_one_paragraph(built: Built, dsn: str) -> None:
+    port = free_port()  # nothing listens there: the connection is refused
+    closed = f"postgres://site:{PASSWORD}@127.0.0.1:{port}/site"
+    result = run_archive(built, "migrate", "--noinput", env=site_env(built, DATABASE_URL=closed))
+    assert result.returncode == 69, result.stderr
+    assert (result.stderr.count("\n"), "Traceback" in result.stderr) == (1, False)
+    assert PASSWORD not in result.stderr
+    assert result.stderr.startswith(
+        "error: Could not connect to the database 'default' (django.db.backends.postgresql): "
+        f"it tried 127.0.0.1:{port}/site. The driver said: "
+    )
+    assert "Connection refused. Start the database server" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"password": "not-the-password"}, "password authentication failed"),
+        ({"path": "/no_such_database"}, 'database "no_such_database" does not exist'),
+    ],
+    ids=["password", "database"],
+)
+def test_a_server_that_turns_the_site_away_is_one_paragraph(
+    built: Built, dsn: str, change: dict[str, str], said: str
+) -> None:
+    parts = urllib.parse.urlsplit(dsn)
+    password = change.get("password", parts.password or "")
+    netloc = f"{parts.username}:{password}@{parts.hostname}:{parts.port}"
+    url = parts._replace(netloc=netloc, path=change.get("path", parts.path)).geturl()
+    result = run_archive(built, "migrate", "--noinput", env=site_env(built, DATABASE_URL=url))
+    assert result.returncode == 69, result.stderr
+    assert (result.stderr.count("\n"), "Traceback" in result.stderr) == (1, False)
+    assert password not in result.stderr
+    assert said in result.stderr
