@@ -281,3 +281,143 @@ def test_pips_error_keeps_the_lines_that_go_on_with_it() -> None:
         "versions pinned with ==. These do not:\n"
         "    gunicorn>=24.0 from https://example.org/gunicorn.whl"
     )
+
+
+UV_LOCK = """\
+version = 1
+requires-python = ">=3.12"
+
+[[package]]
+name = "django"
+version = "5.2"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "Django-Environ"
+version = "0.14.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "numpy"
+version = "2.2.6"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version < '3.13'"]
+
+[[package]]
+name = "numpy"
+version = "2.3.5"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version >= '3.13'"]
+
+[[package]]
+name = "django-zipapp"
+version = "0.1.0"
+source = { editable = "../django-zipapp" }
+
+[[package]]
+name = "shop"
+version = "0.1.0"
+source = { virtual = "." }
+"""
+
+
+def test_a_uv_lock_beside_pyproject_pins_what_pip_installs(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\ndependencies = ["django>=5.2", "django-environ", '
+        '"django-zipapp"]\n'
+    )
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    found = find_requirements(tmp_path, None)
+    # Only releases from an index, each locked in one version; never django-zipapp.
+    assert found.constraints == ("django==5.2", "django-environ==0.14.0")
+    assert found.lock == tmp_path / "uv.lock"
+    assert found.files == (tmp_path / "pyproject.toml", tmp_path / "uv.lock")
+    assert found.described == "pyproject.toml (versions from uv.lock)"
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    args = found.install_args(staging)
+    assert args == ["-c", str(staging / "constraints.txt"), "django>=5.2", "django-environ"]
+    assert (staging / "constraints.txt").read_text() == "django==5.2\ndjango-environ==0.14.0\n"
+
+
+def test_a_poetry_lock_pins_releases_from_an_index(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\ndependencies = ["django>=5.2", "helper", "internal"]\n'
+    )
+    (tmp_path / "poetry.lock").write_text(
+        '[[package]]\nname = "django"\nversion = "5.2.1"\n\n'
+        '[[package]]\nname = "helper"\nversion = "1.0"\n\n'
+        '[package.source]\ntype = "directory"\nurl = "libs/helper"\n\n'
+        '[[package]]\nname = "internal"\nversion = "2.0"\n\n'
+        '[package.source]\ntype = "legacy"\nurl = "https://pypi.example.com/simple"\n'
+    )
+    found = find_requirements(tmp_path, None)
+    assert found.constraints == ("django==5.2.1", "internal==2.0")
+    assert found.described == "pyproject.toml (versions from poetry.lock)"
+
+
+def test_a_lock_older_than_the_dependencies_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\ndependencies = ["Django>=6.0"]\n'
+    )
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    with pytest.raises(BuildError) as caught:
+        find_requirements(tmp_path, None)
+    assert str(caught.value) == (
+        "uv.lock locks Django 5.2, which pyproject.toml does not allow ('Django>=6.0'): the "
+        "lock is older than the dependencies. Bring it up to date with `uv lock` and build "
+        "again."
+    )
+
+
+def test_a_lock_pin_below_a_runtime_floor_is_refused(tmp_path: Path) -> None:
+    from django_zipapp.builder.floors import refuse_pins_below_floors
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\ndependencies = []\n')
+    (tmp_path / "uv.lock").write_text(
+        '[[package]]\nname = "gunicorn"\nversion = "22.0.0"\n'
+        'source = { registry = "https://pypi.org/simple" }\n'
+    )
+    with pytest.raises(BuildError) as caught:
+        refuse_pins_below_floors(find_requirements(tmp_path, None), RUNTIME_REQUIREMENTS)
+    assert str(caught.value).startswith(
+        "The project pins gunicorn 22.0.0 (in uv.lock), below its floor 24.0:"
+    )
+
+
+def test_dependencies_only_poetry_reads_are_named(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.poetry]\nname = "shop"\n\n[tool.poetry.dependencies]\npython = "^3.12"\n'
+        'django = "^5.2"\n'
+    )
+    with pytest.raises(BuildError) as caught:
+        find_requirements(tmp_path, None)
+    assert str(caught.value).endswith(
+        f" {str(tmp_path / 'pyproject.toml')!r} lists them under [tool.poetry.dependencies], "
+        "which only Poetry reads: move them to [project] dependencies (Poetry 2 reads those, "
+        "and the build installs the versions poetry.lock locks), or export them with `poetry "
+        "export --without-hashes -o requirements.txt` (the export command comes with the "
+        "poetry-plugin-export plugin)."
+    )
+
+
+@pytest.mark.heavy
+def test_pip_resolves_the_locked_versions(tmp_path: Path) -> None:
+    from django_zipapp.builder.hashes import added_requirements
+    from django_zipapp.builder.pip import Resolution
+    from django_zipapp.builder.target import make_target
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\ndependencies = ["django>=5.2", "django-environ"]\n'
+    )
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    found = find_requirements(tmp_path, None)
+    target = make_target((), None)
+    args = [*found.install_args(tmp_path), *added_requirements(found, RUNTIME_REQUIREMENTS)]
+    resolved = Resolution(
+        args, cwd=tmp_path, target_args=target.pip_args(), python=target.python
+    ).result()
+    versions = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in resolved}
+    # Not the newest releases that [project] dependencies allow: those the lock holds.
+    assert versions["django"] == "5.2"
+    assert versions["django-environ"] == "0.14.0"

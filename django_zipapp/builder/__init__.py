@@ -212,7 +212,7 @@ def build_pyz(
                 else:
                     report(
                         f"Using the dependencies {guess.parent.name[:12]} from {cache}, which "
-                        f"{found.source.name} resolved to last; pip resolves it meanwhile"
+                        f"{found.described} resolved to last; pip resolves it meanwhile"
                     )
                     dependencies = guess
                 variables = observation.names()
@@ -442,7 +442,7 @@ def _install_dependencies(
     report: Callable[[str], None],
     pip_echo: Callable[[str], None] | None,
 ) -> Path:
-    report(f"Installing dependencies from {found.source.name} with pip")
+    report(f"Installing dependencies from {found.described} with pip")
     return stage_dependencies(
         staging / "dependencies",
         pip_args,

@@ -53,6 +53,8 @@ def _pins(found: Requirements) -> Iterator[tuple[str, Version, str]]:
     """(name, version, file) of each exact pin pip would honour for this build."""
     if found.flattened is None:  # a pyproject.toml's dependencies
         lines = [(line, found.source.name) for line in found.pip_args]
+        if found.lock is not None:
+            lines += [(line, found.lock.name) for line in found.constraints]
     else:
         lines = [(line, found.source.name) for line in found.flattened.splitlines()]
     # Constraints pin versions too: those the file names, and pip's own variable's.

@@ -89,7 +89,7 @@ def _list_dependencies(
 ) -> None:
     described = target.describe()
     write(
-        f"Dependencies from {found.source.name}, as pip resolves them for "
+        f"Dependencies from {found.described}, as pip resolves them for "
         f"{described['implementation']} {described['python']} on {described['platform']}:"
     )
     with tempfile.TemporaryDirectory(prefix="buildpyz-list-") as staging:

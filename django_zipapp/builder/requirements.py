@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import BuildError
 from .includes import flatten_requirements
+from .locks import find_lock, refuse_stale_lock
 from .running_copy import without_running_copy
 
 if sys.version_info >= (3, 11):
@@ -53,6 +54,16 @@ class Requirements:
     # each relative to the file that names it (pip takes local paths from its cwd).
     flattened: str | None = None
     files: tuple[Path, ...] = ()
+    # The versions a uv.lock or poetry.lock beside a pyproject.toml locks (locks.py).
+    lock: Path | None = None
+    constraints: tuple[str, ...] = ()
+
+    @property
+    def described(self) -> str:
+        """The file the requirements come from, and the lock that pins them."""
+        if self.lock is None:
+            return self.source.name
+        return f"{self.source.name} (versions from {self.lock.name})"
 
     def install_args(self, directory: Path) -> list[str]:
         """The arguments for pip install, writing the flattened file into directory.
@@ -62,7 +73,11 @@ class Requirements:
         the sources since and would put them into a later archive.
         """
         if self.flattened is None:
-            return list(self.pip_args)
+            if not self.constraints:
+                return list(self.pip_args)
+            path = directory / "constraints.txt"
+            path.write_text("".join(f"{line}\n" for line in self.constraints), encoding="utf-8")
+            return ["-c", str(path), *self.pip_args]
         lines = [
             _from_copy(line, directory / "local" / str(number))
             for number, line in enumerate(self.flattened.splitlines())
@@ -108,8 +123,32 @@ def find_requirements(root: Path, explicit: str | None) -> Requirements:
         "requirements.txt there or in a folder above it up to the repository's root (for "
         "example with `pip freeze > requirements.txt`), list them "
         "under [project] dependencies in a pyproject.toml, or name a file with --requirements "
-        f"or the ZIPAPP_REQUIREMENTS setting.{_other_files(root, folders)}"
+        f"or the ZIPAPP_REQUIREMENTS setting.{_poetry_only(folders)}{_other_files(root, folders)}"
     )
+
+
+def _poetry_only(folders: list[Path]) -> str:
+    """What to do with a pyproject.toml whose dependencies only Poetry reads."""
+    for folder in folders:
+        path = folder / "pyproject.toml"
+        if path.is_file() and _poetry_dependencies(path):
+            return (
+                f" {str(path)!r} lists them under [tool.poetry.dependencies], which only "
+                "Poetry reads: move them to [project] dependencies (Poetry 2 reads those, "
+                "and the build installs the versions poetry.lock locks), or export them with "
+                "`poetry export --without-hashes -o requirements.txt` (the export command "
+                "comes with the poetry-plugin-export plugin)."
+            )
+    return ""
+
+
+def _poetry_dependencies(path: Path) -> bool:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    poetry = data.get("tool", {}).get("poetry", {})
+    return isinstance(poetry, dict) and bool(poetry.get("dependencies"))
 
 
 def _other_files(root: Path, folders: list[Path]) -> str:
@@ -146,17 +185,28 @@ def _folders_up_to_repository(root: Path) -> list[Path]:
 
 def read_requirements(path: Path) -> Requirements:
     if path.suffix == ".toml":
-        project = _project_table(path) or {}
-        dependencies = project.get("dependencies")
-        if not isinstance(dependencies, list):
-            raise BuildError(
-                f"{str(path)!r} has no [project] dependencies list. Add one, or name a "
-                "requirements file with --requirements."
-            )
-        return Requirements(path, tuple(without_running_copy([str(i) for i in dependencies])))
+        return _from_pyproject(path)
     lines, files = flatten_requirements(path)
     flattened = "".join(f"{line}\n" for line in without_running_copy(lines))
     return Requirements(path, ("-r", str(path)), flattened, files)
+
+
+def _from_pyproject(path: Path) -> Requirements:
+    project = _project_table(path) or {}
+    dependencies = project.get("dependencies")
+    if not isinstance(dependencies, list):
+        raise BuildError(
+            f"{str(path)!r} has no [project] dependencies list. Add one, or name a "
+            "requirements file with --requirements."
+        )
+    lines = tuple(without_running_copy([str(i) for i in dependencies]))
+    lock = find_lock(path)
+    if lock is None:
+        return Requirements(path, lines)
+    refuse_stale_lock(lock, lines, path)
+    return Requirements(
+        path, lines, files=(path, lock.path), lock=lock.path, constraints=lock.constraints()
+    )
 
 
 def _project_table(path: Path) -> dict[str, object] | None:

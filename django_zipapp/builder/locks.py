@@ -1,0 +1,104 @@
+"""The versions that a uv.lock or poetry.lock beside a pyproject.toml locks.
+
+pip reads neither lock file: from ``[project] dependencies`` alone it installs the newest
+releases they allow, not what ``uv sync`` or ``poetry install`` put in the virtualenv the
+build runs in (where the static files are collected), so the archive would run other
+versions than the ones the project was tested with. The locked versions are handed to
+pip as constraints instead: pip still resolves the dependencies, and installs the locked
+release of each. Only releases from an index are pinned: a lock's local folders, URLs and
+git checkouts have no version pip could look up, and a package the lock holds in more
+than one version (one per Python version or platform) is left to pip.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .errors import BuildError
+from .running_copy import NAME as RUNNING_COPY
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+# The tool that writes each lock, and the command that brings it up to date.
+LOCK_FILES = {"uv.lock": "uv lock", "poetry.lock": "poetry lock"}
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: Path
+    versions: Mapping[str, str]  # canonical name -> the locked version
+
+    def constraints(self) -> tuple[str, ...]:
+        return tuple(f"{name}=={version}" for name, version in sorted(self.versions.items()))
+
+
+def find_lock(pyproject: Path) -> Lock | None:
+    """The lock beside pyproject, with the versions it pins from an index."""
+    for name in LOCK_FILES:
+        path = pyproject.with_name(name)
+        if path.is_file():
+            return Lock(path, _locked_versions(path))
+    return None
+
+
+def refuse_stale_lock(lock: Lock, dependencies: Iterable[str], pyproject: Path) -> None:
+    """Stop when a dependency does not allow the version the lock holds: pip would fail
+    over the constraint with a resolution error that names neither file."""
+    for line in dependencies:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue  # pip names it
+        locked = lock.versions.get(canonicalize_name(requirement.name))
+        if locked is None or requirement.specifier.contains(locked, prereleases=True):
+            continue
+        raise BuildError(
+            f"{lock.path.name} locks {requirement.name} {locked}, which {pyproject.name} "
+            f"does not allow ({line!r}): the lock is older than the dependencies. Bring it "
+            f"up to date with `{LOCK_FILES[lock.path.name]}` and build again."
+        )
+
+
+def _locked_versions(path: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BuildError(f"{str(path)!r} could not be read as TOML: {exc}.") from None
+    seen: dict[str, set[str]] = {}
+    for package in data.get("package", []):
+        if isinstance(package, dict) and _from_an_index(package):
+            name = canonicalize_name(str(package.get("name", "")))
+            seen.setdefault(name, set()).add(str(package.get("version", "")))
+    return {
+        name: next(iter(versions))
+        for name, versions in seen.items()
+        if len(versions) == 1 and name not in ("", RUNNING_COPY) and _valid(*versions)
+    }
+
+
+def _from_an_index(package: Mapping[str, object]) -> bool:
+    source = package.get("source")
+    if source is None:  # poetry.lock: the default index
+        return True
+    if not isinstance(source, dict):
+        return False
+    # uv.lock: {registry = URL}; poetry.lock: a [package.source] of type "legacy".
+    return "registry" in source or source.get("type") == "legacy"
+
+
+def _valid(version: str) -> bool:
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
