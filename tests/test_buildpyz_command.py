@@ -15,6 +15,7 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
+from django.utils import cache
 
 from django_zipapp import builder
 from django_zipapp.builder import BuildError, BuildResult
@@ -191,6 +192,27 @@ def test_refuses_on_check_errors(calls: list[dict[str, Any]]) -> None:
         "The system checks found 1 error(s), so no archive was built. django_zipapp.E002: "
         "ZIPAPP_COMPRESS must be True or False, not 'yes'. Set ZIPAPP_COMPRESS = True (the "
         "default) or False."
+    )
+    assert calls == []
+
+
+def test_an_error_the_projects_code_raises_under_the_checks_is_one_paragraph(
+    calls: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A URLconf that imports a name a dependency no longer has (an older djangorestframework
+    # under a newer Django): the URL checks import it.
+    (tmp_path / "broken_urls.py").write_text(
+        "urlpatterns = []\nfrom django.utils.cache import no_such_name\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with override_settings(ROOT_URLCONF="broken_urls"), pytest.raises(CommandError) as caught:
+        run()
+    assert str(caught.value) == (
+        "The system checks could not run, so no archive was built: importing the project's "
+        "code raised ImportError: cannot import name 'no_such_name' from 'django.utils.cache' "
+        f"({Path(cache.__file__)}) (broken_urls.py, line 2). Fix it and build again "
+        "(`python manage.py check` shows the whole traceback)."
     )
     assert calls == []
 

@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -396,10 +397,15 @@ class Command(BaseCommand):
     def _run_checks(self) -> None:
         # No database: the build machine need not reach the site's, and Django 6.1 runs the
         # model checks against every database when none is named (a JSONField opens it).
-        found = [
-            *checks.run_checks(include_deployment_checks=False, databases=[]),
-            *checks.run_checks(tags=[ARCHIVE_TAG], include_deployment_checks=True, databases=[]),
-        ]
+        try:
+            found = [
+                *checks.run_checks(include_deployment_checks=False, databases=[]),
+                *checks.run_checks(
+                    tags=[ARCHIVE_TAG], include_deployment_checks=True, databases=[]
+                ),
+            ]
+        except Exception as exc:  # the project's code, which the checks import
+            raise CommandError(_raised_in_checks(exc)) from exc
         messages = [
             message
             for message in found
@@ -484,6 +490,27 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a parent package that is missing, or an empty name
         return False
+
+
+def _raised_in_checks(exc: Exception) -> str:
+    """One paragraph for an error the project's code raised while the system checks
+    imported it (the URLconf, a view, an admin module): the archive would fail the same."""
+    return (
+        "The system checks could not run, so no archive was built: importing the project's "
+        f"code raised {type(exc).__name__}: {exc}{_project_line(exc)}. Fix it and build "
+        "again (`python manage.py check` shows the whole traceback)."
+    )
+
+
+def _project_line(exc: BaseException) -> str:
+    """ " (config/urls.py, line 3)": the project's last frame on the way, if any."""
+    found = ""
+    here = Path.cwd()
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename)
+        if path.is_relative_to(here) and "site-packages" not in path.parts:
+            found = f" ({path.relative_to(here).as_posix()}, line {frame.lineno})"
+    return found
 
 
 def _describe(message: checks.CheckMessage) -> str:
