@@ -17,7 +17,7 @@ from django.db.utils import ConnectionHandler
 
 from django_zipapp.builder.verify_commands import VerificationFailed, finish
 from django_zipapp.runtime.database_errors import EXIT_UNAVAILABLE, database_unreachable
-from tests.archives import Built, run_archive, site_env
+from tests.archives import Built, free_port, run_archive, site_env
 
 SQLITE = "django.db.backends.sqlite3"
 
@@ -129,4 +129,33 @@ def test_an_error_in_a_commands_own_sql_keeps_its_traceback(built: Built, tmp_pa
     assert "Traceback" in result.stderr
     assert result.stderr.rstrip().endswith(
         "django.db.utils.OperationalError: no such table: no_such_table"
+    )
+
+
+@pytest.mark.e2e
+def test_serve_says_so_when_the_site_connects_while_it_loads(built: Built, tmp_path: Path) -> None:
+    # The session's site with a WSGI module that connects on import, as some sites' do:
+    # gunicorn's master loads it before any worker starts.
+    (tmp_path / "connecting_settings.py").write_text(
+        'from example.settings import *\nWSGI_APPLICATION = "connecting_wsgi.application"\n'
+    )
+    (tmp_path / "connecting_wsgi.py").write_text(
+        "from django.core.wsgi import get_wsgi_application\n"
+        "from django.db import connection\n"
+        "application = get_wsgi_application()\n"
+        "connection.ensure_connection()\n"
+    )
+    name = tmp_path / "missing" / "db.sqlite3"
+    environment = site_env(
+        built,
+        DATABASE_URL=f"sqlite:///{name}",
+        PYTHONPATH=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="connecting_settings",
+    )
+    result = run_archive(built, "serve", "--bind", f"127.0.0.1:{free_port()}", env=environment)
+    assert result.returncode == EXIT_UNAVAILABLE, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        f"error: Could not connect to the database 'default' ({SQLITE}): it tried to open the "
+        f"file {str(name)!r}, whose folder {str(name.parent)!r} does not exist." in result.stderr
     )
