@@ -236,6 +236,26 @@ def test_a_role_that_may_not_create_databases_is_one_paragraph() -> None:
     assert refusal("relation does not exist", "test_site_1", "postgres://x@h/site") is None
 
 
+@override_settings(SECRET_KEY="development-only-not-secret")
+def test_the_variable_secret_key_is_read_from_gets_a_throwaway() -> None:
+    from django.conf import settings
+
+    from django_zipapp.builder.verify import throwaway_secret_keys
+
+    environ = {
+        "DJANGO_SECRET_KEY": "development-only-not-secret",
+        "DJANGO_DEBUG": "false",
+        "SECRET_KEY": "development-only-not-secret",
+    }
+    variables = ["DJANGO_SECRET_KEY", "DJANGO_DEBUG", "SECRET_KEY", "DATABASE_URL"]
+    given = throwaway_secret_keys(settings, variables, environ)
+    # SECRET_KEY gets its own throwaway; the build's key is never passed on.
+    assert list(given) == ["DJANGO_SECRET_KEY"]
+    assert len(given["DJANGO_SECRET_KEY"]) >= 50
+    assert given["DJANGO_SECRET_KEY"] != environ["DJANGO_SECRET_KEY"]
+    assert throwaway_secret_keys(settings, variables, {"DJANGO_SECRET_KEY": "other"}) == {}
+
+
 def test_info_says_when_a_build_recorded_no_variables() -> None:
     lines = describe({"environment": ["DEBUG", "DATABASE_URL"]})
     assert "environment    DEBUG, DATABASE_URL" in lines

@@ -95,7 +95,7 @@ from .static import (
 )
 from .static_cache import CompressionCache
 from .target import Target, make_target
-from .verify import can_run_here, request_headers, verify_archive
+from .verify import can_run_here, request_headers, throwaway_secret_keys, verify_archive
 
 __all__ = [
     "BuildError",
@@ -525,7 +525,7 @@ def _verify(
         urls=[*urls, *_admin_login(urls)],
         host=host,
         https_header=https,
-        environment=environment,
+        environment={**throwaway_secret_keys(settings, variables), **environment},
         report=report,
         name=name,
         cache_root=cache_root,

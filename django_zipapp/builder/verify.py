@@ -1,11 +1,11 @@
 """The build's last step: start the new archive as production would, before anyone deploys it.
 
-No HOME, a temporary state directory, no DEBUG, a throwaway SECRET_KEY, the database
-migrated into a temporary SQLite file (for settings that read DATABASE_URL or
-STATE_DIRECTORY), or into a throwaway database on the server of a DATABASE_URL given
-(verify_databases.py); then `check --deploy`, `serve`, and a request for each URL, for
-the pages they redirect to and for the files those pages link (crawl.py). The
-archive's commands and the failure message are in verify_commands.py.
+No HOME, a temporary state directory, no DEBUG, a throwaway SECRET_KEY (also under the
+name the settings read it from), the database migrated into a temporary SQLite file (for
+settings that read DATABASE_URL or STATE_DIRECTORY), or into a throwaway database on the
+server of a DATABASE_URL given (verify_databases.py); then `check --deploy`, `serve`, and
+a request for each URL, for the pages they redirect to and for the files those pages link
+(crawl.py). The archive's commands and the failure message are in verify_commands.py.
 
 The archive unpacks itself into the builder's cache (``verify/``), where the previous
 build was unpacked, as on a server that deploys one build after another: a build whose
@@ -70,6 +70,21 @@ def request_headers(settings: object) -> tuple[str, tuple[str, str] | None]:
         name = proxy[0].removeprefix("HTTP_").replace("_", "-").title()
         https = (name, proxy[1])
     return (allowed[0] if allowed else "localhost"), https
+
+
+def throwaway_secret_keys(
+    settings: object, variables: Sequence[str], environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """A throwaway value for each variable the settings' SECRET_KEY was read from under
+    another name (django-environ's DJANGO_SECRET_KEY), as the verification gives one
+    for SECRET_KEY: the build's own key must not reach the archive, and a server has its
+    own."""
+    key = getattr(settings, "SECRET_KEY", None)
+    return {
+        name: secrets.token_urlsafe(50)
+        for name in variables
+        if key and name != "SECRET_KEY" and environ.get(name) == key
+    }
 
 
 def verify_archive(
