@@ -124,3 +124,38 @@ def test_a_failing_command_shows_what_it_printed(tmp_path: Path) -> None:
     )
     assert "end-of-line within string" in message  # msgfmt's own words
     assert Path.cwd() != tmp_path  # back where the build started
+
+
+def test_a_build_under_managepys_development_settings_names_wsgis_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_zipapp.builder.settings_defaults import settings_module_note
+
+    (tmp_path / "manage.py").write_text(
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shopcfg.settings.base')\n"
+    )
+    (tmp_path / "shopcfg").mkdir()
+    (tmp_path / "shopcfg" / "__init__.py").write_text("")
+    (tmp_path / "shopcfg" / "wsgi.py").write_text(
+        "import os\n"
+        "os.environ.setdefault(\n"
+        '    "DJANGO_SETTINGS_MODULE", "shopcfg.settings.production"\n'
+        ")\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert settings_module_note(tmp_path, "shopcfg.settings.base", "shopcfg.wsgi.application") == (
+        "Note: the archive runs with the settings module 'shopcfg.settings.base', manage.py's "
+        "default; shopcfg/wsgi.py, whose application a server runs, defaults to "
+        "'shopcfg.settings.production'. If that is the production one, build with `python "
+        "manage.py buildpyz --settings shopcfg.settings.production` (or set "
+        "ZIPAPP_SETTINGS_MODULE)"
+    )
+    # Built with the production settings on purpose, or with one module for both: nothing.
+    for module in ("shopcfg.settings.production", "shopcfg.settings.staging"):
+        assert settings_module_note(tmp_path, module, "shopcfg.wsgi.application") is None
+    (tmp_path / "shopcfg" / "wsgi.py").write_text(
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shopcfg.settings.base')\n"
+    )
+    assert (
+        settings_module_note(tmp_path, "shopcfg.settings.base", "shopcfg.wsgi.application") is None
+    )

@@ -82,6 +82,7 @@ from .requirements import (
 from .sbom import SCHEMA as SBOM_SCHEMA
 from .sbom import Bundled, make_sbom
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
+from .settings_defaults import settings_module_note
 from .shiv import write_archive
 from .signing import SigningKey, sign_file
 from .static import (
@@ -169,6 +170,7 @@ def build_pyz(
         static_storage_class()
         processes = _processes(workers, jobs)
         report(f"Project {project.name!r} in {project.root} (settings {project.settings_module})")
+        _report_settings_default(project, report)
         _report_config(project, report)
         built_at = source_date(project.root)
         # Without pip's resolution report there is no key that cannot go stale.
@@ -406,6 +408,13 @@ def _processes(workers: Mapping[str, Any] | None, jobs: Mapping[str, Any] | None
         return declared_processes(dict(workers or {}), dict(jobs or {}))
     except DeclarationError as exc:
         raise BuildError(f"{exc} See the guide 'Background workers and scheduled jobs'.") from None
+
+
+def _report_settings_default(project: Project, report: Callable[[str], None]) -> None:
+    wsgi = getattr(settings, "WSGI_APPLICATION", None)
+    note = settings_module_note(project.root, project.settings_module, wsgi) if wsgi else None
+    if note is not None:
+        report(note)
 
 
 def _report_config(project: Project, report: Callable[[str], None]) -> None:
