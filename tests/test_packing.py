@@ -103,10 +103,15 @@ def test_include_ships_the_data_file(searchable: Path) -> None:
 def test_default_skips_outside_git(tmp_path: Path) -> None:
     (tmp_path / "Vagrantfile").write_text("")
     (tmp_path / "package-lock.json").write_text("{}")
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    (tmp_path / "poetry.lock").write_text("")
     (tmp_path / "requirements.txt").write_text("")
+    (tmp_path / "pyproject.toml").write_text("")
     assert default_skips(tmp_path) == {
         tmp_path / "Vagrantfile": TOOLING,
         tmp_path / "package-lock.json": TOOLING,
+        tmp_path / "poetry.lock": TOOLING,
+        tmp_path / "uv.lock": TOOLING,
     }
 
 

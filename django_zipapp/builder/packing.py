@@ -21,6 +21,8 @@ ROOT_TOOLING = (
     "docker-compose*.yml", "docker-compose*.yaml", "compose.yml", "compose.yaml",
     "Vagrantfile", "Procfile", "Makefile", "Justfile", "fabfile.py", "tox.ini", "noxfile.py",
     "package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "*.code-workspace",
+    # Python lock files: the build reads uv.lock and poetry.lock itself (locks.py).
+    "uv.lock", "poetry.lock", "pdm.lock", "Pipfile", "Pipfile.lock",
 )  # fmt: skip
 # Reasons a build names in its summary, with the option that ships the path.
 NAMED_IN_SUMMARY = ("database", GIT_IGNORED, TOOLING, "MEDIA_ROOT, uploads")
