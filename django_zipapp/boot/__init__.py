@@ -10,6 +10,7 @@ One job a module, arrows one way (each imports only modules listed before it):
 - locks, index, stamps, interpreter, root: the flock()s between processes, reading the
   archive, the store's stamps, whether this Python may run it, where it unpacks;
 - environment: the caller's environment, put back where a bundle's launcher changed it;
+- spread: where the file system places the trees a start makes;
 - unpack: writing members into a folder; store: the shared store of dependencies;
 - seal, verify: what a warm start compares, and the check of every file;
 - prune: removing old builds and leftovers; extract: making this build's extraction;

@@ -20,6 +20,7 @@ from .locks import build_lock, locked, store_lock
 from .names import COMPLETE_MARKER, SHAREABLE_NAME, SITE_PACKAGES, STORE, BootError
 from .prune import discard, remove_own_leftovers
 from .seal import is_sealed, seal_of
+from .spread import spread_children
 from .store import prune_store, share_entries
 from .unpack import DamagedEntry, unpack
 from .verify import damaged_files
@@ -187,6 +188,8 @@ def replace_extraction(archive_path: Path, extraction: Path) -> None:
     import tempfile
 
     remove_own_leftovers(extraction)
+    # Each build's folder in a place of its own, away from files just freed nearby.
+    spread_children(extraction.parent)
     temporary = Path(tempfile.mkdtemp(prefix=f".{extraction.name}.tmp-", dir=extraction.parent))
     # Shared while this extraction links to the store: pruning the store waits for it.
     with locked(store_lock(extraction.parent), shared=True):

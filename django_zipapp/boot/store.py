@@ -31,6 +31,7 @@ from typing import Any
 from .index import Index, Member
 from .locks import locked, store_lock
 from .names import COMPLETE_MARKER, SHARE_VARIABLE, SITE_PACKAGES, STAMP, STORE
+from .spread import spread_children
 from .stamps import Stamp
 from .unpack import unpack, usable_cores
 
@@ -52,6 +53,7 @@ def share_entries(
         return set(), 0
     store = temporary.parent / STORE
     store.mkdir(exist_ok=True)
+    spread_children(store)  # each layer in a place of its own, as each build's folder
     entries = _by_layer(archive.members, shareable)
     left = _by_layer(archive.packed, shareable)  # none when this start unpacks everything
     candidates = {
