@@ -217,6 +217,25 @@ def test_an_error_the_projects_code_raises_under_the_checks_is_one_paragraph(
     assert calls == []
 
 
+class ReaderThatLeaves(StringIO):
+    """A pipe whose reader stops after the first line, as `buildpyz | head -1` does."""
+
+    def write(self, text: str) -> int:
+        if self.getvalue():
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_build(
+    calls: list[dict[str, Any]],
+) -> None:
+    out = ReaderThatLeaves()
+    call_command("buildpyz", stdout=out, stderr=StringIO())
+    # The build ran to its end, which prints several more lines.
+    assert len(calls) == 1
+    assert out.getvalue() == "- Installing dependencies\n"
+
+
 def test_warnings_are_shown_and_do_not_stop_the_build(calls: list[dict[str, Any]]) -> None:
     storages = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import suppress
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from django.core import checks
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.test.utils import override_settings
 
 from django_zipapp.checks import ARCHIVE_TAG, settings_module
@@ -229,6 +230,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
+        # `buildpyz | head` must not stop the build halfway, with a traceback.
+        self.stdout = _ReaderMayLeave(self.stdout)
         # The system checks can take a while on a large site: they count too.
         self._started = [(BEFORE_THE_STEPS, getattr(self, "_began", time.monotonic()))]
         builder = _import_builder()
@@ -490,6 +493,32 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a parent package that is missing, or an empty name
         return False
+
+
+class _ReaderMayLeave(OutputWrapper):
+    """The command's output, which stops quietly when its reader goes away
+    (`buildpyz | head -1`): the build goes on to write the archive, as without a pipe."""
+
+    def __init__(self, wrapped: OutputWrapper) -> None:
+        stream: TextIO = wrapped._out  # type: ignore[assignment]
+        super().__init__(stream, wrapped.ending)
+        self.style_func = wrapped.style_func
+        self._stream = stream
+        self._gone = False
+
+    def write(  # type: ignore[override]  # OutputWrapper.write, as Django has it
+        self, msg: str = "", style_func: Any = None, ending: str | None = None
+    ) -> None:
+        if self._gone:
+            return
+        try:
+            super().write(msg, style_func, ending)
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone = True
+            # The interpreter's flush at exit must find nothing to complain about.
+            with suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
 
 
 def _raised_in_checks(exc: Exception) -> str:
