@@ -159,3 +159,14 @@ def test_a_build_under_managepys_development_settings_names_wsgis_default(
     assert (
         settings_module_note(tmp_path, "shopcfg.settings.base", "shopcfg.wsgi.application") is None
     )
+
+
+def test_the_project_is_named_as_its_pyproject_declares(tmp_path: Path) -> None:
+    from django.conf import settings
+
+    from django_zipapp.builder.project import find_project
+
+    with override_settings(BASE_DIR=tmp_path, SETTINGS_MODULE="tests.settings"):
+        assert find_project(settings).name == "tests"  # the settings' package
+        (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\nversion = "1.2"\n')
+        assert find_project(settings).name == "shop"

@@ -12,6 +12,7 @@ from typing import Any
 from ..conf import file_system_storages, from_base_dir
 from .errors import BuildError
 from .files import TEST_DIRS, is_test_file
+from .provenance import project_name
 from .source_roots import locate, source_roots
 
 # Where collected static files go when STATIC_ROOT is not inside the project.
@@ -54,7 +55,9 @@ def find_project(
     unimported = package_folders(root, exclude=packages, roots=roots)
     return Project(
         root=root,
-        name=settings_module.split(".")[0],
+        # The name pyproject.toml declares, as for the version (provenance.py); else the
+        # settings' package, which cookiecutter-django and others call "config".
+        name=project_name(root) or settings_module.split(".")[0],
         settings_module=settings_module,
         packages=packages,
         data_dirs=data_dirs(root, settings),

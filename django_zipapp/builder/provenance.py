@@ -105,16 +105,17 @@ def git_top_level(folder: Path) -> Path | None:
     return Path(top).resolve() if top else None
 
 
+def project_name(root: Path) -> str | None:
+    """The name in the project's pyproject.toml ([project] name), when it declares one."""
+    name = _declared(root, "name")
+    return name if name else None
+
+
 def project_version(root: Path) -> str | None:
     """The version in the project's pyproject.toml or setup.cfg, when it declares one."""
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            version = tomllib.loads(pyproject.read_text()).get("project", {}).get("version")
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            version = None
-        if isinstance(version, str):
-            return version
+    version = _declared(root, "version")
+    if version is not None:
+        return version
     setup_cfg = root / "setup.cfg"
     if setup_cfg.is_file():
         import configparser
@@ -126,6 +127,17 @@ def project_version(root: Path) -> str | None:
             return None
         return parser.get("metadata", "version", fallback=None)
     return None
+
+
+def _declared(root: Path, key: str) -> str | None:
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return None
+    try:
+        value = tomllib.loads(pyproject.read_text()).get("project", {}).get(key)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def has_native_code(site_packages: Path, left_out: Collection[str] = frozenset()) -> bool:
