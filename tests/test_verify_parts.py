@@ -286,3 +286,21 @@ def test_the_admin_login_is_requested_in_the_language_the_site_serves() -> None:
     assert admin_login(["/"]) == ["/en/admin/login/"]
     with override_settings(LANGUAGE_CODE="pt-br"):  # not listed: Django serves it as it is
         assert admin_login(["/"]) == ["/pt-br/admin/login/"]
+
+
+def test_a_sqlite_database_url_given_to_the_verification_is_named_with_the_way_out() -> None:
+    from django_zipapp.builder.verify_databases import note_unmigrated
+
+    reported: list[str] = []
+    note_unmigrated([], [], "sqlite:////srv/shop/db.sqlite3", reported.append)
+    note_unmigrated([], [], "redis://127.0.0.1:6379/0", reported.append)
+    assert reported == [
+        "Note: the verification did not migrate: the DATABASE_URL it was given, "
+        "'sqlite:////srv/shop/db.sqlite3', names a SQLite file of the build machine, which it "
+        "never migrates. Leave DATABASE_URL out of --verify-env, and the verification gives "
+        "the settings a temporary SQLite file of its own, or give --verify-env "
+        "DATABASE_URL=sqlite:///%S/site/db.sqlite3 (%S stands for a folder of the "
+        "verification, as for /var/lib in a unit)",
+        "Note: the verification did not migrate: the DATABASE_URL it was given does not name "
+        "a database on a server, or the settings do not read it",
+    ]

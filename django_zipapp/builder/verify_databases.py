@@ -83,6 +83,15 @@ def note_unmigrated(
             "(%S stands for a folder of the verification, as for /var/lib in a unit), or "
             "--verify-env DATABASE_URL=... when they read DATABASE_URL"
         )
+    elif given.startswith("sqlite"):
+        report(
+            f"Note: the verification did not migrate: the DATABASE_URL it was given, "
+            f"{given!r}, names a SQLite file of the build machine, which it never migrates. "
+            "Leave DATABASE_URL out of --verify-env, and the verification gives the settings "
+            "a temporary SQLite file of its own, or give --verify-env "
+            "DATABASE_URL=sqlite:///%S/site/db.sqlite3 (%S stands for a folder of the "
+            "verification, as for /var/lib in a unit)"
+        )
     else:
         report(
             "Note: the verification did not migrate: the DATABASE_URL it was given does "
