@@ -262,8 +262,23 @@ def test_a_hashed_file_without_the_runtimes_requirements_is_refused(tmp_path: Pa
         "archive needs at run time and the file does not name: dj-database-url>=2.1, "
         "goodconf[yaml,toml]>=7.0, gunicorn>=24.0, whitenoise>=6.6. Add them (or "
         "django-zipapp, which requires them) to the file it is compiled from, and compile "
-        "it again (pip-compile --generate-hashes, uv pip compile --generate-hashes)."
+        "it again (pip-compile --generate-hashes, uv pip compile --generate-hashes; in a uv "
+        "project, `uv add` it and `uv export` again)."
     )
+
+
+def test_a_hashed_file_of_an_asgi_site_names_the_extra_that_brings_the_worker(
+    tmp_path: Path,
+) -> None:
+    named = "".join(
+        f"{Requirement(line).name}==1.0 \\\n    {HASH}\n" for line in RUNTIME_REQUIREMENTS
+    )
+    (tmp_path / "requirements.txt").write_text(named)
+    found = find_requirements(tmp_path, None)
+    assert added_requirements(found, RUNTIME_REQUIREMENTS) == ()
+    with pytest.raises(BuildError) as refused:
+        added_requirements(found, RUNTIME_REQUIREMENTS + ASGI_REQUIREMENTS)
+    assert "Add them (or django-zipapp[asgi], which requires them)" in str(refused.value)
 
 
 def test_pips_error_keeps_the_lines_that_go_on_with_it() -> None:

@@ -13,7 +13,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .errors import BuildError
-from .requirements import Requirements
+from .requirements import ASGI_REQUIREMENTS, Requirements
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -31,11 +31,19 @@ def added_requirements(found: Requirements, runtime: tuple[str, ...]) -> tuple[s
             f"{found.source.name} pins its requirements with hashes (pip's hash-checking "
             "mode), where pip refuses any requirement without them, so the build cannot "
             f"add what the archive needs at run time and the file does not name: {names}. "
-            "Add them (or django-zipapp, which requires them) to the file it is compiled "
-            "from, and compile it again (pip-compile --generate-hashes, uv pip compile "
-            "--generate-hashes)."
+            f"Add them (or {_requiring(missing)}, which requires them) to the file it is "
+            "compiled from, and compile it again (pip-compile --generate-hashes, uv pip "
+            "compile --generate-hashes; in a uv project, `uv add` it and `uv export` again)."
         )
     return ()
+
+
+def _requiring(missing: list[str]) -> str:
+    """The requirement on django-zipapp that brings what is missing: the ASGI worker
+    comes with the extra "asgi" only."""
+    if any(line in ASGI_REQUIREMENTS for line in missing):
+        return "django-zipapp[asgi]"
+    return "django-zipapp"
 
 
 def _named(text: str) -> set[str]:
