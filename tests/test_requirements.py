@@ -436,3 +436,15 @@ def test_pip_resolves_the_locked_versions(tmp_path: Path) -> None:
     # Not the newest releases that [project] dependencies allow: those the lock holds.
     assert versions["django"] == "5.2"
     assert versions["django-environ"] == "0.14.0"
+
+
+def test_a_hashed_file_keeps_the_extras_requirements_it_pins_itself(tmp_path: Path) -> None:
+    import django_zipapp
+
+    (tmp_path / "requirements.txt").write_text(
+        f"django-zipapp[asgi]=={django_zipapp.__version__} \\\n    {HASH}\n"
+        f"uvicorn-worker==0.3.0 \\\n    {HASH}\n"
+    )
+    found = find_requirements(tmp_path, None)
+    # Not the extra's unpinned requirements, which pip's hash-checking mode refuses.
+    assert found.flattened == f"uvicorn-worker==0.3.0     {HASH}\n"

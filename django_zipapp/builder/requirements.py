@@ -187,7 +187,8 @@ def read_requirements(path: Path) -> Requirements:
     if path.suffix == ".toml":
         return _from_pyproject(path)
     lines, files = flatten_requirements(path)
-    flattened = "".join(f"{line}\n" for line in without_running_copy(lines))
+    hashed = any("--hash" in line for line in lines)
+    flattened = "".join(f"{line}\n" for line in without_running_copy(lines, hashed))
     return Requirements(path, ("-r", str(path)), flattened, files)
 
 

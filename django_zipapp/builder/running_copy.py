@@ -23,13 +23,15 @@ import django_zipapp
 NAME = "django-zipapp"
 
 
-def without_running_copy(lines: Sequence[str]) -> list[str]:
+def without_running_copy(lines: Sequence[str], hashed: bool = False) -> list[str]:
     """The requirements, each on django-zipapp that the running copy satisfies replaced
-    by what its extras need."""
+    by what its extras need. hashed: a file in pip's hash-checking mode, which names
+    what the extras need itself, pinned and hashed, and where pip would refuse those
+    requirements without their hashes (hashes.py says when one is missing)."""
     result: list[str] = []
     for line in lines:
         instead = _satisfied_here(line)
-        result.extend([line] if instead is None else instead)
+        result.extend([line] if instead is None else [] if hashed else instead)
     return result
 
 
