@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from django_zipapp.builder.packing import GIT_IGNORED, TOOLING, LeftOut, default_skips
+from django_zipapp.builder.packing import GIT_IGNORED, LOCK, TOOLING, LeftOut, default_skips
 
 from .archives import build_in, copy_example
 
@@ -110,8 +110,8 @@ def test_default_skips_outside_git(tmp_path: Path) -> None:
     assert default_skips(tmp_path) == {
         tmp_path / "Vagrantfile": TOOLING,
         tmp_path / "package-lock.json": TOOLING,
-        tmp_path / "poetry.lock": TOOLING,
-        tmp_path / "uv.lock": TOOLING,
+        tmp_path / "poetry.lock": LOCK,
+        tmp_path / "uv.lock": LOCK,
     }
 
 

@@ -21,9 +21,11 @@ ROOT_TOOLING = (
     "docker-compose*.yml", "docker-compose*.yaml", "compose.yml", "compose.yaml",
     "Vagrantfile", "Procfile", "Makefile", "Justfile", "fabfile.py", "tox.ini", "noxfile.py",
     "package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "*.code-workspace",
-    # Python lock files: the build reads uv.lock and poetry.lock itself (locks.py).
-    "uv.lock", "poetry.lock", "pdm.lock", "Pipfile", "Pipfile.lock",
 )  # fmt: skip
+# Python's lock files: the build reads uv.lock and poetry.lock itself (locks.py), so
+# leaving them out is no news worth a note in every build's summary.
+ROOT_LOCKS = ("uv.lock", "poetry.lock", "pdm.lock", "Pipfile", "Pipfile.lock")
+LOCK = "a lock file of the dependencies, which the archive carries installed"
 # Reasons a build names in its summary, with the option that ships the path.
 NAMED_IN_SUMMARY = ("database", GIT_IGNORED, TOOLING, "MEDIA_ROOT, uploads")
 # Names of private files and folders: no note or listing ever invites --include for them.
@@ -47,6 +49,8 @@ def default_skips(root: Path) -> dict[Path, str]:
     for path in sorted(root.iterdir()):
         if path.is_file() and any(fnmatch.fnmatch(path.name, p) for p in ROOT_TOOLING):
             skips.setdefault(path, TOOLING)
+        elif path.is_file() and path.name in ROOT_LOCKS:
+            skips.setdefault(path, LOCK)
     return skips
 
 
