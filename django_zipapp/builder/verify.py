@@ -73,13 +73,12 @@ def request_headers(settings: object) -> tuple[str, tuple[str, str] | None]:
 
 
 def throwaway_secret_keys(
-    settings: object, variables: Sequence[str], environ: Mapping[str, str] = os.environ
+    key: str | None, variables: Sequence[str], environ: Mapping[str, str] = os.environ
 ) -> dict[str, str]:
-    """A throwaway value for each variable the settings' SECRET_KEY was read from under
-    another name (django-environ's DJANGO_SECRET_KEY), as the verification gives one
-    for SECRET_KEY: the build's own key must not reach the archive, and a server has its
-    own."""
-    key = getattr(settings, "SECRET_KEY", None)
+    """A throwaway value for each variable the settings' SECRET_KEY (key, None when the
+    build has none) was read from under another name (django-environ's
+    DJANGO_SECRET_KEY), as the verification gives one for SECRET_KEY: the build's own key
+    must not reach the archive, and a server has its own."""
     return {
         name: secrets.token_urlsafe(50)
         for name in variables
