@@ -53,3 +53,40 @@ def test_built_with_debug_on_verified_and_reproducible(compressed: Built) -> Non
     twice = build_in(compressed.work / "project", "--check-reproducible", env=env)
     assert twice.returncode == 0, twice.stdout + twice.stderr
     assert twice.stdout.splitlines()[-1] == "Two builds in separate copies are byte-identical."
+
+
+@pytest.mark.heavy
+def test_a_command_that_writes_into_a_static_folder_is_collected(tmp_path: Path) -> None:
+    # As django-sass-processor's compilescss does: the CSS beside its source, in a folder
+    # of STATICFILES_DIRS, after collectstatic ran; {% static %} must find it in the
+    # manifest of the archive.
+    project = compressed_copy(tmp_path)
+    commands = project / "themes" / "management" / "commands"
+    commands.mkdir(parents=True)
+    for folder in (project / "themes", project / "themes" / "management", commands):
+        (folder / "__init__.py").write_text("")
+    (commands / "buildcss.py").write_text(
+        "from django.conf import settings\n"
+        "from django.core.management.base import BaseCommand\n\n\n"
+        "class Command(BaseCommand):\n"
+        "    def handle(self, *args, **options):\n"
+        '        out = settings.BASE_DIR / "static" / "css" / "theme.css"\n'
+        '        out.write_text("h1 { color: #336699; }\\n")\n'
+    )
+    settings = project / "compressed" / "settings.py"
+    text = settings.read_text().replace('    "compressor",\n', '    "compressor",\n    "themes",\n')
+    settings.write_text(text.replace('["compress"]', '["buildcss", "compress"]'))
+    template = project / "templates" / "home.html"
+    template.write_text(
+        template.read_text()
+        .replace("{% load compress %}", "{% load compress static %}")
+        .replace("</head>", '<link rel="stylesheet" href="{% static \'css/theme.css\' %}"></head>')
+    )
+    result = build_in(
+        project, "-o", str(tmp_path / "site.pyz"), env={"SECRET_KEY": ""}, verify=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "- Build commands wrote 1 file(s) into static folders: static/css/theme.css" in lines
+    # The verification requested / and the theme's CSS it links, by its hashed name.
+    assert any(line.startswith("- Verified 1 pages (/) and") for line in lines), lines

@@ -90,6 +90,7 @@ from .static import (
     collect_static,
     missing_static_dirs,
     static_index,
+    static_sources,
     static_storage_class,
     uncollected_files,
     write_static_index,
@@ -196,7 +197,9 @@ def build_pyz(
                 site_packages = Path(staging, "site-packages")
                 # pip resolves the dependencies meanwhile.
                 _collect_static(project, site_packages, built_at, cache_root, report)
-                _run_build_commands(project, site_packages, built_at, build_commands, report)
+                _run_build_commands(
+                    project, site_packages, built_at, cache_root, build_commands, report
+                )
                 _copy_project(project, site_packages, output, exclude, report)
                 _refuse_secrets(project, site_packages, report)
                 _record_published_keys(project, site_packages)
@@ -709,6 +712,7 @@ def _run_build_commands(
     project: Project,
     site_packages: Path,
     built_at: int,
+    cache_dir: Path | None,
     commands: Sequence[str | Sequence[str]],
     report: Callable[[str], None],
 ) -> None:
@@ -717,11 +721,26 @@ def _run_build_commands(
     names = ", ".join(parse_command(command)[0] for command in commands)
     report(f"Running {len(commands)} build command(s): {names}")
     target = site_packages / project.static_root
+    sources = static_sources()
     written = run_build_commands(commands, target, cwd=project.root)
     # The static files they wrote (compress's CACHE/) are served like collected ones.
     _write_index(project, site_packages, built_at)
     if written:
         report(f"Build commands wrote {written} static files")
+    changed = _changed_sources(sources, static_sources(), project.root)
+    if changed:
+        # Into a static folder (compilescss's CSS beside its .scss): collected again, so
+        # that the archive, and the manifest {% static %} reads, have them.
+        shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+        report(f"Build commands wrote {len(changed)} file(s) into static folders: {shown}")
+        _collect_static(project, site_packages, built_at, cache_dir, report)
+
+
+def _changed_sources(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], root: Path
+) -> list[str]:
+    changed = sorted(path for path, state in after.items() if before.get(path) != state)
+    return [os.path.relpath(path, root) for path in changed]
 
 
 def _build_info(

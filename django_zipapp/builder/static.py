@@ -59,6 +59,25 @@ def collect_static(
     return len(command.copied_files) + len(command.symlinked_files)
 
 
+def static_sources() -> dict[str, tuple[int, int]]:
+    """Each file the staticfiles finders find, by its path on disk: (mtime_ns, size).
+
+    A build command may write into a static source folder rather than into STATIC_ROOT
+    (django-sass-processor's compilescss writes the CSS beside its .scss): comparing two
+    of these says whether collectstatic must run again to collect what it wrote.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    for finder in get_finders():
+        for path, storage in finder.list(escaping_links()):
+            try:
+                full = storage.path(path)
+                stat = os.stat(full)
+            except (NotImplementedError, OSError):
+                continue
+            found[full] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
 # Django's manifest storage names a file a sourceMappingURL comment points at.
 SOURCE_MAP = re.compile(r"The file '[^']*\.map' could not be found")
 
