@@ -448,3 +448,23 @@ def test_a_hashed_file_keeps_the_extras_requirements_it_pins_itself(tmp_path: Pa
     found = find_requirements(tmp_path, None)
     # Not the extra's unpinned requirements, which pip's hash-checking mode refuses.
     assert found.flattened == f"uvicorn-worker==0.3.0     {HASH}\n"
+
+
+def test_a_workspace_members_versions_come_from_the_workspaces_uv_lock(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "monorepo"\nversion = "0"\n\n'
+        '[tool.uv.workspace]\nmembers = ["backend"]\n'
+    )
+    (tmp_path / "uv.lock").write_text(UV_LOCK)
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    (backend / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\ndependencies = ["django>=5.2"]\n'
+    )
+    found = find_requirements(backend, None)
+    assert (found.source, found.lock) == (backend / "pyproject.toml", tmp_path / "uv.lock")
+    assert "django==5.2" in found.constraints
+    # A uv.lock above that is not a workspace's root is another project's.
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\nversion = "0"\n')
+    assert find_requirements(backend, None).lock is None

@@ -1,4 +1,5 @@
-"""The versions that a uv.lock or poetry.lock beside a pyproject.toml locks.
+"""The versions that a uv.lock or poetry.lock beside a pyproject.toml locks (or the
+uv.lock of the uv workspace the pyproject.toml is a member of).
 
 pip reads neither lock file: from ``[project] dependencies`` alone it installs the newest
 releases they allow, not what ``uv sync`` or ``poetry install`` put in the virtualenv the
@@ -43,12 +44,35 @@ class Lock:
 
 
 def find_lock(pyproject: Path) -> Lock | None:
-    """The lock beside pyproject, with the versions it pins from an index."""
+    """The lock beside pyproject, else the uv.lock of the uv workspace it is a member
+    of, with the versions it pins from an index."""
     for name in LOCK_FILES:
         path = pyproject.with_name(name)
         if path.is_file():
             return Lock(path, _locked_versions(path))
+    workspace = _workspace_lock(pyproject.parent)
+    return None if workspace is None else Lock(workspace, _locked_versions(workspace))
+
+
+def _workspace_lock(folder: Path) -> Path | None:
+    """The uv.lock of a folder above whose pyproject.toml declares a uv workspace: uv
+    keeps one lock for all the workspace's members, at its root."""
+    for parent in folder.parents:
+        root = parent / "pyproject.toml"
+        if root.is_file() and (parent / "uv.lock").is_file() and _declares_workspace(root):
+            return parent / "uv.lock"
+        if (parent / ".git").exists():
+            return None
     return None
+
+
+def _declares_workspace(pyproject: Path) -> bool:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    uv = data.get("tool", {}).get("uv", {})
+    return isinstance(uv, dict) and isinstance(uv.get("workspace"), dict)
 
 
 def refuse_stale_lock(lock: Lock, dependencies: Iterable[str], pyproject: Path) -> None:
