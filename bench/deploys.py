@@ -12,7 +12,10 @@ Wagtail's full dependency set, generated here), in one run:
 - a deploy: that build (one template changed, same dependencies) started in the
   SHIV_ROOT where the previous build was unpacked, against the warm start; the one after,
   readied by ``site.pyz prepare`` while nothing changes for the running one, and started;
-- the disk that SHIV_ROOT takes after those three deploys, against one build's.
+- the disk that SHIV_ROOT takes after those three deploys, against one build's;
+- with ``--compare-boot REV``: ``site.pyz prepare`` into a new SHIV_ROOT right after as
+  many files as a cold start creates were made and removed next to it, against the same
+  with REV's start-up code (see boots.py), the order alternating from run to run.
 
 Called from run.py (``--deploys example,wagtail``); every figure comes from this run.
 """
@@ -46,17 +49,21 @@ MEDIA_ROOT = _os.path.join(_STATE, "media")
 """
 
 
-def measure(ws: Any, runs: int, sites: list[str], bench: Any) -> list[Any]:
+def measure(
+    ws: Any, runs: int, sites: list[str], bench: Any, compare_boot: str | None = None
+) -> list[Any]:
     """The rows for each site; bench: run.py, whose helpers this module uses."""
     rows: list[Any] = []
     for site in sites:
-        rows += Site(bench, ws, site).measure(runs)
+        rows += Site(bench, ws, site, compare_boot).measure(runs)
     return rows
 
 
 class Site:
-    def __init__(self, bench: Any, ws: Any, name: str) -> None:
+    def __init__(self, bench: Any, ws: Any, name: str, compare_boot: str | None = None) -> None:
         self.bench = bench
+        # A git revision whose start-up code is measured beside this one's (see boots.py).
+        self.compare_boot = compare_boot
         self.ws = ws
         self.name = name
         self.root: Path = ws.root / f"deploys-{name}"
@@ -256,6 +263,28 @@ class Site:
         after = self.root / f"after-removal-{index}"
         add("cold after removal", self.start(archive, after, f"{name}: cold after removal"))
         self.leftovers.append(after)
+        if self.compare_boot:
+            self.unpack_after_removal(index, archive, one, add)
+
+    def unpack_after_removal(
+        self, index: int, archive: Path, one: Path, add: Callable[[str, float], None]
+    ) -> None:
+        """``prepare`` (the unpacking alone) into a new SHIV_ROOT right after as many files
+        as a cold start creates were made and removed next to it, with this start-up code
+        and with the compared revision's, the order alternating from run to run."""
+        from boots import with_boot_of
+
+        earlier = with_boot_of(
+            archive, str(self.compare_boot), archive.with_name(f"boot-{index}.pyz")
+        )
+        sides = [("unpack after removal", archive), ("unpack after removal, compared", earlier)]
+        for key, which in sides if index % 2 else sides[::-1]:
+            removed = self.root / f"removed-{index}"
+            shutil.copytree(one, removed, symlinks=True)
+            shutil.rmtree(removed)
+            target = self.root / f"{key.replace(' ', '-').replace(',', '')}-{index}"
+            add(key, self.archive_command(which, target, "prepare"))
+            self.leftovers.append(target)
 
     def remove_leftovers(self) -> None:
         """Remove the trees that the measurements are done with, after the last one.
@@ -300,6 +329,14 @@ class Site:
                     ("on ext4 with a journal", "cold on ext4"),
                     ("on its disk, right after a clean build was removed", "cold after removal"),
                 )
+            ),
+            row(
+                f"{name}: prepare in a new SHIV_ROOT right after as many files were removed "
+                "next to it (s)",
+                got.get("unpack after removal", []),
+                got.get("unpack after removal, compared", []),
+                f"the same with the start-up code of {self.compare_boot}",
+                paired=True,
             ),
             row(
                 f"{name}: files and folders created by a cold start",

@@ -1156,8 +1156,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--compare-boot",
         metavar="REV",
-        help="warm-start rows: also run each archive with the start-up code of this git "
-        "revision in place of its own, as their baseline",
+        help="warm-start and deploy rows: also run each archive with the start-up code of "
+        "this git revision in place of its own, as their baseline",
     )
     parser.add_argument(
         "--only-builds",
@@ -1197,12 +1197,12 @@ def benchmark(
     elif args.only_builds:
         rows = build_rows(samples)
     elif args.only_deploys:
-        rows = deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
+        rows = deploys.measure(ws, runs, args.deploys, sys.modules[__name__], args.compare_boot)
     elif args.only_warm:
         rows = warm.measure(ws, runs, args.deploys, sys.modules[__name__], args.compare_boot)
     else:
         rows = table(samples) + media.rows(samples, Row) + asgi.rows(samples, Row)
-        rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__])
+        rows += deploys.measure(ws, runs, args.deploys, sys.modules[__name__], args.compare_boot)
         rows += warm.measure(ws, runs, args.deploys, sys.modules[__name__], args.compare_boot)
     info["load_samples"] = {
         key: [value for value in values if value == value]  # no NaN in JSON

@@ -21,18 +21,15 @@ Called from run.py (``--only-warm``, or as part of the whole run).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import marshal
 import subprocess
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
+from boots import with_boot_of
 from deploys import Site
 
-BOOT_MODULE = "_django_zipapp_boot"
 # A site with more files than its start imports: the Wagtail site with what a site
 # that charts and exports data, keeps its media on S3, runs tasks and reports errors
 # adds (plotly, pandas with numpy, openpyxl, django-storages with boto3 and botocore's
@@ -206,53 +203,3 @@ def count_calls(summary: str) -> tuple[int, int]:
         elif name in STAT_CALLS:
             stat_calls += calls
     return stat_calls, total
-
-
-def with_boot_of(archive: Path, revision: str, output: Path) -> Path:
-    """A copy of the archive whose start-up code is the one at git revision ``revision``.
-
-    Everything else (the launcher line, the members, site-packages) is the archive's own:
-    what differs is the start-up code alone. Its bytecode is compiled for this Python,
-    as the builder compiles the current one.
-    """
-    repo = Path(__file__).resolve().parent.parent
-    sources = boot_sources(repo, revision)
-    data = archive.read_bytes()
-    with zipfile.ZipFile(archive) as original:
-        start = min(info.header_offset for info in original.infolist())
-        output.write_bytes(data[:start])  # the launcher line, before the zip
-        with zipfile.ZipFile(output, "a", zipfile.ZIP_DEFLATED) as copy:
-            for info in original.infolist():
-                if not info.filename.startswith(BOOT_MODULE):
-                    copy.writestr(info, original.read(info))
-            for name, source in sources.items():
-                copy.writestr(name, source)
-                code = compile(source, name, "exec", dont_inherit=True)
-                flags = 0b01  # hash-based, unchecked (PEP 552), as the builder writes them
-                copy.writestr(
-                    name + "c",
-                    importlib.util.MAGIC_NUMBER
-                    + flags.to_bytes(4, "little")
-                    + importlib.util.source_hash(source)
-                    + marshal.dumps(code),
-                )
-    output.chmod(0o755)
-    return output
-
-
-def boot_sources(repo: Path, revision: str) -> dict[str, bytes]:
-    """The start-up code at a revision, by its name in an archive."""
-
-    def git(*args: str) -> bytes:
-        command = ["git", "-C", str(repo), *args]
-        return subprocess.run(command, capture_output=True, check=True).stdout
-
-    listed = git("ls-tree", "--name-only", revision, "django_zipapp/").decode().split()
-    if "django_zipapp/boot.py" in listed:
-        return {f"{BOOT_MODULE}.py": git("show", f"{revision}:django_zipapp/boot.py")}
-    names = git("ls-tree", "--name-only", revision, "django_zipapp/boot/").decode().split()
-    return {
-        f"{BOOT_MODULE}/{name.rpartition('/')[2]}": git("show", f"{revision}:{name}")
-        for name in names
-        if name.endswith(".py")
-    }
