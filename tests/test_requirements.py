@@ -465,6 +465,10 @@ def test_a_workspace_members_versions_come_from_the_workspaces_uv_lock(tmp_path:
     found = find_requirements(backend, None)
     assert (found.source, found.lock) == (backend / "pyproject.toml", tmp_path / "uv.lock")
     assert "django==5.2" in found.constraints
+    # Outside a repository, nothing above the project is searched.
+    (tmp_path / ".git").rmdir()
+    assert find_requirements(backend, None).lock is None
+    (tmp_path / ".git").mkdir()
     # A uv.lock above that is not a workspace's root is another project's.
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\nversion = "0"\n')
     assert find_requirements(backend, None).lock is None

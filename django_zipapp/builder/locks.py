@@ -56,13 +56,19 @@ def find_lock(pyproject: Path) -> Lock | None:
 
 def _workspace_lock(folder: Path) -> Path | None:
     """The uv.lock of a folder above whose pyproject.toml declares a uv workspace: uv
-    keeps one lock for all the workspace's members, at its root."""
+    keeps one lock for all the workspace's members, at its root. Searched up to the
+    repository's root, as the requirements are; outside a repository, not at all."""
+    above = []
     for parent in folder.parents:
+        above.append(parent)
+        if (parent / ".git").exists():
+            break
+    else:
+        return None
+    for parent in above:
         root = parent / "pyproject.toml"
         if root.is_file() and (parent / "uv.lock").is_file() and _declares_workspace(root):
             return parent / "uv.lock"
-        if (parent / ".git").exists():
-            return None
     return None
 
 
