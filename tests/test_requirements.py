@@ -472,3 +472,20 @@ def test_a_workspace_members_versions_come_from_the_workspaces_uv_lock(tmp_path:
     # A uv.lock above that is not a workspace's root is another project's.
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\nversion = "0"\n')
     assert find_requirements(backend, None).lock is None
+
+
+def test_a_hashed_file_that_installs_a_local_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "libs" / "helper").mkdir(parents=True)
+    runtime = "".join(
+        f"{Requirement(line).name}==1.0 \\\n    {HASH}\n" for line in RUNTIME_REQUIREMENTS
+    )
+    (tmp_path / "requirements.txt").write_text(f"-e ./libs/helper\n{runtime}")
+    with pytest.raises(BuildError) as refused:
+        added_requirements(find_requirements(tmp_path, None), RUNTIME_REQUIREMENTS)
+    assert str(refused.value) == (
+        "requirements.txt pins its requirements with hashes (pip's hash-checking mode) and "
+        f"installs the local folder {str(tmp_path / 'libs' / 'helper')!r}, whose hash pip "
+        "cannot check, so pip would refuse it. Build from a file without hashes (`uv export "
+        "--no-hashes`, `poetry export --without-hashes`), or install that package from an "
+        "index or a wheel with its hash."
+    )

@@ -8,6 +8,7 @@ them itself, and then pip installs them from it, checked.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -23,6 +24,7 @@ def added_requirements(found: Requirements, runtime: tuple[str, ...]) -> tuple[s
     the file is in hash-checking mode and names them all; refused when it misses one."""
     if found.flattened is None or "--hash" not in found.flattened:
         return runtime
+    _refuse_local_folders(found)
     named = _named(found.flattened)
     missing = [line for line in runtime if _name(line) not in named]
     if missing:
@@ -36,6 +38,30 @@ def added_requirements(found: Requirements, runtime: tuple[str, ...]) -> tuple[s
             "compile --generate-hashes; in a uv project, `uv add` it and `uv export` again)."
         )
     return ()
+
+
+def _refuse_local_folders(found: Requirements) -> None:
+    """pip cannot check a folder's hash, and refuses it in hash-checking mode, naming the
+    copy the build installs it from rather than the project's folder."""
+    assert found.flattened is not None
+    folders = [_folder(line) for line in found.flattened.splitlines()]
+    folders = [folder for folder in folders if folder is not None]
+    if folders:
+        raise BuildError(
+            f"{found.source.name} pins its requirements with hashes (pip's hash-checking "
+            f"mode) and installs the local folder {folders[0]!r}, whose hash pip cannot "
+            "check, so pip would refuse it. Build from a file without hashes (`uv export "
+            "--no-hashes`, `poetry export --without-hashes`), or install that package "
+            "from an index or a wheel with its hash."
+        )
+
+
+def _folder(line: str) -> str | None:
+    # Local folders are the only lines that start with an absolute path (includes.py).
+    if not line.startswith("/"):
+        return None
+    folder = re.split(r"[\s\[;]", line, maxsplit=1)[0]
+    return folder if Path(folder).is_dir() else None
 
 
 def _requiring(missing: list[str]) -> str:
