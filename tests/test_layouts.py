@@ -18,7 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from .archives import Built, build_in, build_project, get, run_archive, running_server, site_env
+from .archives import (
+    SECRET_KEY,
+    Built,
+    build_in,
+    build_project,
+    get,
+    run_archive,
+    running_server,
+    site_env,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -168,3 +177,55 @@ def test_src_layout_is_packed_where_base_dir_finds_it(tmp_path: Path) -> None:
     environment = site_env(built, SITE_NAME="src")
     with running_server(built.archive, environment, tmp_path / "serve.log", workers=1) as server:
         assert get(server.base + "/")[2].endswith(b"<p>Served from a src layout.</p>\n")
+
+
+@pytest.mark.heavy
+def test_django_configurations_classes_run_as_the_build_ran_them(tmp_path: Path) -> None:
+    # tests/projects/classsettings: manage.py and wsgi.py install django-configurations'
+    # importer, which the archive must install itself before it imports the settings.
+    build_env = {
+        "DJANGO_CONFIGURATION": "Production",
+        "DJANGO_SECRET_KEY": "build",
+        # django-configurations' own warnings: its importer still uses load_module(), and
+        # its Configuration copies every default setting, deprecated ones too.
+        "PYTHONWARNINGS": "error,ignore::ImportWarning,ignore::DeprecationWarning,"
+        "ignore::PendingDeprecationWarning",
+    }
+    built = build_project(tmp_path / "work", "classsettings", env=build_env, verify=True)
+    assert "- Verified 2 pages (/, /admin/login/) and 7 files they link" in built.build_output
+    with zipfile.ZipFile(built.archive) as archive:
+        info = json.loads(archive.read("django_zipapp.json"))
+    assert info["configuration"] == "Production"
+    assert "DJANGO_SECRET_KEY" in info["environment"]
+    described = run_archive(built, "info", cwd=Path("/")).stdout.splitlines()
+    assert "settings       classsettings.settings (class Production, django-configurations)" in (
+        described
+    )
+    # Production's values.SecretValue() without its variable: one line, no traceback.
+    missing = run_archive(built, "check", "--deploy", cwd=Path("/"))
+    assert missing.returncode == 78, missing.stderr
+    assert missing.stderr.startswith(
+        "error: The settings module 'classsettings.settings' could not be loaded: Couldn't "
+        "setup configuration 'classsettings.settings.Production': Value 'SECRET_KEY' is "
+        "required to be set as the environment variable 'DJANGO_SECRET_KEY'. Set the "
+        "variable in the environment this command runs in"
+    ), missing.stderr
+    environment = site_env(built, DJANGO_SECRET_KEY=SECRET_KEY)
+    migrate = run_archive(built, "migrate", "--noinput", cwd=Path("/"), env=environment)
+    assert migrate.returncode == 0, migrate.stderr
+    # The environment wins over the recorded class, as DJANGO_SETTINGS_MODULE does.
+    show = "from django.conf import settings; print(settings.CONFIGURATION)"
+    dev = run_archive(
+        built,
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        show,
+        cwd=Path("/"),
+        env={**environment, "DJANGO_CONFIGURATION": "Dev"},
+    )
+    assert (dev.returncode, dev.stdout) == (0, "classsettings.settings.Dev\n"), dev.stderr
+    with running_server(built.archive, environment, tmp_path / "serve.log", workers=1) as server:
+        status, _, body = get(server.base + "/")
+    assert (status, body) == (200, b"Configuration classsettings.settings.Production\n")

@@ -42,6 +42,7 @@ from . import outside_archive  # noqa: F401
 from .build_only import BuildOnly
 from .build_only import select as select_build_only
 from .bundle import write_bundle
+from .class_settings import configuration_class
 from .commands import parse_command, run_build_commands
 from .crawl import file_prefixes
 from .dependencies import (
@@ -761,6 +762,7 @@ def _build_info(
         "project": project.name,
         "settings_module": project.settings_module,
         "config_object": project.config_object,
+        "configuration": configuration_class(project.settings_module),
         "static": {"root": project.static_root.as_posix(), "url": settings.STATIC_URL},
         "python_path": [folder.as_posix() for folder in project.python_path],
         "version": project_version(project.root),

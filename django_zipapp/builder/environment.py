@@ -16,6 +16,8 @@ import subprocess
 import sys
 from collections.abc import Collection, Mapping
 
+from .class_settings import configuration_class
+
 # Read on the way to the settings, not by them.
 NOT_THE_SITES = re.compile(r"DJANGO_SETTINGS_MODULE|DJANGO_ZIPAPP_.*|PYTHON.*|PYDANTIC_.*|_.*")
 # A read from the standard library (HOME for expanduser, sysconfig's own) is not the
@@ -38,6 +40,8 @@ def imported_by(frame):
     # click's own switches) is read at import time, not by the settings: the module
     # whose top level runs the read must be one of the project's.
     while frame is not None and frame.f_code.co_name != "<module>":
+        if frame.f_globals.get("__name__") == "configurations.importer":
+            return False  # django-configurations sets the settings' class up here
         frame = frame.f_back
     if frame is None:
         return False
@@ -51,6 +55,9 @@ class Watched(type(os.environ)):
 os.environ.__class__ = Watched
 failed = None
 try:
+    if sys.argv[5]:  # settings written as django-configurations classes
+        from configurations import importer
+        importer.install()
     importlib.import_module(sys.argv[2])
 except BaseException as exc:  # reported, not raised: the build says it its own way
     failed = f"{type(exc).__name__}: {exc}"
@@ -77,7 +84,13 @@ class Observation:
         environment = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module}
         # The project's top-level modules: what their code reads is the site's.
         names = sorted({settings_module.partition(".")[0], *packages})
-        arguments = [json.dumps(sys.path), settings_module, config_object or "", json.dumps(names)]
+        arguments = [
+            json.dumps(sys.path),
+            settings_module,
+            config_object or "",
+            json.dumps(names),
+            configuration_class(settings_module) or "",
+        ]
         self.process = subprocess.Popen(
             [sys.executable, "-c", OBSERVE_SCRIPT, *arguments],
             env=environment,

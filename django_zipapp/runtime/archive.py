@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .builds import prune_old_builds
+from .class_settings import install_configuration_importer
 from .config import ConfigError, load_config
 from .databases import refuse_databases_inside
 
@@ -42,6 +43,8 @@ class Archive:
         from django.conf import settings
 
         from .settings_errors import settings_error
+
+        install_configuration_importer(self.build)
 
         try:
             settings.STATIC_ROOT = str(self.site_packages / self.build["static"]["root"])

@@ -61,6 +61,11 @@ def _document(archive: Archive, path: Path, *, sbom: bool) -> int:
     return 0
 
 
+def _class(build: dict[str, Any]) -> str:
+    configuration = build.get("configuration")
+    return f" (class {configuration}, django-configurations)" if configuration else ""
+
+
 def describe(build: dict[str, Any]) -> list[str]:
     distributions = build.get("distributions", {})
     lines = [
@@ -69,7 +74,7 @@ def describe(build: dict[str, Any]) -> list[str]:
         f"built at       {_utc(build.get('built_at'))}",
         f"git commit     {_git(build.get('git'))}",
         f"built for      {_target(build)}",
-        f"settings       {build.get('settings_module')}",
+        f"settings       {build.get('settings_module')}{_class(build)}",
         f"configuration  {build.get('config_object') or '(none)'}",
         f"environment    {_environment(build.get('environment'))}",
         f"django-zipapp  {build.get('django_zipapp')}",

@@ -3,7 +3,9 @@
 Settings that read the environment stop at import when a value is missing: a
 ``KeyError`` from ``os.environ["NAME"]``, django-environ's ``ImproperlyConfigured``
 ("Set the NAME environment variable"), or python-decouple's ``UndefinedValueError``
-("NAME not found. Declare it as envvar or define a default value."). On a server
+("NAME not found. Declare it as envvar or define a default value."), or
+django-configurations' ``ValueError`` ("Value 'SECRET_KEY' is required to be set as
+the environment variable 'DJANGO_SECRET_KEY'"). On a server
 that is the operator's mistake, not a fault in the code, so it gets an error line
 instead of a traceback; any other exception is the project's code failing, and keeps
 its traceback.
@@ -36,6 +38,8 @@ def settings_error(
         what = f"it reads the environment variable {name}, which is not set"
     elif isinstance(exc, ImproperlyConfigured) and _raised_by_settings(exc, module):
         what = str(exc).rstrip(".")
+    elif _unset_in_configurations(exc):
+        what = " ".join(str(exc).split()).rstrip(".")
     else:
         return None
     # Not the list itself: the build's verification names the variables of its output
@@ -52,6 +56,17 @@ def _undefined_in_decouple(exc: BaseException) -> bool:
     # Named, not imported: python-decouple is the project's dependency, not ours.
     kind = type(exc)
     return kind.__module__ == "decouple" and kind.__name__ == "UndefinedValueError"
+
+
+def _unset_in_configurations(exc: BaseException) -> bool:
+    # django-configurations raises a plain ValueError from its values module when a
+    # value required from the environment (values.SecretValue, environ_required) is unset.
+    frames = traceback.extract_tb(exc.__traceback__)
+    return (
+        isinstance(exc, ValueError)
+        and bool(frames)
+        and Path(frames[-1].filename).match("configurations/values.py")
+    )
 
 
 def _unset_variable(exc: KeyError) -> bool:
