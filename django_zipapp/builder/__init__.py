@@ -59,6 +59,7 @@ from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
 from .floors import refuse_pins_below_floors
 from .hashes import added_requirements
 from .interpreter import check_source, prepare_interpreter
+from .left_out import left_out_hint
 from .listing import list_contents, project_rules
 from .packed import selectable_languages
 from .packing import LeftOut
@@ -99,6 +100,7 @@ from .static import (
 from .static_cache import CompressionCache
 from .target import Target, make_target
 from .verify import can_run_here, request_headers, throwaway_secret_keys, verify_archive
+from .verify_commands import VerificationFailed
 
 __all__ = [
     "BuildError",
@@ -370,8 +372,9 @@ def _finish(
         site = f"{project.root}\0{project.settings_module}"
         key = hashlib.sha256(site.encode()).hexdigest()[:32]
         _verify(
-            pending, output.name, where, key, target, verify_urls, verify_env, variables, report
-        )
+            pending, output.name, where, key, target, verify_urls, verify_env, variables, report,
+            root=project.root,
+        )  # fmt: skip
     return build_id
 
 
@@ -524,6 +527,8 @@ def _verify(
     environment: Mapping[str, str],
     variables: list[str],
     report: Callable[[str], None],
+    *,
+    root: Path,
 ) -> None:
     if not can_run_here(target):
         report(
@@ -532,6 +537,25 @@ def _verify(
         )
         return
     report(f"Verifying: check --deploy, migrate, serve, then GET {', '.join(urls)}")
+    try:
+        _verify_archive(
+            archive, name, cache_root, database_key, urls, environment, variables, report
+        )
+    except VerificationFailed as failure:
+        failure.hint += left_out_hint(failure.output, archive, root)
+        raise
+
+
+def _verify_archive(
+    archive: Path,
+    name: str,
+    cache_root: Path | None,
+    database_key: str,
+    urls: Sequence[str],
+    environment: Mapping[str, str],
+    variables: list[str],
+    report: Callable[[str], None],
+) -> None:
     host, https = request_headers(settings)
     verify_archive(
         archive,
