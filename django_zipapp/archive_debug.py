@@ -12,8 +12,10 @@ import fnmatch
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -51,9 +53,23 @@ def archive_debug(settings_module: str, root: Path) -> bool:
     if from_config is not None:
         return from_config
     names = _debug_variables_from_dotenv(root)
-    if names:
-        return _debug_without(names, settings_module, root)
+    unpacked = _unpacked_settings_files(settings_module)
+    if names or unpacked:
+        return _debug_without(names, settings_module, root, unpacked)
     return True
+
+
+def _unpacked_settings_files(settings_module: str) -> list[Path]:
+    """The modules beside the settings that git ignores, so the build never packs them:
+    a ``local_settings.py`` that the settings import if it exists (django-split-settings'
+    ``optional()``, ``try: from .local_settings import *``)."""
+    from .builder.packing import git_ignored  # build time only, like this check
+
+    module = sys.modules.get(settings_module)
+    if module is None or module.__file__ is None:
+        return []
+    folder = Path(module.__file__).resolve().parent
+    return [path for path in git_ignored(folder) if path.suffix == ".py" and path.is_file()]
 
 
 def _config_default() -> bool | None:
@@ -109,15 +125,36 @@ def _assignments(path: Path) -> list[tuple[str, str]]:
     return [(match[1], match[2].strip("'\"")) for match in found if match]
 
 
-def _debug_without(names: list[str], settings_module: str, root: Path) -> bool:
+def _debug_without(
+    names: list[str], settings_module: str, root: Path, unpacked: list[Path]
+) -> bool:
     # The build's own import path: a manage.py may have added a src/ folder to it.
     path = os.pathsep.join(entry for entry in sys.path if entry)
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "PYTHONPATH": path}
     command = [sys.executable, "-c", WITHOUT_DOTENV, json.dumps(names)]
-    try:
-        result = subprocess.run(
-            command, cwd=root, env=environment, capture_output=True, text=True, timeout=120
-        )
-        return bool(json.loads(result.stdout.strip().splitlines()[-1]))
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
-        return True  # the settings need more than the build has: judge them as loaded
+    with tempfile.TemporaryDirectory(prefix="buildpyz-debug-") as folder:
+        # The settings' package as the archive has it, first on the path: a copy without
+        # the modules the build does not pack.
+        cwd = _package_without(settings_module, unpacked, Path(folder)) if unpacked else root
+        try:
+            result = subprocess.run(
+                command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+            )
+            return bool(json.loads(result.stdout.strip().splitlines()[-1]))
+        except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+            return True  # the settings need more than the build has: judge them as loaded
+
+
+def _package_without(settings_module: str, unpacked: list[Path], folder: Path) -> Path:
+    top = sys.modules[settings_module.split(".")[0]]
+    source = Path(str(top.__file__)).resolve()
+    left_out = {path.resolve() for path in unpacked}
+
+    def ignore(directory: str, names: list[str]) -> list[str]:
+        return [n for n in names if n == "__pycache__" or Path(directory, n) in left_out]
+
+    if source.name == "__init__.py":
+        shutil.copytree(source.parent, folder / source.parent.name, ignore=ignore)
+    else:
+        shutil.copy2(source, folder / source.name)
+    return folder

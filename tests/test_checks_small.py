@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import subprocess
 import sys
@@ -152,6 +153,40 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
 DEBUG = os.environ.get("DEBUG", "{default}") == "True"
 """
+
+
+LOCAL_SETTINGS = """
+DEBUG = False
+try:
+    from .local_settings import *
+except ImportError:
+    pass
+"""
+
+
+@pytest.mark.parametrize(("ignored", "ids"), [(True, []), (False, ["django_zipapp.W003"])])
+def test_debug_that_only_a_git_ignored_local_settings_module_turns_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ignored: bool, ids: list[str]
+) -> None:
+    """A local_settings.py that git ignores is never packed: the archive runs without it."""
+    package = tmp_path / "localsite"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "settings.py").write_text(LOCAL_SETTINGS)
+    (package / "local_settings.py").write_text("DEBUG = True\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    if ignored:
+        (tmp_path / ".gitignore").write_text("local_settings.py\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "localsite.settings")
+    names = ("localsite", "localsite.settings", "localsite.local_settings")
+    try:
+        assert importlib.import_module("localsite.settings").DEBUG is True
+        with override_settings(DEBUG=True, BASE_DIR=tmp_path, SECRET_KEY=SAFE_KEY):
+            assert [message.id for message in check_archive_settings()] == ids
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
 
 
 @pytest.mark.parametrize(("default", "ids"), [("False", []), ("True", ["django_zipapp.W003"])])
