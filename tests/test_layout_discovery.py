@@ -161,6 +161,33 @@ def test_a_build_under_managepys_development_settings_names_wsgis_default(
     )
 
 
+def test_a_build_under_managepys_development_class_names_wsgis_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_zipapp.builder.settings_defaults import configuration_note
+
+    (tmp_path / "manage.py").write_text(
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'classy.settings')\n"
+        "os.environ.setdefault('DJANGO_CONFIGURATION', 'Dev')\n"
+    )
+    (tmp_path / "classy").mkdir()
+    (tmp_path / "classy" / "__init__.py").write_text("")
+    (tmp_path / "classy" / "wsgi.py").write_text(
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'classy.settings')\n"
+        'os.environ.setdefault("DJANGO_CONFIGURATION", "Production")\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert configuration_note(tmp_path, "Dev", "classy.wsgi.application") == (
+        "Note: the archive runs with the settings class 'Dev', manage.py's default "
+        "DJANGO_CONFIGURATION; classy/wsgi.py, whose application a server runs, defaults to "
+        "'Production'. If that is the production one, build with "
+        "`DJANGO_CONFIGURATION=Production python manage.py buildpyz`"
+    )
+    # Built with DJANGO_CONFIGURATION=Production (or Staging) on purpose: nothing.
+    for configuration in ("Production", "Staging"):
+        assert configuration_note(tmp_path, configuration, "classy.wsgi.application") is None
+
+
 def test_the_project_is_named_as_its_pyproject_declares(tmp_path: Path) -> None:
     from django.conf import settings
 

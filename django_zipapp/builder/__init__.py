@@ -84,7 +84,7 @@ from .requirements import (
 from .sbom import SCHEMA as SBOM_SCHEMA
 from .sbom import Bundled, make_sbom
 from .secrets import config_instance, known_secrets, packed_files, refuse, scan
-from .settings_defaults import settings_module_note
+from .settings_defaults import configuration_note, settings_module_note
 from .shiv import write_archive
 from .signing import SigningKey, sign_file
 from .static import (
@@ -422,6 +422,11 @@ def _report_settings_default(project: Project, report: Callable[[str], None]) ->
     note = settings_module_note(project.root, project.settings_module, wsgi) if wsgi else None
     if note is not None:
         report(note)
+    configuration = configuration_class(project.settings_module)
+    if wsgi and configuration:
+        note = configuration_note(project.root, configuration, wsgi)
+        if note is not None:
+            report(note)
 
 
 def _report_config(project: Project, report: Callable[[str], None]) -> None:

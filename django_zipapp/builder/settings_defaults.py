@@ -17,6 +17,10 @@ from pathlib import Path
 _DEFAULT = re.compile(
     r"""os\.environ\.setdefault\(\s*["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']"""
 )
+# django-configurations' class, set the same way beside the settings module.
+_CLASS_DEFAULT = re.compile(
+    r"""os\.environ\.setdefault\(\s*["']DJANGO_CONFIGURATION["']\s*,\s*["'](\w+)["']"""
+)
 
 
 def settings_module_note(root: Path, settings_module: str, wsgi_application: str) -> str | None:
@@ -29,21 +33,41 @@ def settings_module_note(root: Path, settings_module: str, wsgi_application: str
     wsgi_default = _default_in(wsgi_file)
     if wsgi_default is None or wsgi_default == settings_module:
         return None
-    try:
-        shown = wsgi_file.relative_to(root).as_posix()
-    except ValueError:
-        shown = str(wsgi_file)
     return (
         f"Note: the archive runs with the settings module {settings_module!r}, manage.py's "
-        f"default; {shown}, whose application a server runs, defaults to {wsgi_default!r}. "
-        "If that is the production one, build with `python manage.py buildpyz --settings "
-        f"{wsgi_default}` (or set ZIPAPP_SETTINGS_MODULE)"
+        f"default; {_shown(wsgi_file, root)}, whose application a server runs, defaults "
+        f"to {wsgi_default!r}. If that is the production one, build with `python manage.py "
+        f"buildpyz --settings {wsgi_default}` (or set ZIPAPP_SETTINGS_MODULE)"
     )
 
 
-def _default_in(path: Path) -> str | None:
+def configuration_note(root: Path, configuration: str, wsgi_application: str) -> str | None:
+    """The same note for django-configurations' class (DJANGO_CONFIGURATION)."""
+    manage_default = _default_in(root / "manage.py", _CLASS_DEFAULT)
+    wsgi_file = _module_file(wsgi_application.rpartition(".")[0])
+    if manage_default != configuration or wsgi_file is None:
+        return None
+    wsgi_default = _default_in(wsgi_file, _CLASS_DEFAULT)
+    if wsgi_default is None or wsgi_default == configuration:
+        return None
+    return (
+        f"Note: the archive runs with the settings class {configuration!r}, manage.py's "
+        f"default DJANGO_CONFIGURATION; {_shown(wsgi_file, root)}, whose application a "
+        f"server runs, defaults to {wsgi_default!r}. If that is the production one, build "
+        f"with `DJANGO_CONFIGURATION={wsgi_default} python manage.py buildpyz`"
+    )
+
+
+def _shown(path: Path, root: Path) -> str:
     try:
-        found = _DEFAULT.search(path.read_text(encoding="utf-8"))
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _default_in(path: Path, pattern: re.Pattern[str] = _DEFAULT) -> str | None:
+    try:
+        found = pattern.search(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return None
     return found[1] if found else None
