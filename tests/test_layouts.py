@@ -226,6 +226,20 @@ def test_django_configurations_classes_run_as_the_build_ran_them(tmp_path: Path)
         env={**environment, "DJANGO_CONFIGURATION": "Dev"},
     )
     assert (dev.returncode, dev.stdout) == (0, "classsettings.settings.Dev\n"), dev.stderr
+    # django-configurations' own option, which its importer adds to every command.
+    option = run_archive(
+        built,
+        "shell",
+        "-v",
+        "0",
+        "--configuration",
+        "Dev",
+        "-c",
+        show,
+        cwd=Path("/"),
+        env=environment,
+    )
+    assert (option.returncode, option.stdout) == (0, "classsettings.settings.Dev\n"), option.stderr
     with running_server(built.archive, environment, tmp_path / "serve.log", workers=1) as server:
         status, _, body = get(server.base + "/")
     assert (status, body) == (200, b"Configuration classsettings.settings.Production\n")

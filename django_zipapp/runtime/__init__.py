@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .archive import Archive
+from .class_settings import take_configuration_option
 from .config import ConfigError, split_config_option
 from .database_errors import EXIT_UNAVAILABLE, database_unreachable
 from .no_builder import MESSAGE, BuilderNotInArchive, mark_inside_archive
@@ -103,6 +104,7 @@ def main(build: dict[str, Any], site_packages: Path, argv: list[str]) -> int:
 
 def _django_command(archive: Archive, args: list[str]) -> int:
     archive.load_config()
+    take_configuration_option(archive.build, args)
     archive.point_settings_at_archive()
     from django.core.management import execute_from_command_line
 

@@ -22,3 +22,19 @@ def install_configuration_importer(build: dict[str, Any]) -> None:
     from configurations import importer  # the project's dependency, in the archive
 
     importer.install()
+
+
+def take_configuration_option(build: dict[str, Any], args: list[str]) -> None:
+    """Honour django-configurations' ``--configuration NAME`` on a management command.
+
+    Its importer adds the option to every command's parser, and its manage.py reads it
+    before the settings load; the archive does the same, so the option is not accepted
+    and then ignored.
+    """
+    if not build.get("configuration"):
+        return
+    for index, arg in enumerate(args):
+        if arg.startswith("--configuration="):
+            os.environ["DJANGO_CONFIGURATION"] = arg.partition("=")[2]
+        elif arg == "--configuration" and index + 1 < len(args):
+            os.environ["DJANGO_CONFIGURATION"] = args[index + 1]
