@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from django_zipapp.builder.left_out import left_out_hint
+from django_zipapp.builder.left_out import left_out_hint, missing_module_hint
 
 # django-vite's error when its manifest_path, read through BASE_DIR, is not in the archive.
 VITE_SAID = (
@@ -45,3 +45,18 @@ def test_files_the_archive_has_or_the_project_lacks_are_not_named(tmp_path: Path
     (root / "frontend" / "dist" / "manifest.json").unlink()
     assert left_out_hint(VITE_SAID, archive, root) == ""
     assert left_out_hint("no paths here", archive, root) == ""
+
+
+def test_a_module_installed_here_but_not_in_the_archive_names_its_distribution() -> None:
+    # An app installed by hand in the build's virtualenv, missing from requirements.txt.
+    said = '  File "<frozen importlib._bootstrap>", line 1324\n'
+    said += "ModuleNotFoundError: No module named 'pytest_django.plugin'\n"
+    assert missing_module_hint(said) == (
+        "The archive has no module 'pytest_django.plugin', which the build's environment "
+        "has (from 'pytest-django'): add it to the requirements the build installs, and "
+        "build again. "
+    )
+    # Missing here too: a typo, or a module the project itself should have.
+    assert missing_module_hint("ModuleNotFoundError: No module named 'no_such_app'") == ""
+    # One of the project's own modules (importable here from the checkout): not a requirement.
+    assert missing_module_hint("ModuleNotFoundError: No module named 'tests.settings'") == ""

@@ -59,7 +59,7 @@ from .files import Rules, copy_file, copy_self, copy_tree, skip_reason
 from .floors import refuse_pins_below_floors
 from .hashes import added_requirements
 from .interpreter import check_source, prepare_interpreter
-from .left_out import left_out_hint
+from .left_out import left_out_hint, missing_module_hint
 from .listing import list_contents, project_rules
 from .packed import selectable_languages
 from .packing import LeftOut
@@ -548,6 +548,7 @@ def _verify(
         )
     except VerificationFailed as failure:
         failure.hint += left_out_hint(failure.output, archive, root)
+        failure.hint += missing_module_hint(failure.output)
         raise
 
 

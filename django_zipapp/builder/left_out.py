@@ -9,6 +9,8 @@ the build says which ``--include`` ships it.
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import re
 import zipfile
 from pathlib import Path
@@ -16,6 +18,8 @@ from pathlib import Path
 # A path inside the extraction, as a traceback or an error message shows it.
 EXTRACTED = re.compile(r"/site-packages/((?:[\w.@+-]+/)*[\w.@+-]+)")
 MOST = 3
+# Python's last line when an import fails in the archive.
+NO_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([\w.]+)'$", re.MULTILINE)
 
 
 def left_out_hint(output: str, archive: Path, root: Path) -> str:
@@ -40,4 +44,28 @@ def left_out_hint(output: str, archive: Path, root: Path) -> str:
         f"rule packs it, or git ignores it): ship it with `{options}` (or ZIPAPP_INCLUDE), "
         "or have the site read it where the archive has it (a file collected from "
         "STATICFILES_DIRS is under STATIC_ROOT). "
+    )
+
+
+def missing_module_hint(output: str) -> str:
+    """A sentence naming the distribution of a module the archive could not import, when
+    the build's own environment has it: installed by hand, not in the requirements."""
+    found = NO_MODULE.findall(output)
+    if not found:
+        return ""
+    module = found[-1]
+    top = module.partition(".")[0]
+    try:
+        here = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        here = False
+    if not here:
+        return ""
+    distributions = importlib.metadata.packages_distributions().get(top, [])
+    if not distributions:
+        return ""  # one of the project's own modules: no requirement ships it
+    named = " or ".join(repr(name) for name in sorted(set(distributions)))
+    return (
+        f"The archive has no module {module!r}, which the build's environment has (from "
+        f"{named}): add it to the requirements the build installs, and build again. "
     )
