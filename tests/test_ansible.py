@@ -5,6 +5,19 @@ its own, with a SQLite database of its own. The tests run in order on the same h
 a first deploy, a rollout under continuous requests, a second run, a failing build, a
 rollback. The example declares a scheduled job (its timer); the build rolled out adds a
 worker, which the rollback removes. Needs ansible-core (tox's py environment installs it).
+
+Rollouts are the module's time, so a test reuses what the one before it did rather than
+doing it again. Each one still runs alone (`-k`) from the fleet's first deploy, except
+for what it proves together with its neighbour:
+
+- the second run repeats the rollout of the test before it (alone, it makes that one
+  first); check mode is the signature test's first run, of the build no host serves;
+- a host lost before the switch stops two rollouts, and the unreachable host's test
+  after it stops the same rollout a third time and then completes it: that complete run
+  is what shows the next run completes after those power cuts too (alone, the test of
+  the lost host ends with every host on its checked build, the rollout not completed);
+- the bundled builds go to web1 alone (`--limit`); the test of a refused build, last,
+  rolls out a build no host serves, whichever that is.
 """
 
 from __future__ import annotations
@@ -383,19 +396,21 @@ def test_a_rollout_under_continuous_requests_fails_none(fleet: Fleet, rebuilt: B
         assert unit_states(host, WORKER, TIMER) == [("active", "enabled")] * 2
 
 
-def test_a_second_run_changes_nothing(fleet: Fleet, rebuilt: Built, built: Built) -> None:
+def test_a_second_run_changes_nothing(fleet: Fleet, rebuilt: Built) -> None:
+    # The rollout it repeats is the test's above (alone, this test makes it first).
+    if fleet.serving() != [release(rebuilt.archive)] * 3:
+        first = fleet.rollout(rebuilt.archive)
+        assert first.returncode == 0, first.stdout + first.stderr
     again = fleet.rollout(rebuilt.archive)
     assert again.returncode == 0, again.stdout + again.stderr
     assert {name: counts["changed"] for name, counts in recap(again.stdout).items()} == {
         name: 0 for name in fleet.names
     }, again.stdout
-
-    # Check mode says what a rollout of the first build would change, and changes nothing.
-    check = fleet.rollout(built.archive, "--check")
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert ran_on(check.stdout, "Switch the link to the build") == fleet.names
-    assert all(counts["changed"] > 0 for counts in recap(check.stdout).values())
-    assert fleet.serving() == [release(rebuilt.archive)] * 3
+    # The new configuration and secrets, checked, left nothing beside those in service.
+    for host in fleet.hosts:
+        assert host.path("/etc/site/config.yaml").is_file()
+        assert sorted(host.path("/etc/site").glob("*.next")) == []
+    # (Check mode, which changes nothing either, is the signature test's first run.)
 
 
 def test_a_failing_build_stops_at_the_first_host_and_puts_it_back(
@@ -434,14 +449,23 @@ def test_an_archive_whose_signature_does_not_verify_changes_nothing(
     fleet: Fleet, built: Built, rebuilt: Built, tmp_path: Path
 ) -> None:
     """A changed byte, another key, no signature: refused on the controller, in one line."""
+    serving = fleet.serving()
+    # A build that no host serves (the first one, after the tests above).
+    archive = next(b.archive for b in (built, rebuilt) if release(b.archive) not in serving)
     key = make_signing_key(tmp_path, password=None)
     signed = tmp_path / "site.pyz"
-    shutil.copy(built.archive, signed)
+    shutil.copy(archive, signed)
     sign_file(signed, load_signing_key(key, prompt=False))
     trusted = f"zipapp_public_key={public_key(key)}"
-    # The signed archive passes the check (in check mode: the hosts keep their build).
+    # The signed archive passes the check, in check mode: it says what the rollout would
+    # change on every host, and changes nothing.
+    releases = releases_on(fleet)
     check = fleet.rollout(signed, "-e", trusted, "--check")
     assert check.returncode == 0, check.stdout + check.stderr
+    assert ran_on(check.stdout, "Switch the link to the build") == fleet.names
+    assert all(counts["changed"] > 0 for counts in recap(check.stdout).values())
+    assert fleet.serving() == serving
+    assert releases_on(fleet) == releases
     tampered = tmp_path / "tampered" / "site.pyz"
     tampered.parent.mkdir()
     data = bytearray(signed.read_bytes())
@@ -461,7 +485,6 @@ def test_an_archive_whose_signature_does_not_verify_changes_nothing(
         ),
         "no signature": (unsigned, trusted, ""),
     }
-    releases = releases_on(fleet)
     with Requests(fleet.ports) as requests:
         results = {
             case: fleet.rollout(archive, "-e", key) for case, (archive, key, _) in cases.items()
@@ -487,10 +510,10 @@ def test_an_archive_whose_signature_does_not_verify_changes_nothing(
     assert requests.failed == []
     assert all(count > 0 for count in requests.answered.values()), requests.answered
     assert releases_on(fleet) == releases
-    assert fleet.serving() == [release(rebuilt.archive)] * 3
+    assert fleet.serving() == serving
     assert [(status, "Notes, rebuilt" in page) for status, page in fleet.homes()] == [
-        (200, True)
-    ] * 3
+        (200, build == release(rebuilt.archive)) for build in serving
+    ]
 
 
 def releases_on(fleet: Fleet) -> list[list[str]]:
@@ -669,6 +692,52 @@ def test_a_failing_migration_stops_the_rollout_with_the_fleets_summary(
     assert fleet.serving() == [release(built.archive)] * 3
 
 
+# (host, the task as which it loses power) before the switch: web2 during the upload,
+# web1 as it starts the migrations (it runs them for the fleet).
+LOST_BEFORE_THE_SWITCH = (
+    (1, "Upload the archive"),
+    (0, "Migrate the database with the new build, once for the rollout"),
+)
+
+
+def test_a_host_lost_before_the_switch_stops_the_rollout_with_the_summary(
+    fleet: Fleet, built: Built, rebuilt: Built
+) -> None:
+    # Both cuts stop the rollout before any host switches, so both aim at the same build:
+    # the second run starts from what the first cut left (a host rebooted during its
+    # upload). The next test stops the same rollout at a host that cannot be reached,
+    # then completes it: one complete run after the three shows the next run completes.
+    serving, target = built, rebuilt
+    for index, task in LOST_BEFORE_THE_SWITCH:
+        host, name = fleet.hosts[index], fleet.names[index]
+        assert fleet.serving() == [release(serving.archive)] * 3
+        others = [port for number, port in enumerate(fleet.ports) if number != index]
+        with Requests(others) as requests:
+            output = fleet.cut_power_at(host, task, "-e", f"zipapp_archive={target.archive}")
+        print(f"power cut at {task!r}: others answered {requests.answered}, "
+              f"failed {requests.failed}")  # fmt: skip
+        stopped, new = summaries(output), release(target.archive)
+        print(stopped)
+        assert len(stopped) == 1, output
+        # The cut lands as the task starts, or (the migrations being quick) just after it:
+        # then the host is lost at the start of its switch.
+        assert re.match(
+            rf"Rollout stopped (before any host switched: (?:{name} (?:cannot be reached"
+            rf"|restarted or could not be reached)|the migrations of build {new} failed on "
+            rf"{name} \(the host that ran them could not be reached)"
+            rf"|at {name}: build {new} was cut short)",
+            stopped[0],
+        ), stopped
+        other = fleet.names[index - 1]
+        assert f"{other} {serves(serving.archive)}" in stopped[0].split(" Fleet: ")[1], stopped
+        assert requests.failed == []
+        # Nothing switched: every host serves its checked build.
+        assert fleet.serving() == [release(serving.archive)] * 3
+        assert [status for status, _ in fleet.homes()] == [200] * 3
+        assert failed_site_units(host) == []
+    # That the next run completes is the next test's last rollout: the same one.
+
+
 def test_a_host_that_cannot_be_reached_stops_the_rollout_before_anything_changes(
     fleet: Fleet, built: Built, rebuilt: Built
 ) -> None:
@@ -697,7 +766,8 @@ def test_a_host_that_cannot_be_reached_stops_the_rollout_before_anything_changes
     assert ran_on(result.stdout, "Upload the archive") == []
     assert requests.failed == []
     assert releases_on(fleet)[:2] == releases
-    # Back on, it serves its build again; the same rollout then completes.
+    # Back on, it serves its build again; the same rollout then completes (after the power
+    # cuts of the test above too, when it ran: that rollout stopped there twice).
     assert fleet.serving() == [release(built.archive)] * 3
     again = fleet.rollout(rebuilt.archive)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -752,54 +822,6 @@ def test_a_host_that_goes_down_during_its_switch_stops_the_rollout_with_the_summ
     assert [status for status, _ in fleet.homes()] == [200] * 3
 
 
-# (host, the task as which it loses power) before the switch: web2 during the upload,
-# web1 as it starts the migrations (it runs them for the fleet).
-LOST_BEFORE_THE_SWITCH = (
-    (1, "Upload the archive"),
-    (0, "Migrate the database with the new build, once for the rollout"),
-)
-
-
-def test_a_host_lost_before_the_switch_stops_the_rollout_with_the_summary(
-    fleet: Fleet, built: Built, rebuilt: Built
-) -> None:
-    # Both cuts stop the rollout before any host switches, so both aim at the same build:
-    # the second run starts from what the first cut left (a host rebooted during its
-    # upload), and one complete run after both shows the next run completes.
-    serving, target = built, rebuilt
-    for index, task in LOST_BEFORE_THE_SWITCH:
-        host, name = fleet.hosts[index], fleet.names[index]
-        assert fleet.serving() == [release(serving.archive)] * 3
-        others = [port for number, port in enumerate(fleet.ports) if number != index]
-        with Requests(others) as requests:
-            output = fleet.cut_power_at(host, task, "-e", f"zipapp_archive={target.archive}")
-        print(f"power cut at {task!r}: others answered {requests.answered}, "
-              f"failed {requests.failed}")  # fmt: skip
-        stopped, new = summaries(output), release(target.archive)
-        print(stopped)
-        assert len(stopped) == 1, output
-        # The cut lands as the task starts, or (the migrations being quick) just after it:
-        # then the host is lost at the start of its switch.
-        assert re.match(
-            rf"Rollout stopped (before any host switched: (?:{name} (?:cannot be reached"
-            rf"|restarted or could not be reached)|the migrations of build {new} failed on "
-            rf"{name} \(the host that ran them could not be reached)"
-            rf"|at {name}: build {new} was cut short)",
-            stopped[0],
-        ), stopped
-        other = fleet.names[index - 1]
-        assert f"{other} {serves(serving.archive)}" in stopped[0].split(" Fleet: ")[1], stopped
-        assert requests.failed == []
-        # Nothing switched: every host serves its checked build, and the next run completes.
-        assert fleet.serving() == [release(serving.archive)] * 3
-        assert [status for status, _ in fleet.homes()] == [200] * 3
-        assert failed_site_units(host) == []
-    again = fleet.rollout(target.archive)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert fleet.serving() == [release(target.archive)] * 3
-    assert [status for status, _ in fleet.homes()] == [200] * 3
-
-
 @pytest.fixture(scope="module")
 def bundles(builds: Builds) -> tuple[Built, Built]:
     """The first build and the rebuilt one, each with the tests' Python bundled."""
@@ -824,26 +846,29 @@ def site_units(host: Host) -> dict[str, str]:
 def test_a_bundled_build_rolled_onto_a_bundled_build_is_reloaded(
     fleet: Fleet, bundles: tuple[Built, Built]
 ) -> None:
+    # On web1 alone: a reload is one host's business (the other hosts' switches are the
+    # tests' above), and the other hosts keep answering meanwhile.
     first, second = bundles
-    onto = fleet.rollout(first.archive)
+    web1 = fleet.hosts[0]
+    onto = fleet.rollout(first.archive, "--limit", "web1")
     assert onto.returncode == 0, onto.stdout + onto.stderr
-    before = site_units(fleet.hosts[0])
-    masters = [main_pid(host) for host in fleet.hosts]
+    others = fleet.serving()[1:]
+    before = site_units(web1)
+    master = main_pid(web1)
     with Requests(fleet.ports) as requests:
-        result = fleet.rollout(second.archive)
+        result = fleet.rollout(second.archive, "--limit", "web1")
     print(f"requests answered during the rollout: {requests.answered}, failed: {requests.failed}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert requests.failed == []
     assert all(count > 0 for count in requests.answered.values()), requests.answered
-    assert ran_on(result.stdout, "Reload") == fleet.names
+    assert ran_on(result.stdout, "Reload") == ["web1"]
     assert ran_on(result.stdout, "Restart the service (new units or configuration)") == []
-    assert fleet.serving() == [release(second.archive)] * 3
-    assert [(status, "Notes, rebuilt" in page) for status, page in fleet.homes()] == [
-        (200, True)
-    ] * 3
+    assert fleet.serving() == [release(second.archive), *others]
+    status, page = home(fleet.ports[0])
+    assert (status, "Notes, rebuilt" in page) == (200, True)
     # Every line of every unit starts the file by the link, never an interpreter: the
     # same from build to build, so the web unit did not change.
-    after = site_units(fleet.hosts[0])
+    after = site_units(web1)
     assert after["site.service"] == before["site.service"]
     commands = [
         line for text in after.values() for line in re.findall(r"^Exec\w+=(.*)$", text, re.M)
@@ -851,14 +876,13 @@ def test_a_bundled_build_rolled_onto_a_bundled_build_is_reloaded(
     assert {command.split()[0] for command in commands} == {"/srv/site/site.pyz", "/bin/kill"}
     assert "python" not in "".join(after.values())
     assert WORKER in after
-    # The new masters took over by a reload (USR2), each started by the file's launcher.
-    for host, old in zip(fleet.hosts, masters, strict=True):
-        new = main_pid(host)
-        assert new != old
-        command = host.run("cat", f"/proc/{new}/cmdline").stdout.split("\0")
-        assert command[1] == "-c" and "_django_zipapp_boot" in command[2], command
-        assert command[3] == "/srv/site/site.pyz" and "serve" in command, command
-        assert "Handling signal: usr2" in host.journal("site.service")
+    # The new master took over by a reload (USR2), started by the file's launcher.
+    new = main_pid(web1)
+    assert new != master
+    command = web1.run("cat", f"/proc/{new}/cmdline").stdout.split("\0")
+    assert command[1] == "-c" and "_django_zipapp_boot" in command[2], command
+    assert command[3] == "/srv/site/site.pyz" and "serve" in command, command
+    assert "Handling signal: usr2" in web1.journal("site.service")
 
 
 def test_a_build_refused_on_one_host_stops_the_rollout_before_anything_is_used(
@@ -869,7 +893,8 @@ def test_a_build_refused_on_one_host_stops_the_rollout_before_anything_is_used(
     summary, and web2 keeps the configuration its build in service starts with. The
     same rollout with both mended then completes."""
     serving = fleet.serving()
-    # A build that no host serves yet (this test runs last, after the bundled builds).
+    # A build that no host serves yet (this test runs last, after the bundled builds
+    # on web1).
     archive = next(b.archive for b in (built, rebuilt) if release(b.archive) not in serving)
     config = fleet.hosts[1].path("/etc/site/config.yaml")
     kept = config.read_bytes()
@@ -918,6 +943,8 @@ def test_a_build_refused_on_one_host_stops_the_rollout_before_anything_is_used(
     assert all(count > 0 for count in requests.answered.values()), requests.answered
     assert fleet.serving() == serving
     assert config.read_bytes() == kept
+    # The refused files, written beside those in service to be checked, are gone.
+    assert sorted(fleet.hosts[1].path("/etc/site").glob("*.next")) == []
     # Mended, the same rollout completes: nothing to clean up by hand.
     again = fleet.rollout(archive)
     assert again.returncode == 0, again.stdout + again.stderr
