@@ -60,6 +60,8 @@ COLLECTIONS = REPO / "ansible" / "collections"
 RELEASES = {(3, 11): "bookworm", (3, 13): "trixie"}
 MIGRATE_ONCE = "Migrate the database with the new build, once for the rollout"
 WORKER = "site-waiter.service"
+# A secret with each character systemd's environment files quote or expand.
+QUOTED = "a$b\\c\"d e'f%g"
 TIMER = "site-clearsessions.timer"
 # A worker that takes no task: it waits until systemd stops it.
 WAITER = """\
@@ -321,7 +323,7 @@ def fleet(
         }
         site = {
             # Secrets in the environment file, the rest in the configuration file.
-            "zipapp_environment": {"SECRET_KEY": SECRET_KEY},
+            "zipapp_environment": {"SECRET_KEY": SECRET_KEY, "SITE_QUOTED": QUOTED},
             "zipapp_config": {"ALLOWED_HOSTS": ["127.0.0.1", "localhost"]},
             # Each host that switches to a build with a worker waits this long for it to
             # fail: the role's default (5 s) over about twenty such switches was the
@@ -394,6 +396,15 @@ def test_a_rollout_under_continuous_requests_fails_none(fleet: Fleet, rebuilt: B
     assert ran_on(result.stdout, "Restart the workers onto the build") == fleet.names
     for host in fleet.hosts:
         assert unit_states(host, WORKER, TIMER) == [("active", "enabled")] * 2
+        # A secret reaches the service as given, whatever characters it holds.
+        assert environment_of(host, "site.service")["SITE_QUOTED"] == QUOTED
+
+
+def environment_of(host: Host, unit: str) -> dict[str, str]:
+    """The environment the unit's main process runs with, as systemd gave it."""
+    pid = host.systemctl("show", "--property=MainPID", "--value", unit).stdout.strip()
+    raw = host.run("cat", f"/proc/{pid}/environ").stdout
+    return dict(entry.partition("=")[::2] for entry in raw.split("\0") if entry)
 
 
 def test_a_second_run_changes_nothing(fleet: Fleet, rebuilt: Built) -> None:

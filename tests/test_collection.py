@@ -7,6 +7,7 @@ the package installed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -157,3 +158,47 @@ def test_the_installed_collection_parses_as_the_documentation_installs_it(
 
 def files(root: Path) -> set[str]:
     return {str(path.relative_to(root)) for path in root.rglob("*")}
+
+
+ENVIRONMENT_PLAYBOOK = """\
+- name: Write the environment file as the role does
+  hosts: localhost
+  gather_facts: false
+  vars_files:
+    - {vars_file}
+  vars:
+    zipapp_name: site
+    zipapp_root: /srv/site
+    zipapp_config_format: yaml
+  tasks:
+    - name: Write it
+      ansible.builtin.copy:
+        content: "{{{{ _zipapp_env_text }}}}"
+        dest: {dest}
+        mode: "0600"
+"""
+
+
+def test_the_environment_file_quotes_every_character_systemd_reads_specially(
+    tmp_path: Path,
+) -> None:
+    # systemd's EnvironmentFile: in double quotes, a backslash escapes ", \ and $.
+    values = {"PLAIN": "abc", "QUOTED": "a$b\\c\"d e'f%g", "ENDS": "x\\"}
+    (tmp_path / "playbook.yml").write_text(
+        ENVIRONMENT_PLAYBOOK.format(
+            vars_file=REPO / SOURCE / "roles/zipapp/vars/main.yml", dest=tmp_path / "site.env"
+        )
+    )
+    (tmp_path / "values.json").write_text(json.dumps({"zipapp_environment": values}))
+    ansible(
+        "ansible-playbook",
+        "-i", "localhost,", "-c", "local",
+        "-e", f"ansible_python_interpreter={sys.executable}",
+        "-e", f"@{tmp_path / 'values.json'}",
+        str(tmp_path / "playbook.yml"),
+        work=tmp_path,
+        collections=tmp_path / "none",
+    )  # fmt: skip
+    assert (tmp_path / "site.env").read_text() == (
+        'ENDS="x\\\\"\nPLAIN="abc"\nQUOTED="a\\$b\\\\c\\"d e\'f%g"\n'
+    )
