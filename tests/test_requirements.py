@@ -489,3 +489,29 @@ def test_a_hashed_file_that_installs_a_local_folder_is_refused(tmp_path: Path) -
         "--no-hashes`, `poetry export --without-hashes`), or install that package from an "
         "index or a wheel with its hash."
     )
+
+
+def test_a_cancelled_resolution_leaves_nothing_in_the_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+    import time
+
+    from django_zipapp.builder.pip import Resolution
+    from django_zipapp.builder.target import make_target
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    target = make_target((), None)
+    resolution = Resolution(
+        ["django>=5.2"], cwd=tmp_path, target_args=target.pip_args(), python=target.python
+    )
+    # Cancelled (a build that failed) once pip has made its own temporary folders.
+    deadline = time.monotonic() + 60
+    while not any(path.name.startswith("pip-") for path in temporary.rglob("pip-*")):
+        assert time.monotonic() < deadline, "pip made no temporary folder"
+        time.sleep(0.05)
+    resolution.cancel()
+    assert sorted(path.name for path in temporary.iterdir()) == []

@@ -55,7 +55,11 @@ class Resolution:
         # What the archive's oldest Python needs besides: pip install must be given it too.
         self.extra: list[str] = []
         self._done = False
-        self._process = _start_pip([*self._arguments, *self._requirements], cwd)
+        # pip's own temporary folders inside this one: a resolution cancelled (the build
+        # failed or was stopped) kills pip, which then cannot remove them itself.
+        self._temporary = Path(self._folder.name, "tmp")
+        self._temporary.mkdir()
+        self._process = _start_pip([*self._arguments, *self._requirements], cwd, self._temporary)
 
     def result(self) -> list[dict[str, Any]]:
         """pip's report of every distribution it would install, on any release of the
@@ -71,7 +75,7 @@ class Resolution:
                     break
                 self.extra += missing
                 args = [*self._arguments, *self._requirements, *self.extra]
-                self._process = _start_pip(args, self._cwd)
+                self._process = _start_pip(args, self._cwd, self._temporary)
                 resolved = self._wait()
             return resolved
         finally:
@@ -104,11 +108,13 @@ def can_report() -> bool:
     return (major, minor) >= (22, 2)
 
 
-def _start_pip(arguments: list[str], cwd: Path) -> subprocess.Popen[str]:
+def _start_pip(
+    arguments: list[str], cwd: Path, temporary: Path | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         _pip_command(arguments),
         cwd=cwd,
-        env=_pip_environment(),
+        env=_pip_environment(temporary),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -163,8 +169,10 @@ def _error_lines(output: list[str]) -> list[str]:
     return errors
 
 
-def _pip_environment() -> dict[str, str]:
+def _pip_environment(temporary: Path | None = None) -> dict[str, str]:
     environment = dict(os.environ)
+    if temporary is not None:
+        environment["TMPDIR"] = str(temporary)
     # --target installs outside any virtualenv, and must not land in the user's site.
     for name in ("PIP_REQUIRE_VIRTUALENV", "PIP_USER", "PIP_TARGET", "PIP_PREFIX"):
         environment.pop(name, None)
