@@ -26,13 +26,10 @@ _CLASS_DEFAULT = re.compile(
 def settings_module_note(root: Path, settings_module: str, wsgi_application: str) -> str | None:
     """A note when the build runs under manage.py's default settings module and the
     WSGI module defaults to another one; None otherwise (an explicit --settings)."""
-    manage_default = _default_in(root / "manage.py")
-    wsgi_file = _module_file(wsgi_application.rpartition(".")[0])
-    if manage_default != settings_module or wsgi_file is None:
+    found = _other_default(root, settings_module, wsgi_application, _DEFAULT)
+    if found is None:
         return None
-    wsgi_default = _default_in(wsgi_file)
-    if wsgi_default is None or wsgi_default == settings_module:
-        return None
+    wsgi_file, wsgi_default = found
     return (
         f"Note: the archive runs with the settings module {settings_module!r}, manage.py's "
         f"default; {_shown(wsgi_file, root)}, whose application a server runs, defaults "
@@ -43,19 +40,30 @@ def settings_module_note(root: Path, settings_module: str, wsgi_application: str
 
 def configuration_note(root: Path, configuration: str, wsgi_application: str) -> str | None:
     """The same note for django-configurations' class (DJANGO_CONFIGURATION)."""
-    manage_default = _default_in(root / "manage.py", _CLASS_DEFAULT)
-    wsgi_file = _module_file(wsgi_application.rpartition(".")[0])
-    if manage_default != configuration or wsgi_file is None:
+    found = _other_default(root, configuration, wsgi_application, _CLASS_DEFAULT)
+    if found is None:
         return None
-    wsgi_default = _default_in(wsgi_file, _CLASS_DEFAULT)
-    if wsgi_default is None or wsgi_default == configuration:
-        return None
+    wsgi_file, wsgi_default = found
     return (
         f"Note: the archive runs with the settings class {configuration!r}, manage.py's "
         f"default DJANGO_CONFIGURATION; {_shown(wsgi_file, root)}, whose application a "
         f"server runs, defaults to {wsgi_default!r}. If that is the production one, build "
         f"with `DJANGO_CONFIGURATION={wsgi_default} python manage.py buildpyz`"
     )
+
+
+def _other_default(
+    root: Path, used: str, wsgi_application: str, pattern: re.Pattern[str]
+) -> tuple[Path, str] | None:
+    """The WSGI module's file and its default, when the build used manage.py's default
+    (``used``) and the WSGI module defaults to another value."""
+    wsgi_file = _module_file(wsgi_application.rpartition(".")[0])
+    if _default_in(root / "manage.py", pattern) != used or wsgi_file is None:
+        return None
+    wsgi_default = _default_in(wsgi_file, pattern)
+    if wsgi_default is None or wsgi_default == used:
+        return None
+    return wsgi_file, wsgi_default
 
 
 def _shown(path: Path, root: Path) -> str:
