@@ -31,22 +31,6 @@ _SET_FLAGS = (1 << 30) | (_LONG << 16) | (ord("f") << 8) | 2
 TOPDIR_FLAG = 0x00020000  # FS_TOPDIR_FL
 
 
-def flags_of(folder: Path) -> int | None:
-    """The folder's inode flags (``lsattr -d``), or None where there are none to read."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        return _get(descriptor)
-    except OSError:  # not ext2/3/4 (tmpfs, XFS...), or not allowed
-        return None
-    finally:
-        os.close(descriptor)
-
-
 def spread_children(folder: Path) -> None:
     """Mark ``folder`` so that each folder made in it goes to a block group of its own."""
     if not sys.platform.startswith("linux"):
