@@ -1,9 +1,9 @@
-"""The versions that a uv.lock or poetry.lock beside a pyproject.toml locks (or the
-uv.lock of the uv workspace the pyproject.toml is a member of).
+"""The versions that a uv.lock, poetry.lock or pdm.lock beside a pyproject.toml locks (or
+the uv.lock of the uv workspace the pyproject.toml is a member of).
 
-pip reads neither lock file: from ``[project] dependencies`` alone it installs the newest
-releases they allow, not what ``uv sync`` or ``poetry install`` put in the virtualenv the
-build runs in (where the static files are collected), so the archive would run other
+pip reads no such lock file: from ``[project] dependencies`` alone it installs the newest
+releases they allow, not what ``uv sync``, ``poetry install`` or ``pdm sync`` put in the
+virtualenv the build runs in (where the static files are collected), so the archive would run other
 versions than the ones the project was tested with. The locked versions are handed to
 pip as constraints instead: pip still resolves the dependencies, and installs the locked
 release of each. Only releases from an index are pinned: a lock's local folders, URLs and
@@ -31,7 +31,7 @@ else:
     import tomli as tomllib
 
 # The tool that writes each lock, and the command that brings it up to date.
-LOCK_FILES = {"uv.lock": "uv lock", "poetry.lock": "poetry lock"}
+LOCK_FILES = {"uv.lock": "uv lock", "poetry.lock": "poetry lock", "pdm.lock": "pdm lock"}
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,10 @@ def _locked_versions(path: Path) -> dict[str, str]:
 
 def _from_an_index(package: Mapping[str, object]) -> bool:
     source = package.get("source")
-    if source is None:  # poetry.lock: the default index
-        return True
+    if source is None:
+        # poetry.lock: the default index; pdm.lock: an index unless it names a local
+        # folder, a URL or a checkout instead.
+        return not any(key in package for key in ("path", "url", "git", "hg", "svn", "bzr"))
     if not isinstance(source, dict):
         return False
     # uv.lock: {registry = URL}; poetry.lock: a [package.source] of type "legacy".

@@ -22,8 +22,9 @@ ROOT_TOOLING = (
     "Vagrantfile", "Procfile", "Makefile", "Justfile", "fabfile.py", "tox.ini", "noxfile.py",
     "package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "*.code-workspace",
 )  # fmt: skip
-# Python's lock files: the build reads uv.lock and poetry.lock itself (locks.py), so
-# leaving them out is no news worth a note in every build's summary.
+# Python's lock files: the build reads uv.lock, poetry.lock, pdm.lock (locks.py) and
+# Pipfile.lock (pipfile.py) itself, so leaving them out is no news worth a note in every
+# build's summary.
 ROOT_LOCKS = ("uv.lock", "poetry.lock", "pdm.lock", "Pipfile", "Pipfile.lock")
 LOCK = "a lock file of the dependencies, which the archive carries installed"
 # Reasons a build names in its summary, with the option that ships the path.

@@ -12,6 +12,8 @@ from pathlib import Path
 from .errors import BuildError
 from .includes import flatten_requirements
 from .locks import find_lock, refuse_stale_lock
+from .pipfile import LOCK as PIPFILE_LOCK
+from .pipfile import PIPFILE, pipfile_requirements
 from .running_copy import without_running_copy
 
 if sys.version_info >= (3, 11):
@@ -38,7 +40,7 @@ ASGI_REQUIREMENTS = (
     "httptools>=0.6",
     "uvloop>=0.19; sys_platform != 'win32' and platform_python_implementation == 'CPython'",
 )
-DISCOVERED = ("requirements.txt", "pyproject.toml")
+DISCOVERED = ("requirements.txt", "pyproject.toml", PIPFILE)
 
 
 def runtime_requirements(asgi: bool = False) -> tuple[str, ...]:
@@ -122,7 +124,8 @@ def find_requirements(root: Path, explicit: str | None) -> Requirements:
         f"No dependencies were found for the project in {str(root)!r}. Add a "
         "requirements.txt there or in a folder above it up to the repository's root (for "
         "example with `pip freeze > requirements.txt`), list them "
-        "under [project] dependencies in a pyproject.toml, or name a file with --requirements "
+        "under [project] dependencies in a pyproject.toml (or in a Pipfile, locked with "
+        "`pipenv lock`), or name a file with --requirements "
         f"or the ZIPAPP_REQUIREMENTS setting.{_poetry_only(folders)}{_other_files(root, folders)}"
     )
 
@@ -186,10 +189,19 @@ def _folders_up_to_repository(root: Path) -> list[Path]:
 def read_requirements(path: Path) -> Requirements:
     if path.suffix == ".toml":
         return _from_pyproject(path)
+    if path.name in (PIPFILE, PIPFILE_LOCK):
+        return _from_pipfile(path.with_name(PIPFILE))
     lines, files = flatten_requirements(path)
     hashed = any("--hash" in line for line in lines)
     flattened = "".join(f"{line}\n" for line in without_running_copy(lines, hashed))
     return Requirements(path, ("-r", str(path)), flattened, files)
+
+
+def _from_pipfile(pipfile: Path) -> Requirements:
+    lock = pipfile.with_name(PIPFILE_LOCK)
+    lines = without_running_copy(pipfile_requirements(pipfile))
+    flattened = "".join(f"{line}\n" for line in lines)
+    return Requirements(lock, ("-r", str(lock)), flattened, (pipfile, lock))
 
 
 def _from_pyproject(path: Path) -> Requirements:
@@ -200,7 +212,12 @@ def _from_pyproject(path: Path) -> Requirements:
             f"{str(path)!r} has no [project] dependencies list. Add one, or name a "
             "requirements file with --requirements."
         )
-    lines = tuple(without_running_copy([str(i) for i in dependencies]))
+    # PDM writes a local folder as `file:///${PROJECT_ROOT}/libs/helper`, which it
+    # expands itself and pip does not.
+    root = path.parent.as_posix().lstrip("/")
+    lines = tuple(
+        without_running_copy([str(i).replace("${PROJECT_ROOT}", root) for i in dependencies])
+    )
     lock = find_lock(path)
     if lock is None:
         return Requirements(path, lines)

@@ -1,0 +1,1 @@
+"""A local package a lock names by its folder."""
