@@ -5,7 +5,9 @@ Settings that read the environment stop at import when a value is missing: a
 ("Set the NAME environment variable"), or python-decouple's ``UndefinedValueError``
 ("NAME not found. Declare it as envvar or define a default value."), or
 django-configurations' ``ValueError`` ("Value 'SECRET_KEY' is required to be set as
-the environment variable 'DJANGO_SECRET_KEY'"). On a server
+the environment variable 'DJANGO_SECRET_KEY'"). A value that python-decouple or
+django-environ cannot cast as the settings ask (``config("DEBUG", cast=bool)`` given
+``DEBUG=maybe``) fails the same way, with the library's ``ValueError``. On a server
 that is the operator's mistake, not a fault in the code, so it gets an error line
 instead of a traceback; any other exception is the project's code failing, and keeps
 its traceback.
@@ -40,6 +42,11 @@ def settings_error(
         what = str(exc).rstrip(".")
     elif _unset_in_configurations(exc):
         what = " ".join(str(exc).split()).rstrip(".")
+    elif (name := _variable_not_cast(exc)) is not None:
+        what = (
+            f"it reads the environment variable {name}, whose value it cannot use "
+            f"({type(exc).__name__}: {str(exc).rstrip('.')})"
+        )
     else:
         return None
     # Not the list itself: the build's verification names the variables of its output
@@ -56,6 +63,27 @@ def _undefined_in_decouple(exc: BaseException) -> bool:
     # Named, not imported: python-decouple is the project's dependency, not ours.
     kind = type(exc)
     return kind.__module__ == "decouple" and kind.__name__ == "UndefinedValueError"
+
+
+# The function of python-decouple and of django-environ that reads one variable and
+# casts its value, and the name of its argument that holds the variable's name.
+_READERS = {("decouple.py", "get"): "option", ("environ.py", "get_value"): "var"}
+
+
+def _variable_not_cast(exc: BaseException) -> str | None:
+    """The variable whose value the library reading it failed to cast: a ValueError
+    raised inside (or below) its reader, which knows the variable's name."""
+    if not isinstance(exc, ValueError):
+        return None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        argument = _READERS.get((Path(code.co_filename).name, code.co_name))
+        name = tb.tb_frame.f_locals.get(argument) if argument else None
+        if isinstance(name, str):
+            return name
+        tb = tb.tb_next
+    return None
 
 
 def _unset_in_configurations(exc: BaseException) -> bool:
