@@ -42,9 +42,9 @@ def settings_error(
         what = str(exc).rstrip(".")
     elif _unset_in_configurations(exc):
         what = " ".join(str(exc).split()).rstrip(".")
-    elif (name := _variable_not_cast(exc)) is not None:
+    elif (cast := _variable_not_cast(exc)) is not None:
         what = (
-            f"it reads the environment variable {name}, whose value it cannot use "
+            f"it reads the environment variable {cast}, whose value it cannot use "
             f"({type(exc).__name__}: {str(exc).rstrip('.')})"
         )
     else:
