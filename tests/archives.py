@@ -86,14 +86,18 @@ def build_project(
     settings: str = "",
     env: dict[str, str] | None = None,
     verify: bool = False,
+    checkout: bool = False,
 ) -> Built:
     """Build tests/projects/SHAPE in work/project (settings: lines added to its settings
-    module), deployed alone into work/srv with an empty state directory beside it."""
+    module), deployed alone into work/srv with an empty state directory beside it.
+    ``checkout``: the project is a git checkout, its files committed (its .gitignore holds)."""
     project = work / "project"
     shutil.copytree(PROJECTS / shape, project, ignore=shutil.ignore_patterns("__pycache__"))
     if settings:
         with (project / shape / "settings.py").open("a") as module:
             module.write(settings)
+    if checkout:
+        commit_all(project)
     (work / "build").mkdir()
     # Production settings read SECRET_KEY from the host; the build runs without one.
     build_env = {"SECRET_KEY": "", **(env or {})}
@@ -104,6 +108,12 @@ def build_project(
     shutil.copy2(work / "build" / "site.pyz", work / "srv" / "site.pyz")
     (work / "state").mkdir()  # systemd's StateDirectory= creates it
     return Built(work / "srv" / "site.pyz", result.stdout, work)
+
+
+def commit_all(project: Path) -> None:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "site"]):
+        subprocess.run(["git", *identity, *command], cwd=project, check=True, capture_output=True)
 
 
 def run_archive(

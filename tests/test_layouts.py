@@ -2,8 +2,9 @@
 
 tests/projects/layered: a settings package (base/dev/production, manage.py on dev) with
 ZIPAPP_SETTINGS_MODULE, root templates/ and static/, top-level apps, a lazily imported
-package, files read through BASE_DIR, fixtures, compilemessages as a build command, and
-`-r` requirements with a dependency from a local path.
+package, files read through BASE_DIR, fixtures, compilemessages as a build command (in a
+git checkout whose .gitignore lists *.mo), and `-r` requirements with a dependency from a
+local path.
 tests/projects/compressed: django-compressor's offline `compress` as a build command
 (built once for the session, see conftest.py).
 """
@@ -37,7 +38,7 @@ BUILD_ENV = {"SECRET_KEY": ""}
 
 @pytest.fixture(scope="module")
 def layered(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    built = build_project(tmp_path_factory.mktemp("layered"), "layered")
+    built = build_project(tmp_path_factory.mktemp("layered"), "layered", checkout=True)
     migrate = run_archive(built, "migrate", "--noinput", cwd=Path("/"))
     assert migrate.returncode == 0, migrate.stderr
     return built
@@ -64,7 +65,8 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
         "site-packages/CHANGELOG.txt",  # next to manage.py
         "site-packages/fixtures/people.json",
         "site-packages/layered/settings/production.py",
-        "site-packages/locale/de/LC_MESSAGES/django.mo",  # written by compilemessages
+        # Written by compilemessages, and shipped though git ignores *.mo.
+        "site-packages/locale/de/LC_MESSAGES/django.mo",
         "site-packages/greeting/__init__.py",  # -e ../libs/greeting, from base.txt
     } <= names
     assert [n for n in names if n.startswith("site-packages/libs/")] == []

@@ -131,6 +131,28 @@ def test_default_skips_in_a_checkout(tmp_path: Path) -> None:
     }
 
 
+def test_compiled_catalogues_of_tracked_sources_ship_though_git_ignores_them(
+    tmp_path: Path,
+) -> None:
+    """compilemessages' .mo beside a .po git tracks ships, whatever .gitignore says of *.mo."""
+    (tmp_path / ".gitignore").write_text("*.mo\nscratch/\n")
+    messages = tmp_path / "locale" / "de" / "LC_MESSAGES"
+    scratch = tmp_path / "scratch" / "locale" / "fr" / "LC_MESSAGES"
+    for folder in (messages, scratch):
+        folder.mkdir(parents=True)
+        (folder / "django.po").write_text('msgid ""\nmsgstr ""\n')
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "catalogues")
+    for folder in (messages, scratch):
+        (folder / "django.mo").write_bytes(b"compiled")
+    (messages / "djangojs.mo").write_bytes(b"no source beside it")
+    assert default_skips(tmp_path) == {
+        messages / "djangojs.mo": GIT_IGNORED,
+        tmp_path / "scratch": GIT_IGNORED,
+    }
+
+
 @pytest.mark.e2e
 def test_django_dotenv_collides_with_python_dotenv(tmp_path: Path) -> None:
     project = copy_example(tmp_path / "project")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path, PurePosixPath
 
 INCLUDE_HINT = "--include it to ship it"
@@ -43,9 +43,11 @@ def is_private(relative: PurePosixPath) -> bool:
 
 
 def default_skips(root: Path) -> dict[Path, str]:
+    ignored = git_ignored(root)
     skips = {
         path: PRIVATE_IGNORED if is_private(PurePosixPath(path.name)) else GIT_IGNORED
-        for path in git_ignored(root)
+        for path in ignored
+        if not compiled_from_shipped_source(path, ignored)
     }
     for path in sorted(root.iterdir()):
         if path.is_file() and any(fnmatch.fnmatch(path.name, p) for p in ROOT_TOOLING):
@@ -53,6 +55,19 @@ def default_skips(root: Path) -> dict[Path, str]:
         elif path.is_file() and path.name in ROOT_LOCKS:
             skips.setdefault(path, LOCK)
     return skips
+
+
+def compiled_from_shipped_source(path: Path, ignored: Collection[Path]) -> bool:
+    """A compiled catalogue (``.mo``) beside its ``.po``, which git does not ignore.
+
+    compilemessages writes each ``.mo`` beside its ``.po``, and many ``.gitignore`` files
+    list ``*.mo`` (GitHub's template for Python does): the site reads only the ``.mo``,
+    so without it the ``.po`` that ships would translate nothing.
+    """
+    if path.suffix != ".mo" or path.parent.name != "LC_MESSAGES":
+        return False
+    source = path.with_suffix(".po")
+    return source.is_file() and not any(source.is_relative_to(other) for other in ignored)
 
 
 def git_ignored(root: Path) -> list[Path]:
