@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from django_zipapp.builder.packed import left_packed, selectable_languages
-from tests.archives import Built, build_in, copy_example, run_archive, site_env
+from django_zipapp.builder.packed import left_packed, unpacked_language
+from django_zipapp.runtime.catalogues import language_of
+from tests.archives import Built, run_archive, site_env
 from tests.archives import left_packed as packed_in
 
 MARKER = ".django-zipapp-complete"
@@ -42,49 +43,50 @@ NAMES = [
 ]
 
 
-def test_every_language_selectable_leaves_every_compiled_catalogue() -> None:
-    assert selectable_languages() is None
-    assert left_packed(NAMES, dependencies=DEPENDENCIES, languages=None) == sorted(
+NOT_CATALOGUES = [
+    "site-packages/django/conf/locale/de/LC_MESSAGES/django.po",
+    "site-packages/django-6.0.dist-info/RECORD",
+    "site-packages/django-6.0.dist-info/WHEEL",
+    "site-packages/django-6.0.dist-info/licenses/LICENSE",
+    "site-packages/pkg/__init__.pyi",
+    "site-packages/pkg/py.typed",
+    "site-packages/pkg/_speedups.c",
+    "site-packages/pkg/include/pkg.h",
+]
+
+
+def test_compiled_catalogues_of_every_language_but_language_codes_stay_packed() -> None:
+    assert unpacked_language() == "en"  # the tests' settings: "en-us"
+    assert left_packed(NAMES, dependencies=DEPENDENCIES, language="en") == sorted(
         [
-            "site-packages/django/conf/locale/de/LC_MESSAGES/django.po",
-            "site-packages/django-6.0.dist-info/RECORD",
-            "site-packages/django-6.0.dist-info/WHEEL",
-            "site-packages/django-6.0.dist-info/licenses/LICENSE",
-            "site-packages/pkg/__init__.pyi",
-            "site-packages/pkg/py.typed",
-            "site-packages/pkg/_speedups.c",
-            "site-packages/pkg/include/pkg.h",
+            *NOT_CATALOGUES,
+            "site-packages/django/conf/locale/de/LC_MESSAGES/django.mo",
+            "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
+            "site-packages/django/conf/locale/fr/LC_MESSAGES/django.mo",
+            "site-packages/django/conf/locale/sr_Latn/LC_MESSAGES/django.mo",
         ]
     )
 
 
-@override_settings(LANGUAGES=[("en", "English"), ("pt-br", "Brazilian Portuguese")])
 @override_settings(LANGUAGE_CODE="sr-latn")
-def test_catalogues_of_languages_the_site_cannot_select_stay_packed() -> None:
-    languages = selectable_languages()
-    assert languages == frozenset({"en", "pt", "sr"})
-    packed = left_packed(NAMES, dependencies=DEPENDENCIES, languages=languages)
-    assert "site-packages/django/conf/locale/fr/LC_MESSAGES/django.mo" in packed
-    assert "site-packages/django/conf/locale/de/LC_MESSAGES/django.mo" in packed
-    # Selectable (pt-br, and the LANGUAGE_CODE), or not in a locale folder: unpacked.
-    for kept in (
-        "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
+def test_language_codes_catalogues_are_unpacked_with_the_rest() -> None:
+    assert unpacked_language() == "sr"
+    packed = left_packed(NAMES, dependencies=DEPENDENCIES, language=unpacked_language())
+    # LANGUAGE_CODE's, whatever its spelling; not in a locale folder; another domain.
+    assert [name for name in NAMES if name.endswith(".mo") and name not in packed] == [
         "site-packages/django/conf/locale/sr_Latn/LC_MESSAGES/django.mo",
         "site-packages/pkg/translations/fr/LC_MESSAGES/django.mo",
         "site-packages/pkg/locale/fr/LC_MESSAGES/pkg.mo",  # read by gettext directly
-    ):
-        assert kept not in packed
-
-
-@override_settings(USE_I18N=False, LANGUAGE_CODE="pt-br")
-def test_without_translations_only_the_catalogue_of_language_code_is_unpacked() -> None:
-    # JavaScriptCatalog reads LANGUAGE_CODE's catalogue even without USE_I18N.
-    packed = left_packed(NAMES, dependencies=DEPENDENCIES, languages=selectable_languages())
-    assert [name for name in NAMES if name.endswith(".mo") and name not in packed] == [
-        "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
-        "site-packages/pkg/translations/fr/LC_MESSAGES/django.mo",
-        "site-packages/pkg/locale/fr/LC_MESSAGES/pkg.mo",
     ]
+
+
+@pytest.mark.parametrize(
+    ("code", "language"),
+    [("pt-br", "pt"), ("pt_BR", "pt"), ("pt_BR.UTF-8", "pt"), ("sr@latin", "sr"),
+     ("zh-hans", "zh"), ("zh_Hant", "zh"), ("DE", "de"), ("ast", "ast")],
+)  # fmt: skip
+def test_every_spelling_of_a_language_is_one_language(code: str, language: str) -> None:
+    assert language_of(code) == language
 
 
 def deployed(built: Built, tmp_path: Path) -> Built:
@@ -130,8 +132,9 @@ def test_what_stays_packed_is_absent_and_unpacked_when_asked_for(
     assert not [name for name in packed if (extraction / name).exists()]
     assert (dist_info / "METADATA").is_file()
     assert (dist_info / "entry_points.txt").is_file()
-    german = extraction / "site-packages/django/conf/locale/de/LC_MESSAGES/django.mo"
-    assert german.is_file()  # the example's LANGUAGES is Django's: every language
+    english = extraction / "site-packages/django/conf/locale/en/LC_MESSAGES/django.mo"
+    assert english.is_file()  # LANGUAGE_CODE's: unpacked with the rest
+    assert str((extraction / CATALOGUE.format("de")).relative_to(extraction)) in packed
     assert json.loads((extraction / MARKER).read_text())["packed"] == len(packed)
     asked = run_archive(site, "shell", "-c", ASK)
     assert asked.returncode == 0, asked.stderr
@@ -196,31 +199,63 @@ def test_a_start_that_unpacks_everything_shares_the_store_with_the_others(
     assert os.readlink(second / "site-packages" / "django") == shared
 
 
-# What the site says for "Yes" in German and in French.
+# What the site says for "Yes" in German and in French, whether LocaleMiddleware would
+# find French, and what the admin's JavaScript catalogue says for "Today" in German.
 SAY_YES = (
     "from django.utils import translation; "
-    "print(*(translation.override(code)(translation.gettext)('Yes') for code in 'de fr'.split()))"
+    "from django.utils.translation.trans_real import DjangoTranslation; "
+    "print(*(translation.override(code)(translation.gettext)('Yes') for code in 'de fr'.split()), "
+    "translation.check_for_language('fr'), "
+    "DjangoTranslation('de', domain='djangojs').gettext('Today'))"
 )
 CATALOGUE = "site-packages/django/conf/locale/{}/LC_MESSAGES/django.mo"
+ADMIN_JS = "site-packages/django/contrib/admin/locale/{}/LC_MESSAGES/djangojs.mo"
 
 
 @pytest.mark.e2e
-@pytest.mark.heavy  # a build of its own
-def test_catalogues_of_other_languages_come_when_asked_for(tmp_path: Path) -> None:
-    project = copy_example(tmp_path / "project")
-    with (project / "example" / "settings.py").open("a") as settings:
-        settings.write('\nLANGUAGES = [("en", "English"), ("de", "German")]\n')
-    (tmp_path / "build").mkdir()
-    result = build_in(project, "-o", str(tmp_path / "build" / "site.pyz"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    site = deployed(Built(tmp_path / "build" / "site.pyz", result.stdout, tmp_path), tmp_path)
-    assert CATALOGUE.format("fr") in packed_in(site.archive)
+def test_catalogues_of_other_languages_are_unpacked_when_first_asked_for(
+    built: Built, tmp_path: Path
+) -> None:
+    site = deployed(built, tmp_path)
     extraction = prepared(site)
-    assert (extraction / CATALOGUE.format("de")).is_file()
-    assert not (extraction / CATALOGUE.format("fr")).exists()
+    on_demand = extraction / "on-demand"
+    for name in (CATALOGUE.format("de"), CATALOGUE.format("fr"), ADMIN_JS.format("de")):
+        assert name in packed_in(site.archive)
+        assert not (extraction / name).exists()
+    assert not on_demand.exists()  # nothing asked for yet
     said = run_archive(site, "shell", "-c", SAY_YES)
-    assert said.stdout.split()[-2:] == ["Ja", "Yes"], said.stderr
-    # A site that turns to a language outside LANGUAGES finds its catalogue this way.
-    said = run_archive(site, "shell", "-c", SAY_YES, env=site_env(site, DJANGO_ZIPAPP_UNPACK="all"))
-    assert said.stdout.split()[-2:] == ["Ja", "Oui"], said.stderr
-    assert (extraction / CATALOGUE.format("fr")).is_file()
+    assert said.stdout.split()[-4:] == ["Ja", "Oui", "True", "Heute"], said.stderr
+    # Every catalogue of the languages asked for, and only those, once, read-only.
+    unpacked = sorted(str(path.relative_to(on_demand)) for path in on_demand.rglob("*.mo"))
+    assert CATALOGUE.format("de") in unpacked
+    assert ADMIN_JS.format("de") in unpacked
+    assert {Path(name).parts[-3] for name in unpacked} == {"de", "fr"}
+    assert not [name for name in unpacked if (on_demand / name).stat().st_mode & 0o222]
+    assert not (extraction / CATALOGUE.format("de")).exists()
+    # Checked with the rest; one that is not as built is found, and the build unpacked
+    # again (without it: it comes again when asked for).
+    checked = run_archive(site, "prepare", "--check")
+    assert "all as built" in checked.stdout, checked.stdout + checked.stderr
+    damaged = on_demand / CATALOGUE.format("de")
+    damaged.chmod(0o644)
+    damaged.write_bytes(damaged.read_bytes()[:-1])
+    checked = run_archive(site, "prepare", "--check")
+    assert f"(on-demand/{CATALOGUE.format('de')}); unpacked it again" in checked.stdout
+    assert not on_demand.exists()
+    said = run_archive(site, "shell", "-c", SAY_YES)
+    assert said.stdout.split()[-4:] == ["Ja", "Oui", "True", "Heute"], said.stderr
+
+
+@pytest.mark.e2e
+def test_catalogues_come_from_a_folder_of_the_processs_own_where_the_build_is_not_writable(
+    built: Built, tmp_path: Path
+) -> None:
+    site = deployed(built, tmp_path)
+    extraction = prepared(site)
+    (extraction / "on-demand").write_text("")  # in the way: no folder can be made there
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    said = run_archive(site, "shell", "-c", SAY_YES, env=site_env(site, TMPDIR=str(temporary)))
+    assert said.stdout.split()[-4:] == ["Ja", "Oui", "True", "Heute"], said.stderr
+    assert said.stderr == ""
+    assert list(temporary.iterdir()) == []  # removed when the process ended

@@ -13,6 +13,7 @@ One job a module, arrows one way (each imports only modules listed before it):
 - spread: where the file system places the trees a start makes;
 - unpack: writing members into a folder; store: the shared store of dependencies;
 - seal, verify: what a warm start compares, and the check of every file;
+- on_demand: unpacking a file left packed once the site asks for it;
 - prune: removing old builds and leftovers; extract: making this build's extraction;
 - entry: main() and run(), the command dispatch; the runtime is named, never imported.
 
@@ -37,13 +38,16 @@ from .names import (
     ENTRY_POINT,
     HASHES_NAME,
     INTERPRETER_SUFFIX,
+    ON_DEMAND,
     OUTER_PREFIX,
+    PACKED_NAME,
     SHAREABLE_NAME,
     SITE_PACKAGES,
     STAMP,
     STORE,
     BootError,
 )
+from .on_demand import left_packed_in, unpack_on_demand
 from .prune import prune_builds
 from .root import extraction_root
 from .seal import is_sealed
@@ -56,7 +60,9 @@ __all__ = [
     "ENTRY_POINT",
     "HASHES_NAME",
     "INTERPRETER_SUFFIX",
+    "ON_DEMAND",
     "OUTER_PREFIX",
+    "PACKED_NAME",
     "SHAREABLE_NAME",
     "SITE_PACKAGES",
     "STAMP",
@@ -73,6 +79,7 @@ __all__ = [
     "hold_extraction",
     "is_sealed",
     "isolated_path",
+    "left_packed_in",
     "locked",
     "main",
     "prune_builds",
@@ -80,5 +87,6 @@ __all__ = [
     "restore_outer_environment",
     "run",
     "store_lock",
+    "unpack_on_demand",
     "unpacks_everything",
 ]

@@ -17,7 +17,14 @@ from pathlib import Path
 
 from .index import Index, damaged, member_text, recorded_hashes, unpacks_everything
 from .locks import build_lock, locked, store_lock
-from .names import COMPLETE_MARKER, SHAREABLE_NAME, SITE_PACKAGES, STORE, BootError
+from .names import (
+    COMPLETE_MARKER,
+    PACKED_NAME,
+    SHAREABLE_NAME,
+    SITE_PACKAGES,
+    STORE,
+    BootError,
+)
 from .prune import discard, remove_own_leftovers
 from .seal import is_sealed, seal_of
 from .spread import spread_children
@@ -223,6 +230,9 @@ def _fill(archive_path: Path, temporary: Path, extraction: Path) -> None:
         )
         rest = [(name, member) for name, member in members.items() if name not in shared]
         unpack(archive_path, temporary, rest)
+    if archive.packed:  # what the site may ask for later (see on_demand.py)
+        listed = "".join(f"{name}\n" for name in sorted(archive.packed))
+        (temporary / PACKED_NAME).write_text(listed)
     if not has_bytecode:  # built for another Python than the build host's
         compile_bytecode(temporary / SITE_PACKAGES, extraction / SITE_PACKAGES)
     marker = {

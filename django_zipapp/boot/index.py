@@ -63,6 +63,12 @@ class Index:
 
     @cached_property
     def members(self) -> dict[str, Member]:
+        packed = self.packed
+        return {name: member for name, member in self.listed.items() if name not in packed}
+
+    @cached_property
+    def listed(self) -> dict[str, Member]:
+        """Every file of an extraction, by extracted name: those left packed as well."""
         if self.opened is not None:
             listed = (
                 (info.filename, info.compress_type, info.compress_size, info.file_size,
@@ -77,13 +83,11 @@ class Index:
                 for name, entry in self.directory.items()
             )
         prefixes = (f"{SITE_PACKAGES}/", f"{BYTECODE}/")
-        extracted = (
-            (extracted_name(member[0]), member)
+        return {
+            extracted_name(member[0]): member
             for member in listed
             if member[0].startswith(prefixes) and not member[0].endswith("/")
-        )
-        packed = self.packed
-        return {name: member for name, member in extracted if name not in packed}
+        }
 
     @cached_property
     def packed(self) -> frozenset[str]:

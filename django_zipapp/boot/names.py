@@ -35,6 +35,11 @@ SHAREABLE_NAME = "django_zipapp.shareable"
 # holds them): the build leaves packed what a running site never opens as a file (see
 # builder/packed.py).
 PACKED_NAME = "django_zipapp.packed"
+# An extraction keeps a copy of that list (when it left files packed), and unpacks a file
+# of it that the site asks for later (a language's translation catalogues, see
+# django_zipapp/runtime/catalogues.py) under ON_DEMAND, by its name in the extraction:
+# "<extraction>/on-demand/site-packages/...". Both go with their build.
+ON_DEMAND = "on-demand"
 # Set to "all" to unpack those too (`prepare --all` does it for one start): for a tool
 # that asks for such a file (importlib.metadata.files() reads RECORD, say).
 UNPACK_VARIABLE = "DJANGO_ZIPAPP_UNPACK"

@@ -85,7 +85,7 @@ def unpack(archive_path: Path, target: Path, members: list[tuple[str, Member]]) 
 def _unpack_members(data: mmap.mmap, target: Path, members: list[tuple[str, Member]]) -> None:
     base = f"{target}{os.sep}"
     for name, (member, compress, stored, size, offset, crc) in members:
-        content = _content(data, member, compress, stored, size, offset)
+        content = content_of(data, member, compress, stored, size, offset)
         if len(content) != size or zlib.crc32(content) != crc:
             raise DamagedEntry(member)
         # Read-only: a file may be shared with later builds (see share_entries).
@@ -102,7 +102,7 @@ def _unpack_members(data: mmap.mmap, target: Path, members: list[tuple[str, Memb
             os.close(descriptor)
 
 
-def _content(
+def content_of(
     data: mmap.mmap, member: str, compress: int, stored: int, size: int, offset: int
 ) -> bytes:
     """A member's bytes, inflated; DamagedEntry when the archive holds no valid ones.

@@ -17,6 +17,7 @@ from itertools import chain
 from pathlib import Path
 
 from .index import Index, Member, recorded_hashes
+from .names import ON_DEMAND
 from .unpack import usable_cores
 
 
@@ -32,9 +33,15 @@ def damaged_files(
     from concurrent.futures import ThreadPoolExecutor
 
     with Index.of(archive_path) as archive:
-        members = archive.members
+        members = dict(archive.members)
         hashes = recorded_hashes(archive)
         skipped = archive.left_packed if left_packed else frozenset()
+        # What the site asked for later is checked where it was unpacked (on_demand.py).
+        for name in skipped:
+            if os.path.lexists(extraction / ON_DEMAND / name):
+                members[f"{ON_DEMAND}/{name}"] = archive.listed[name]
+                if name in hashes:
+                    hashes[f"{ON_DEMAND}/{name}"] = hashes[name]
     # hashlib and zlib let go of the interpreter's lock: threads read in parallel.
     names = sorted(name for name in members if name not in skipped)
     workers = max(min(usable_cores(), 8, len(names)), 1)

@@ -61,7 +61,7 @@ from .hashes import added_requirements
 from .interpreter import check_source, prepare_interpreter
 from .left_out import left_out_hint, missing_module_hint
 from .listing import list_contents, project_rules
-from .packed import selectable_languages
+from .packed import unpacked_language
 from .packing import LeftOut
 from .pip import Resolution, can_report
 from .project import FALLBACK_STATIC_ROOT, Project, find_project
@@ -360,7 +360,7 @@ def _finish(
         },
         cache_dir=cache,
         documents=[(SBOM_NAME, sbom)],
-        languages=selectable_languages(),
+        language=unpacked_language(),
         build_only=build_only,
     )
     if bundle_python is not None:

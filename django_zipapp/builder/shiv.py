@@ -63,7 +63,7 @@ def write_archive(
     build_info: dict[str, Any],
     cache_dir: Path | None = None,
     documents: Sequence[tuple[str, bytes]] = (),
-    languages: frozenset[str] | None = None,
+    language: str = "en",
     build_only: BuildOnly = NOTHING_LEFT_OUT,
 ) -> str:
     """Write the archive to output atomically and return its build id.
@@ -72,7 +72,7 @@ def write_archive(
     files win). ``cache_dir``: where compiled bytecode and the dependencies' part of the
     archive (see layers.py) are kept between builds (None: nowhere). ``documents``:
     members written beside the build record (the SBOM), outside the build id.
-    ``languages``: those the site may select, None for all (see packed.py).
+    ``language``: whose catalogues a start unpacks (see packed.py).
     ``build_only``: what the dependencies installed that the archive leaves out.
     """
     dependencies, project = sources
@@ -104,7 +104,7 @@ def write_archive(
             recorded = hashes_text(hashes)
             installed = {path.name for path in dependencies.iterdir()} - build_only.entries
             installed -= {name.split("/", 1)[0] for name in project_files}
-            packed = packed_text(left_packed(hashes, dependencies=installed, languages=languages))
+            packed = packed_text(left_packed(hashes, dependencies=installed, language=language))
             # The id names the extraction: it changes with any file's name or content,
             # and with what stays packed.
             build_id = hashlib.sha256(recorded + packed).hexdigest()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..booted import in_archive
 from .builds import prune_old_builds
+from .catalogues import serve_packed_catalogues
 from .class_settings import install_configuration_importer
 from .config import ConfigError, load_config
 from .databases import refuse_databases_inside
@@ -66,3 +69,5 @@ class Archive:
             raise explained from None
         settings.STATICFILES_DIRS = []
         refuse_databases_inside(self.site_packages.parent.parent)
+        if in_archive():  # sys.argv[0] is the archive (see boot/entry.py)
+            serve_packed_catalogues(Path(sys.argv[0]), self.site_packages)
