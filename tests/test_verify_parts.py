@@ -300,3 +300,25 @@ def test_a_sqlite_database_url_given_to_the_verification_is_named_with_the_way_o
         "Note: the verification did not migrate: the DATABASE_URL it was given does not name "
         "a database on a server, or the settings do not read it",
     ]
+
+
+def test_the_variable_of_the_sqlite_file_is_named_when_nothing_was_migrated() -> None:
+    from django_zipapp.builder.verify_databases import note_unmigrated, sqlite_variable
+
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/home/me/api/var/db.sqlite3"}
+    read = ["SECRET_KEY", "SQLITE_PATH", "STATE_DIR"]
+    found = sqlite_variable({"default": sqlite}, read, {"SQLITE_PATH": sqlite["NAME"]})
+    assert found == "SQLITE_PATH=%S/site/db.sqlite3"
+    # A variable that names the folder, and one the settings do not read.
+    folder = {"STATE_DIR": "/home/me/api/var", "DB": sqlite["NAME"]}
+    assert sqlite_variable({"default": sqlite}, read, folder) == "STATE_DIR=%S/site"
+    assert sqlite_variable({"default": sqlite}, read, {"DB": sqlite["NAME"]}) is None
+    reported: list[str] = []
+    note_unmigrated([], [], None, reported.append, found)
+    assert reported == [
+        "Note: the verification did not migrate: the settings read the path of their SQLite "
+        "database from SQLITE_PATH, which the verification does not give (it starts the "
+        "archive without the build's environment). Give it one as the server would, with "
+        "--verify-env SQLITE_PATH=%S/site/db.sqlite3 (%S stands for a folder of the "
+        "verification, as for /var/lib in a unit)"
+    ]

@@ -101,6 +101,7 @@ from .static_cache import CompressionCache
 from .target import Target, make_target
 from .verify import can_run_here, request_headers, throwaway_secret_keys, verify_archive
 from .verify_commands import VerificationFailed
+from .verify_databases import sqlite_variable
 
 __all__ = [
     "BuildError",
@@ -577,6 +578,10 @@ def _verify_archive(
             settings.STATIC_URL, getattr(settings, "MEDIA_URL", None), host
         ),
         read_variables=variables,
+        # Not one the verification is given: that one is the server's already.
+        sqlite_variable=sqlite_variable(
+            settings.DATABASES, [v for v in variables if v not in environment], os.environ
+        ),
     )
 
 

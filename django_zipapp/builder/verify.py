@@ -99,6 +99,7 @@ def verify_archive(
     database_key: str | None = None,
     file_prefixes: Mapping[str, str] | None = None,
     read_variables: Sequence[str] = (),
+    sqlite_variable: str | None = None,
 ) -> None:
     """Raise BuildError when the archive fails a deployment check or answers with a 5xx.
 
@@ -106,7 +107,9 @@ def verify_archive(
     and keeps the databases it migrated, between builds (None: a temporary directory);
     ``database_key``: whose databases they are (one site's builds); ``file_prefixes``:
     the URL prefixes of static and media files (crawl.file_prefixes); ``read_variables``:
-    the environment variables the settings read, named when a failure is about one.
+    the environment variables the settings read, named when a failure is about one;
+    ``sqlite_variable``: `NAME=VALUE` that gives the settings' SQLite file a path of the
+    verification's (verify_databases.sqlite_variable), named when it migrates nothing.
     """
     with tempfile.TemporaryDirectory(prefix="buildpyz-verify-") as folder:
         scratch = Path(folder)
@@ -119,6 +122,7 @@ def verify_archive(
                 None if root is None or database_key is None else root / DATABASES / database_key,
                 given_database=environment.get("DATABASE_URL"),
                 hosts_hint=_hosts_hint(host, read_variables, env),
+                sqlite_variable=sqlite_variable,
             )  # fmt: skip
         except VerificationFailed as failure:
             missing = missing_variables(failure.output, read_variables, env)
@@ -138,6 +142,7 @@ def _verify_in(
     kept: Path | None,
     given_database: str | None,
     hosts_hint: str = "",
+    sqlite_variable: str | None = None,
 ) -> None:
     """The verification's steps, in the scratch folder, the archive under its deployed name."""
     database = None
@@ -155,7 +160,7 @@ def _verify_in(
             finish(checking, "check --deploy")  # its failure, if any, comes first
             raise
         finish(checking, "check --deploy")
-        note_unmigrated(migrated, created, given_database, report)
+        note_unmigrated(migrated, created, given_database, report, sqlite_variable)
         visited = _serve_and_request(archive, env, scratch, urls, site, file_prefixes)
     finally:
         if checking.returncode is None:

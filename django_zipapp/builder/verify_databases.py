@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from . import throwaway
@@ -70,12 +70,47 @@ def prepare_databases(
         raise
 
 
+def sqlite_variable(
+    databases: Mapping[str, Mapping[str, object]],
+    read: Sequence[str],
+    environ: Mapping[str, str],
+) -> str | None:
+    """`NAME=VALUE` for --verify-env: the variable the settings read whose value, where the
+    build runs, is the path of their SQLite file (or its folder), with that path in a
+    folder of the verification instead."""
+    for database in databases.values():
+        if "sqlite" not in str(database.get("ENGINE", "")):
+            continue
+        path = Path(str(database.get("NAME", "")))
+        for name in read:
+            value = environ.get(name)
+            if value and Path(value) == path:
+                return f"{name}=%S/site/{path.name}"
+            if value and Path(value) == path.parent:
+                return f"{name}=%S/site"
+    return None
+
+
 def note_unmigrated(
-    migrated: list[Path], created: list[str], given: str | None, report: Callable[[str], None]
+    migrated: list[Path],
+    created: list[str],
+    given: str | None,
+    report: Callable[[str], None],
+    sqlite: str | None = None,
 ) -> None:
+    """sqlite: what sqlite_variable found, for a note that names the variable."""
     if migrated or created:
         return
-    if given is None:
+    if given is None and sqlite is not None:
+        name = sqlite.partition("=")[0]
+        report(
+            "Note: the verification did not migrate: the settings read the path of their "
+            f"SQLite database from {name}, which the verification does not give (it starts "
+            "the archive without the build's environment). Give it one as the server "
+            f"would, with --verify-env {sqlite} (%S stands for a folder of the "
+            "verification, as for /var/lib in a unit)"
+        )
+    elif given is None:
         report(
             "Note: the verification did not migrate: a database of the settings is not "
             "a temporary SQLite file. Give the settings one as the server would, with "
