@@ -1,9 +1,9 @@
 """DEBUG as the archive will have it, for W003: not as a development file turned it on.
 
 The build imports the settings on a developer's machine, where a goodconf dev file, an
-exported variable or a ``.env`` file loaded by python-dotenv or django-environ may turn
-DEBUG on. None of those files is packed, so the archive's DEBUG is what the settings
-give without them. Build time only.
+exported variable or a ``.env`` file loaded by python-dotenv, django-environ or
+python-decouple may turn DEBUG on. None of those files is packed, so the archive's DEBUG
+is what the settings give without them. Build time only.
 """
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ try:
     environ.Env.read_env = classmethod(lambda cls, *args, **kwargs: None)
 except ImportError:
     pass
+try:
+    import decouple
+    read = decouple.RepositoryEnv.__init__
+    def without_debug(self, *args, **kwargs):
+        read(self, *args, **kwargs)
+        for key in [key for key in self.data if "DEBUG" in key.upper()]:
+            del self.data[key]
+    decouple.RepositoryEnv.__init__ = without_debug
+except (ImportError, AttributeError):
+    pass
 from django.conf import settings
 print(json.dumps(bool(settings.DEBUG)))
 """
@@ -54,7 +64,7 @@ def archive_debug(settings_module: str, root: Path) -> bool:
         return from_config
     names = _debug_variables_from_dotenv(root)
     unpacked = _unpacked_settings_files(settings_module)
-    if names or unpacked:
+    if names or unpacked or _debug_from_decouple_dotenv():
         return _debug_without(names, settings_module, root, unpacked)
     return True
 
@@ -114,6 +124,22 @@ def _debug_variables_from_dotenv(root: Path) -> list[str]:
             if "DEBUG" in name.upper() and os.environ.get(name) == value:
                 names.append(name)
     return names
+
+
+def _debug_from_decouple_dotenv() -> bool:
+    """Whether python-decouple's `config` read a DEBUG variable from a .env file: it keeps
+    the file's values to itself, out of os.environ, where the function above looks."""
+    decouple = sys.modules.get("decouple")
+    loaded = getattr(getattr(decouple, "config", None), "config", None)
+    repository = getattr(loaded, "repository", None)
+    data = getattr(repository, "data", None)
+    kind = getattr(decouple, "RepositoryEnv", None)
+    return (
+        isinstance(kind, type)
+        and isinstance(repository, kind)
+        and isinstance(data, dict)
+        and any("DEBUG" in str(key).upper() for key in data)
+    )
 
 
 def _assignments(path: Path) -> list[tuple[str, str]]:

@@ -155,6 +155,14 @@ DEBUG = os.environ.get("DEBUG", "{default}") == "True"
 """
 
 
+DECOUPLE_SETTINGS = """
+from decouple import config
+
+SECRET_KEY = config("SECRET_KEY")
+DEBUG = config("DEBUG", default={default}, cast=bool)
+"""
+
+
 LOCAL_SETTINGS = """
 DEBUG = False
 try:
@@ -202,3 +210,30 @@ def test_debug_that_only_a_development_dotenv_file_turns_on(
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "devsite.settings")
     with override_settings(DEBUG=True, BASE_DIR=tmp_path, SECRET_KEY=SAFE_KEY):
         assert [message.id for message in check_archive_settings()] == ids
+
+
+@pytest.mark.parametrize(("default", "ids"), [("False", []), ("True", ["django_zipapp.W003"])])
+def test_debug_that_only_a_decouple_dotenv_file_turns_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default: str, ids: list[str]
+) -> None:
+    """python-decouple reads the .env file itself, without putting its values into the
+    environment; the file is never packed, so the archive's DEBUG is the default."""
+    import decouple
+
+    (tmp_path / "decoupled").mkdir()
+    (tmp_path / "decoupled" / "__init__.py").write_text("")
+    (tmp_path / "decoupled" / "settings.py").write_text(DECOUPLE_SETTINGS.format(default=default))
+    (tmp_path / ".env").write_text(f"SECRET_KEY={SAFE_KEY}\nDEBUG=True\n")
+    monkeypatch.delenv("DEBUG", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "decoupled.settings")
+    # decouple's `config` finds its file once, from the module that first calls it.
+    monkeypatch.setattr(decouple.config, "config", None)
+    try:
+        assert importlib.import_module("decoupled.settings").DEBUG is True
+        with override_settings(DEBUG=True, BASE_DIR=tmp_path, SECRET_KEY=SAFE_KEY):
+            assert [message.id for message in check_archive_settings()] == ids
+    finally:
+        for name in ("decoupled", "decoupled.settings"):
+            sys.modules.pop(name, None)
