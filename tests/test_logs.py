@@ -1,4 +1,5 @@
-"""A request's error reaches stderr unless the project already logs it somewhere."""
+"""A request's error reaches stderr unless the project already logs it somewhere, and the
+server's own log stays on whatever the project's LOGGING switched off."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from django.test import override_settings
 from django.utils.log import DEFAULT_LOGGING
 
-from django_zipapp.runtime.logs import report_request_errors
+from django_zipapp.runtime.logs import SERVER_LOGGERS, keep_logs
 
 
 @pytest.fixture
@@ -26,14 +27,16 @@ def configure() -> Iterator[Any]:
         root.handlers.clear()
         try:
             logging.config.dictConfig(config)
-            report_request_errors()
+            keep_logs()
         finally:
             root.handlers[:] = captured
         return logging.getLogger("django.request").handlers
 
     yield apply
     logging.config.dictConfig(DEFAULT_LOGGING)
-    logging.getLogger("django.request").handlers.clear()
+    request = logging.getLogger("django.request")
+    request.handlers.clear()
+    request.propagate = True
 
 
 @override_settings(DEBUG=False)
@@ -55,3 +58,22 @@ def test_a_project_handler_is_left_alone(configure: Any) -> None:
 @override_settings(DEBUG=True)
 def test_debug_console_already_shows_errors(configure: Any) -> None:
     assert configure(deepcopy(DEFAULT_LOGGING)) == []
+
+
+@override_settings(DEBUG=False)
+def test_loggers_switched_off_by_disable_existing_loggers_are_kept(configure: Any) -> None:
+    # As gunicorn's master has them when it loads the site (preload_app).
+    server = [logging.getLogger(name) for name in SERVER_LOGGERS]
+    config = {
+        "version": 1,
+        "disable_existing_loggers": True,
+        "handlers": {"console": {"class": "logging.StreamHandler"}},
+        "root": {"level": "INFO", "handlers": ["console"]},
+    }
+    (added,) = configure(config)
+    assert isinstance(added, logging.StreamHandler)
+    assert added.level == logging.ERROR
+    request = logging.getLogger("django.request")
+    assert not request.disabled
+    assert not request.propagate  # the handlers above it were switched off with it
+    assert [logger.disabled for logger in server] == [False, False]

@@ -230,7 +230,11 @@ def test_serve_takes_its_values_from_the_environment_without_goodconf(verified: 
         process.terminate()
         process.wait(timeout=30)
     said = log.read_text()
+    # gunicorn's own lines and its access log, though the settings' LOGGING switches off
+    # every logger that exists when the site is loaded (disable_existing_loggers).
+    assert f"Listening at: http://127.0.0.1:{port}" in said, said
     assert said.count("Booting worker") == 1, said
+    assert '"GET /accounts/login/ HTTP/1.1" 200' in said, said
     bad = run_archive(verified, "serve", env={**env, "SERVE_WORKERS": "many"})
     assert bad.returncode == 78, bad.stderr
     assert bad.stderr.startswith("error: The environment is invalid for serve: SERVE_WORKERS: ")

@@ -64,13 +64,13 @@ def asgi_application(archive: Archive) -> Any:
     from django.db import connections
 
     from .loading import drop_middleware_and_say, freeze_what_was_loaded
-    from .logs import report_request_errors
+    from .logs import keep_logs
     from .media import MediaFiles, wrap_with_media
     from .static import archive_static
 
     drop_middleware_and_say(settings)
     application = load_site_application()
-    report_request_errors()
+    keep_logs()
     connections.close_all()
     media = wrap_with_media(_not_found, archive.site_packages.parent.parent)
     static = archive_static(_not_found, archive.site_packages, settings)

@@ -1,4 +1,5 @@
-"""Errors raised while answering a request reach stderr, whatever LOGGING says."""
+"""The server's log and the errors raised while answering a request reach the output,
+whatever LOGGING says."""
 
 from __future__ import annotations
 
@@ -12,6 +13,24 @@ FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
 
+# gunicorn's own loggers: its start and worker lines, and the access log.
+SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access")
+
+
+def keep_logs() -> None:
+    """Once the site is loaded: what its LOGGING switched off that serve must keep.
+
+    A LOGGING with ``disable_existing_loggers`` (cookiecutter-django's production
+    settings) disables every logger that exists when Django configures logging. The site
+    is loaded in gunicorn's master after gunicorn made its loggers, so gunicorn's own
+    lines, the access log and ``django.request``'s 500s would all go silent.
+    """
+    for name in SERVER_LOGGERS:
+        # They write to gunicorn's own handlers and do not propagate: nothing else changes.
+        logging.getLogger(name).disabled = False
+    report_request_errors()
+
+
 def report_request_errors() -> None:
     """Add a stderr handler to ``django.request`` unless an error already reaches a log.
 
@@ -20,6 +39,11 @@ def report_request_errors() -> None:
     that logs errors itself (a file, syslog, Sentry, its own console) is left alone.
     """
     logger = logging.getLogger("django.request")
+    if logger.disabled:
+        # Switched off with every logger that existed, not named in LOGGING: its errors
+        # go to stderr alone, not to the handlers of ancestors that were left to it.
+        logger.disabled = False
+        logger.propagate = False
     if not _error_reaches_a_log(logger):
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.ERROR)

@@ -365,7 +365,7 @@ def wsgi_application(archive: Archive) -> Any:
     from django.utils.module_loading import import_string
 
     from .loading import drop_middleware_and_say, freeze_what_was_loaded
-    from .logs import report_request_errors
+    from .logs import keep_logs
     from .media import wrap_with_media
     from .static import archive_static
 
@@ -374,7 +374,7 @@ def wsgi_application(archive: Archive) -> Any:
     # own server (wsgiref, http.server, socketserver) into every start.
     path = settings.WSGI_APPLICATION
     application = import_string(path) if path else get_wsgi_application()
-    report_request_errors()
+    keep_logs()
     # Loaded once in gunicorn's master before the workers fork: a connection an app opened
     # while loading must not be shared by every worker.
     connections.close_all()

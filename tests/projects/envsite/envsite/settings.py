@@ -70,6 +70,17 @@ STORAGES = {
 MEDIA_URL = "media/"
 MEDIA_ROOT = os.environ.get("MEDIA_ROOT", "/var/lib/envsite/media")
 
+# As cookiecutter-django's production settings log: every logger that exists when
+# Django configures logging is switched off, gunicorn's among them when it loads the site.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": True,
+    "formatters": {"verbose": {"format": "%(levelname)s %(asctime)s %(module)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "verbose"}},
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "loggers": {"django.db.backends": {"level": "ERROR", "propagate": False}},
+}
+
 # The stylesheet every page links, by its name among the static files.
 SITE_STYLESHEET = os.environ.get("SITE_STYLESHEET", "site/site.css")
 # The single sign-on provider the login page talks to, when there is one.
