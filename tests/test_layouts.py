@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from .archives import (
+    PROJECTS,
     SECRET_KEY,
     Built,
     build_in,
@@ -73,6 +74,30 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
     # STATICFILES_DIRS: collected (served below), not packed a second time as sources.
     assert [n for n in names if n.startswith("site-packages/static/")] == []
     assert "site-packages/gunicorn/__init__.py" in names  # from -r base.txt's sibling
+
+
+def test_production_settings_missing_a_variable_stop_the_build_in_one_paragraph(
+    tmp_path: Path,
+) -> None:
+    # As django-environ's env("DJANGO_ADMIN_URL") or os.environ[...] in production settings
+    # stop at import: the build under them says so, not Django's traceback.
+    project = tmp_path / "project"
+    shutil.copytree(PROJECTS / "layered", project, ignore=shutil.ignore_patterns("__pycache__"))
+    production = project / "layered" / "settings" / "production.py"
+    production.write_text(production.read_text() + 'ADMIN_URL = os.environ["ADMIN_URL"]\n')
+    line = len(production.read_text().splitlines())
+    result = build_in(project, env=BUILD_ENV)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == "- Building under the settings module 'layered.settings.production'\n"
+    assert result.stderr == (
+        "CommandError: The settings module 'layered.settings.production' could not be loaded: "
+        "it reads the environment variable ADMIN_URL, which is not set "
+        f"(layered/settings/production.py, line {line}). buildpyz imports the settings the "
+        "archive runs with on the build machine: set each variable they require there, with "
+        "any value that lets them load (`ADMIN_URL=build python manage.py buildpyz`). None of "
+        "these values is packed, and the verification does not see them: give it what a "
+        "server has with --verify-env.\n"
+    ), result.stderr
 
 
 def test_settings_package_serves_its_pages(layered: Built, tmp_path: Path) -> None:

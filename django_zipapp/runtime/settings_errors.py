@@ -29,10 +29,28 @@ def settings_error(
 ) -> ConfigError | None:
     """The ConfigError that explains exc, raised while importing the settings; None when
     exc is not about the configuration."""
+    module = os.environ.get("DJANGO_SETTINGS_MODULE", build.get("settings_module", ""))
+    said = settings_failure(exc, module, site_packages, build.get("python_path", []))
+    if said is None:
+        return None
+    # Not the list itself: the build's verification names the variables of its output
+    # that it was not given, and would take the whole list for missing ones.
+    listed = f" `{prog} info` lists every variable they read." if build.get("environment") else ""
+    return ConfigError(
+        f"The settings module {module!r} could not be loaded: {said}. Set the "
+        "variable in the environment this command runs in (for the service: "
+        f"`{prog} systemd-unit --env-file PATH` or `--setenv NAME=VALUE`).{listed}"
+    )
+
+
+def settings_failure(
+    exc: BaseException, module: str, root: Path, python_path: list[str]
+) -> str | None:
+    """What of the configuration exc says is missing or refused, with the project's line
+    ("Set the NAME environment variable (config/settings/base.py, line 8)"), the project's
+    files under root; None when exc is not about the configuration."""
     from django.core.exceptions import ImproperlyConfigured
 
-    module = os.environ.get("DJANGO_SETTINGS_MODULE", build.get("settings_module", ""))
-    where = _where(exc.__traceback__, site_packages, module, build.get("python_path", []))
     if isinstance(exc, KeyError) and _unset_variable(exc):
         what = f"it reads the environment variable {exc.args[0]}, which is not set"
     elif _undefined_in_decouple(exc):
@@ -49,14 +67,7 @@ def settings_error(
         )
     else:
         return None
-    # Not the list itself: the build's verification names the variables of its output
-    # that it was not given, and would take the whole list for missing ones.
-    listed = f" `{prog} info` lists every variable they read." if build.get("environment") else ""
-    return ConfigError(
-        f"The settings module {module!r} could not be loaded: {what}{where}. Set the "
-        "variable in the environment this command runs in (for the service: "
-        f"`{prog} systemd-unit --env-file PATH` or `--setenv NAME=VALUE`).{listed}"
-    )
+    return what + _where(exc.__traceback__, root, module, python_path)
 
 
 def _undefined_in_decouple(exc: BaseException) -> bool:
@@ -118,16 +129,14 @@ def _raised_by_settings(exc: BaseException, module: str) -> bool:
     )
 
 
-def _where(
-    tb: TracebackType | None, site_packages: Path, module: str, python_path: list[str]
-) -> str:
+def _where(tb: TracebackType | None, root: Path, module: str, python_path: list[str]) -> str:
     """ " (config/settings/base.py, line 8)": the project's last frame on the way."""
     top = module.split(".")[0]
     found = ""
     for frame in traceback.extract_tb(tb):
         path = Path(frame.filename)
-        if path.is_relative_to(site_packages):
-            relative = path.relative_to(site_packages)
+        if path.is_relative_to(root):
+            relative = path.relative_to(root)
             # In a src layout the package is in src/ (a folder of python_path).
             parts = relative.parts[1:] if relative.parts[0] in python_path else relative.parts
             if parts and parts[0] in (top, f"{top}.py"):

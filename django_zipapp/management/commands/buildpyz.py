@@ -313,9 +313,10 @@ class Command(BaseCommand):
             )
         self._step(f"Building under the settings module {target!r}")
         environment = {**os.environ, "DJANGO_SETTINGS_MODULE": target, REBUILT_UNDER: target}
-        # `python -m django` must stay -m: run as a file, django/ would shadow the stdlib.
-        program = ["-m", "django"] if argv[0].endswith("__main__.py") else [argv[0]]
-        command = [sys.executable, *program, *argv[1:], "--settings", target]
+        # Through under_settings: a variable those settings require, missing on the build
+        # machine, is said in one paragraph instead of Django's traceback.
+        runner = ["-m", "django_zipapp.management.under_settings"]
+        command = [sys.executable, *runner, argv[0], *argv[1:], "--settings", target]
         self.stdout.flush()  # this process's lines first, then the build's
         status = subprocess.run(command, env=environment, check=False).returncode
         if status:
