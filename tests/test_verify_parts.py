@@ -7,6 +7,7 @@ The crawl talks HTTP to a real server on 127.0.0.1 (http.server, in a thread).
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -322,3 +323,29 @@ def test_the_variable_of_the_sqlite_file_is_named_when_nothing_was_migrated() ->
         "--verify-env SQLITE_PATH=%S/site/db.sqlite3 (%S stands for a folder of the "
         "verification, as for /var/lib in a unit)"
     ]
+
+
+@pytest.mark.django_db
+def test_sql_for_the_settings_server_failing_on_the_sqlite_stand_in_names_the_way_out() -> None:
+    from django.db import OperationalError, connection
+
+    from django_zipapp.builder.verify_databases import sqlite_stand_in_hint
+
+    # What cookiecutter-django's sites migration runs, here on SQLite as the
+    # verification's temporary database: PostgreSQL's sequence is not there.
+    with pytest.raises(OperationalError) as failed, connection.cursor() as cursor:
+        cursor.execute("SELECT last_value from django_site_id_seq")
+    output = "".join(traceback.format_exception(failed.value))
+    postgres = ["django.db.backends.postgresql"]
+    assert sqlite_stand_in_hint(output, postgres, {}) == (
+        "The settings' database is PostgreSQL, but without a DATABASE_URL the verification "
+        "runs the site on a temporary SQLite file, where what only PostgreSQL has fails: "
+        "give it a PostgreSQL server as the server has, with `python manage.py buildpyz "
+        "--verify-env DATABASE_URL=postgres://USER:PASSWORD@HOST/NAME` (or "
+        "ZIPAPP_VERIFY_ENV), and it creates a throwaway database there, and drops it once "
+        "the site has answered. "
+    )
+    # Given a DATABASE_URL, or on SQLite already, or failing elsewhere: not this.
+    assert sqlite_stand_in_hint(output, postgres, {"DATABASE_URL": "postgres://h/n"}) == ""
+    assert sqlite_stand_in_hint(output, ["django.db.backends.sqlite3"], {}) == ""
+    assert sqlite_stand_in_hint("KeyError: 'API_TOKEN'", postgres, {}) == ""

@@ -101,7 +101,7 @@ from .static_cache import CompressionCache
 from .target import Target, make_target
 from .verify import can_run_here, request_headers, throwaway_secret_keys, verify_archive
 from .verify_commands import VerificationFailed
-from .verify_databases import sqlite_variable
+from .verify_databases import sqlite_stand_in_hint, sqlite_variable
 
 __all__ = [
     "BuildError",
@@ -550,7 +550,13 @@ def _verify(
     except VerificationFailed as failure:
         failure.hint += left_out_hint(failure.output, archive, root)
         failure.hint += missing_module_hint(failure.output)
+        failure.hint += sqlite_stand_in_hint(failure.output, _engines(), environment)
         raise
+
+
+def _engines() -> list[str]:
+    """The ENGINE of each database of the build's settings."""
+    return [str(database.get("ENGINE", "")) for database in settings.DATABASES.values()]
 
 
 def _verify_archive(

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from . import throwaway
@@ -132,6 +132,38 @@ def note_unmigrated(
             "Note: the verification did not migrate: the DATABASE_URL it was given does "
             "not name a database on a server, or the settings do not read it"
         )
+
+
+# The database servers a DATABASE_URL names, by a word of their Django ENGINE: the name
+# and the URL scheme a hint shows.
+SERVERS = {
+    "postgis": ("PostgreSQL", "postgres"),
+    "postgresql": ("PostgreSQL", "postgres"),
+    "mysql": ("MySQL", "mysql"),
+    "oracle": ("Oracle", "oracle"),
+}
+# A frame of Django's SQLite backend, in the traceback of a failed command or request.
+SQLITE_FRAME = "/django/db/backends/sqlite3/"
+
+
+def sqlite_stand_in_hint(output: str, engines: Iterable[str], given: Mapping[str, str]) -> str:
+    """A sentence for a site whose settings run on a database server, when the temporary
+    SQLite file the verification gave it in that server's place failed: SQL written for
+    the server (cookiecutter-django's sites migration reads PostgreSQL's sequences)."""
+    if "DATABASE_URL" in given or SQLITE_FRAME not in output:
+        return ""
+    servers = [SERVERS[word] for engine in engines for word in SERVERS if word in engine]
+    if not servers:
+        return ""
+    name, scheme = servers[0]
+    return (
+        f"The settings' database is {name}, but without a DATABASE_URL the verification "
+        f"runs the site on a temporary SQLite file, where what only {name} has fails: "
+        f"give it a {name} server as the server has, with `python manage.py buildpyz "
+        f"--verify-env DATABASE_URL={scheme}://USER:PASSWORD@HOST/NAME` (or "
+        "ZIPAPP_VERIFY_ENV), and it creates a throwaway database there, and drops it "
+        "once the site has answered. "
+    )
 
 
 def drop(archive: Path, env: dict[str, str], database: str, report: Callable[[str], None]) -> None:
