@@ -84,6 +84,26 @@ def test_static_sources_are_collected_not_packed(tree: Path, tmp_path: Path) -> 
         assert static_sources(tree) == [(tree / "static").resolve()]
 
 
+def test_data_dirs_inside_what_is_copied_are_not_copied_again(tree: Path) -> None:
+    # A package's own templates/ named in TEMPLATES DIRS ships with the package; a
+    # fixtures folder inside a locale folder with it; fixtures in tests/ on their own.
+    for name in ("pages/templates", "locale/fixtures", "templates", "pages/tests/fixtures"):
+        (tree / name).mkdir(parents=True)
+    backend = "django.template.backends.django.DjangoTemplates"
+    templates = [{"BACKEND": backend, "DIRS": [tree / "pages" / "templates", tree / "templates"]}]
+    fixtures = [tree / "locale" / "fixtures", tree / "pages" / "tests" / "fixtures"]
+    with override_settings(
+        TEMPLATES=templates, LOCALE_PATHS=[tree / "locale"], FIXTURE_DIRS=fixtures
+    ):
+        from django.conf import settings
+
+        assert data_dirs(tree, settings, ["pages", "facts"]) == (
+            PurePosixPath("locale"),
+            PurePosixPath("pages/tests/fixtures"),
+            PurePosixPath("templates"),
+        )
+
+
 def test_build_command_words() -> None:
     assert parse_command("compilemessages --ignore 'node modules'") == [
         "compilemessages",

@@ -54,6 +54,10 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
     assert lines[1].endswith("(settings layered.settings.production)")
     assert "- Installing dependencies from production.txt with pip" in lines
     assert "- Running 1 build command(s): compilemessages" in lines
+    # layered/templates, named in TEMPLATES DIRS, is copied (and counted) once, with its
+    # package; templates, fixtures and locale beside the packages are data directories.
+    copied = [line for line in lines if line.startswith("- Copied ")]
+    assert copied == ["- Copied 19 project files (layered, pages, facts; 3 data directories)"]
     with zipfile.ZipFile(layered.archive) as archive:
         names = set(archive.namelist())
         info = json.loads(archive.read("django_zipapp.json"))
@@ -62,6 +66,7 @@ def test_settings_package_builds_under_production(layered: Built) -> None:
         "site-packages/facts/reader.py",  # imported lazily by a view
         "site-packages/pages/views.py",
         "site-packages/templates/pages/home.html",
+        "site-packages/layered/templates/layered/footer.html",
         "site-packages/data/facts.json",  # ZIPAPP_INCLUDE
         "site-packages/CHANGELOG.txt",  # next to manage.py
         "site-packages/fixtures/people.json",

@@ -60,7 +60,7 @@ def find_project(
         name=project_name(root) or settings_module.split(".")[0],
         settings_module=settings_module,
         packages=packages,
-        data_dirs=data_dirs(root, settings),
+        data_dirs=data_dirs(root, settings, (*packages, *unimported)),
         static_root=static_root(root, settings),
         config_object=config_object or find_config_object(settings_module, root),
         unimported_packages=unimported,
@@ -168,8 +168,13 @@ def _lives_in(root: Path, roots: Sequence[PurePosixPath], name: str) -> str | No
     return locate(root, roots, name)
 
 
-def data_dirs(root: Path, settings: Any) -> tuple[PurePosixPath, ...]:
-    """Template, locale and fixture directories the settings name, relative to the root."""
+def data_dirs(root: Path, settings: Any, packages: Sequence[str] = ()) -> tuple[PurePosixPath, ...]:
+    """Template, locale and fixture directories the settings name, relative to the root.
+
+    Those inside one of ``packages`` or inside another of them are left to that one's
+    copy, which ships them: copied twice, their files were counted twice. Not one in a
+    ``tests`` folder, which a package's copy leaves out (fixtures named on purpose).
+    """
     named: list[tuple[str, Any]] = []
     for engine in settings.TEMPLATES:
         named.extend(("TEMPLATES DIRS", path) for path in engine.get("DIRS", []))
@@ -177,7 +182,15 @@ def data_dirs(root: Path, settings: Any) -> tuple[PurePosixPath, ...]:
     named.extend(("FIXTURE_DIRS", path) for path in settings.FIXTURE_DIRS)
     found = {_relative_dir(root, setting, path) for setting, path in named}
     # Not STATICFILES_DIRS: collectstatic copied them, and the archive empties the setting.
-    return tuple(sorted(path for path in found if path is not None))
+    directories = {path for path in found if path is not None}
+    copied = {PurePosixPath(package) for package in packages} | directories
+    return tuple(sorted(path for path in directories if not _copied_within(path, copied)))
+
+
+def _copied_within(path: PurePosixPath, copied: set[PurePosixPath]) -> bool:
+    if any(part in TEST_DIRS for part in path.parts):
+        return False
+    return any(path != other and path.is_relative_to(other) for other in copied)
 
 
 def static_sources(root: Path) -> list[Path]:

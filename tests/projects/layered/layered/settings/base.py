@@ -17,7 +17,8 @@ WSGI_APPLICATION = "layered.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # The settings package's own templates too, as django CMS projects keep them.
+        "DIRS": [BASE_DIR / "templates", BASE_DIR / "layered" / "templates"],
         "APP_DIRS": True,
     }
 ]
