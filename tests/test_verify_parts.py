@@ -213,6 +213,25 @@ def test_what_a_library_reads_while_it_is_imported_is_not_the_sites(
     assert observed == ["SITE_KEY", "BROKER_URL"]
 
 
+def test_what_a_dotenv_loader_fills_in_is_not_read_until_the_settings_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # python-dotenv's load_dotenv (django-environ's read_env alike) looks up each variable
+    # of the file before it sets it: only those the settings then read are theirs.
+    (tmp_path / ".env").write_text("POSTGRES_HOST=db\nDJANGO_SECRET_KEY=from-the-file\n")
+    (tmp_path / "dotsite").mkdir()
+    (tmp_path / "dotsite" / "__init__.py").write_text("")
+    (tmp_path / "dotsite" / "settings.py").write_text(
+        "import os\nfrom dotenv import load_dotenv\n"
+        f"load_dotenv({str(tmp_path / '.env')!r})\n"
+        "SECRET_KEY = os.environ['DJANGO_SECRET_KEY']\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("POSTGRES_HOST", raising=False)
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    assert Observation("dotsite.settings", None, ["dotsite"]).names() == ["DJANGO_SECRET_KEY"]
+
+
 def test_a_throwaway_database_on_the_server_never_the_named_one() -> None:
     url = "postgres://site:p%40ss@db.internal:5432/production?sslmode=require"
     assert is_server_url(url)

@@ -34,7 +34,8 @@ def by_the_site():
     while frame is not None and frame.f_code.co_filename in passing:
         frame = frame.f_back
     name = frame.f_code.co_filename if frame is not None else ""
-    return (not name.startswith(stdlib) or "-packages" in name) and not imported_by(frame)
+    site = not name.startswith(stdlib) or "-packages" in name
+    return site and not imported_by(frame) and not loading_a_dotenv(frame)
 def imported_by(frame):
     # A library that reads the environment while it is imported (celery's, kombu's,
     # click's own switches) is read at import time, not by the settings: the module
@@ -47,6 +48,17 @@ def imported_by(frame):
         return False
     module = str(frame.f_globals.get("__name__", ""))
     return module.partition(".")[0] not in project
+# A .env loader that fills the environment from its file (django-environ's read_env,
+# python-dotenv's load_dotenv) looks each of the file's variables up: the settings read
+# afterwards those they use.
+LOADERS = {("environ", "read_env"), ("dotenv", "set_as_environment_variables")}
+def loading_a_dotenv(frame):
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+        if (module, frame.f_code.co_name) in LOADERS:
+            return True
+        frame = frame.f_back
+    return False
 class Watched(type(os.environ)):
     def __getitem__(self, key):
         if key not in read and by_the_site():
