@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from django_zipapp.builder.errors import BuildError
-from django_zipapp.builder.provenance import git_state, input_digests
+from django_zipapp.builder.provenance import git_state, input_digests, project_version
 from django_zipapp.builder.sbom import Bundled, make_sbom
 from django_zipapp.builder.signing import load_signing_key, sign_file, verify_signature
 from django_zipapp.builder.target import Target, make_target
@@ -136,3 +136,15 @@ def test_check_sbom_refuses_a_missing_distribution(tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(AssertionError):
         check_sbom(archive, sbom, "mysite")
+
+
+def test_the_version_is_read_up_to_the_folder_of_the_requirements(tmp_path: Path) -> None:
+    # manage.py in src/, the Pipfile and the pyproject.toml at the repository's root.
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "api"\nversion = "1.2.0"\n')
+    assert project_version(tmp_path / "src", tmp_path) == "1.2.0"
+    # Requirements beside manage.py: the repository above is not the project's.
+    assert project_version(tmp_path / "src", tmp_path / "src") is None
+    (tmp_path / "src" / "setup.cfg").write_text("[metadata]\nversion = 2.0\n")
+    assert project_version(tmp_path / "src", tmp_path) == "2.0"

@@ -154,3 +154,11 @@ def test_a_pdm_local_folder_is_taken_from_the_project_root(tmp_path: Path) -> No
     shutil.copytree(LOCKS / "pdm", tmp_path, dirs_exist_ok=True)
     found = find_requirements(tmp_path, None)
     assert found.pip_args[2] == f"helper @ file://{tmp_path.as_posix()}/libs/helper"
+
+
+def test_a_pyproject_that_lists_no_dependencies_leaves_them_to_the_pipfile(
+    pipenv_project: Path,
+) -> None:
+    # A [project] table that only names the project, for the version of its builds.
+    (pipenv_project / "pyproject.toml").write_text('[project]\nname = "api"\nversion = "1.2"\n')
+    assert find_requirements(pipenv_project / "src", None).source.name == "Pipfile.lock"

@@ -347,7 +347,8 @@ def _finish(
     report(f"Writing {output.name}")
     plain = pending if bundle_python is None else Path(staging, output.name)
     sources = [dependencies, site_packages]
-    sbom = _sbom(project, sources, target, built_at, bundle_python, build_only, report)
+    version = project_version(project.root, found.source.parent)
+    sbom = _sbom(project, version, sources, target, built_at, bundle_python, build_only, report)
     build_id = write_archive(
         [dependencies, site_packages],
         plain,
@@ -806,7 +807,7 @@ def _build_info(
         "configuration": configuration_class(project.settings_module),
         "static": {"root": project.static_root.as_posix(), "url": settings.STATIC_URL},
         "python_path": [folder.as_posix() for folder in project.python_path],
-        "version": project_version(project.root),
+        "version": project_version(project.root, found.source.parent),
         "git": git_state(project.root),
         **target.describe(),
         "native": any(has_native_code(path, build_only.files) for path in sources),
@@ -845,6 +846,7 @@ def _bundle(
 
 def _sbom(
     project: Project,
+    version: str | None,
     sources: list[Path],
     target: Target,
     built_at: int,
@@ -857,7 +859,7 @@ def _sbom(
         left_out=build_only.names,
         sources=sources,
         project=project.name,
-        version=project_version(project.root),
+        version=version,
         target=target,
         built_at=built_at,
         bundled=None if bundle_python is None else Bundled(bundle_python),

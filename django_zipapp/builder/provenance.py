@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .above import folders_up_to_repository
 from .errors import BuildError
 
 if sys.version_info >= (3, 11):
@@ -111,22 +112,33 @@ def project_name(root: Path) -> str | None:
     return name if name else None
 
 
-def project_version(root: Path) -> str | None:
-    """The version in the project's pyproject.toml or setup.cfg, when it declares one."""
-    version = _declared(root, "version")
-    if version is not None:
-        return version
-    setup_cfg = root / "setup.cfg"
-    if setup_cfg.is_file():
-        import configparser
-
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(setup_cfg, encoding="utf-8")
-        except configparser.Error:
-            return None
-        return parser.get("metadata", "version", fallback=None)
+def project_version(root: Path, requirements: Path | None = None) -> str | None:
+    """The version in the project's pyproject.toml or setup.cfg, when it declares one:
+    in the project's folder, or in a folder above it up to the one its requirements
+    come from (a Pipfile or requirements.txt beside a src/ folder), never further: the
+    repository above may be another project's."""
+    folders = [root]
+    if requirements is not None and root.is_relative_to(requirements):
+        folders = [f for f in folders_up_to_repository(root) if f.is_relative_to(requirements)]
+    for folder in folders:
+        version = _declared(folder, "version") or _setup_cfg_version(folder)
+        if version is not None:
+            return version
     return None
+
+
+def _setup_cfg_version(folder: Path) -> str | None:
+    setup_cfg = folder / "setup.cfg"
+    if not setup_cfg.is_file():
+        return None
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(setup_cfg, encoding="utf-8")
+    except configparser.Error:
+        return None
+    return parser.get("metadata", "version", fallback=None)
 
 
 def _declared(root: Path, key: str) -> str | None:

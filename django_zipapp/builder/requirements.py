@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .above import folders_up_to_repository
 from .errors import BuildError
 from .includes import flatten_requirements
 from .locks import find_lock, refuse_stale_lock
@@ -114,11 +115,11 @@ def find_requirements(root: Path, explicit: str | None) -> Requirements:
                 "requirements file or a pyproject.toml with --requirements."
             )
         return read_requirements(path.resolve())
-    folders = _folders_up_to_repository(root)
+    folders = folders_up_to_repository(root)
     for folder in folders:
         for name in DISCOVERED:
             candidate = folder / name
-            if candidate.is_file() and (name != "pyproject.toml" or _project_table(candidate)):
+            if candidate.is_file() and (name != "pyproject.toml" or _lists_dependencies(candidate)):
                 return read_requirements(candidate)
     raise BuildError(
         f"No dependencies were found for the project in {str(root)!r}. Add a "
@@ -174,18 +175,6 @@ def _other_files(root: Path, folders: list[Path]) -> str:
     )
 
 
-def _folders_up_to_repository(root: Path) -> list[Path]:
-    """The project folder, then each one above it up to the repository's root (a folder
-    with .git): a common layout keeps requirements.txt beside a src/ or backend/ folder.
-    Outside a repository, the project folder only."""
-    folders = []
-    for folder in (root, *root.parents):
-        folders.append(folder)
-        if (folder / ".git").exists():
-            return folders
-    return [root]
-
-
 def read_requirements(path: Path) -> Requirements:
     if path.suffix == ".toml":
         return _from_pyproject(path)
@@ -225,6 +214,17 @@ def _from_pyproject(path: Path) -> Requirements:
     return Requirements(
         path, lines, files=(path, lock.path), lock=lock.path, constraints=lock.constraints()
     )
+
+
+def _lists_dependencies(path: Path) -> bool:
+    """Whether a pyproject.toml found beside the project declares its dependencies: one
+    whose [project] table only names the project (a version for the build record, with
+    the dependencies in a requirements.txt or Pipfile) is not a source of them."""
+    project = _project_table(path)
+    if project is None:
+        return False
+    dynamic = project.get("dynamic")
+    return "dependencies" in project or (isinstance(dynamic, list) and "dependencies" in dynamic)
 
 
 def _project_table(path: Path) -> dict[str, object] | None:
