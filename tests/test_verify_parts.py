@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from django_zipapp.builder import _admin_login as admin_login
 from django_zipapp.builder.crawl import MAX_PAGES, Site, file_prefixes, visit
 from django_zipapp.builder.environment import Observation, missing_variables, way_in
 from django_zipapp.builder.throwaway import is_server_url, refusal, throwaway_url
+from django_zipapp.runtime.admin_login import admin_login_path
 from django_zipapp.runtime.info import describe
 
 HOME = """<!doctype html><html><head>
@@ -186,6 +186,7 @@ def test_the_variables_are_observed_while_the_settings_load(
         "LOGIN_PROVIDER",
         "EMAIL_HOST",
         "CONN_MAX_AGE",
+        "ADMIN_URL",
     ]
     # A goodconf class's fields are read from the whole environment at once: listed too.
     example = Observation("tests.settings", "tests.sample_conf:config").names()
@@ -299,9 +300,9 @@ ADMIN_APPS = [
 def test_the_admin_login_is_requested_in_the_language_the_site_serves() -> None:
     # startproject's LANGUAGE_CODE 'en-us' with LANGUAGES listing 'en': the site serves
     # /en/admin/login/, and /en-us/admin/login/ answers 404.
-    assert admin_login(["/"]) == ["/en/admin/login/"]
+    assert admin_login_path() == "/en/admin/login/"
     with override_settings(LANGUAGE_CODE="pt-br"):  # not listed: Django serves it as it is
-        assert admin_login(["/"]) == ["/pt-br/admin/login/"]
+        assert admin_login_path() == "/pt-br/admin/login/"
 
 
 def test_a_sqlite_database_url_given_to_the_verification_is_named_with_the_way_out() -> None:

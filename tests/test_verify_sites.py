@@ -57,6 +57,7 @@ VARIABLES = [
     "LOGIN_PROVIDER",
     "EMAIL_HOST",
     "CONN_MAX_AGE",
+    "ADMIN_URL",
 ]
 
 
@@ -239,6 +240,28 @@ def test_serve_takes_its_values_from_the_environment_without_goodconf(verified: 
     assert bad.returncode == 78, bad.stderr
     assert bad.stderr.startswith("error: The environment is invalid for serve: SERVE_WORKERS: ")
     assert "many" not in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_admin_login_requested_is_where_the_archive_serves_it(verified: Built) -> None:
+    # The settings read the admin's path from the environment: the verification's, not
+    # the build machine's, and not printed when the server keeps it elsewhere.
+    reported: list[str] = []
+    verify_archive(
+        verified.archive,
+        urls=["/"],
+        host="localhost",
+        https_header=None,
+        environment={"DEBUG": "False", "ADMIN_URL": "staff-only/"},
+        report=reported.append,
+        cache_root=verified.work / "verify-cache",
+        file_prefixes=FILES,
+        read_variables=VARIABLES,
+    )
+    assert re.fullmatch(
+        r"Verified 3 pages \(/, /accounts/login/\?next=/, /staff-only/login/\) and \d+ "
+        r"files they link",
+        reported[-1],
+    ), reported
 
 
 def test_a_login_page_that_fails_fails_the_verification(verified: Built) -> None:

@@ -20,11 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.urls import NoReverseMatch, reverse
-from django.utils import translation
 
 import django_zipapp
 from django_zipapp.collisions import find_collisions, installed_providers
@@ -573,7 +570,7 @@ def _verify_archive(
     host, https = request_headers(settings)
     verify_archive(
         archive,
-        urls=[*urls, *_admin_login(urls)],
+        urls=urls,
         host=host,
         https_header=https,
         environment={**throwaway_secret_keys(_secret_key(), variables), **environment},
@@ -597,27 +594,6 @@ def _secret_key() -> str | None:
         return str(settings.SECRET_KEY)
     except ImproperlyConfigured:  # empty on the build machine: the host gives it
         return None
-
-
-def _admin_login(urls: Sequence[str]) -> list[str]:
-    """The admin's login page, when the site has the admin and it is not requested yet."""
-    if not apps.is_installed("django.contrib.admin"):
-        return []
-    # Under i18n_patterns the path starts with a language: the one the site serves for
-    # LANGUAGE_CODE ('en' for 'en-us' when LANGUAGES lists 'en'), as its pages link it.
-    with translation.override(_site_language()):
-        try:
-            login = reverse("admin:login")
-        except NoReverseMatch:  # installed, but not in the URLconf
-            return []
-    return [] if login in urls else [login]
-
-
-def _site_language() -> str:
-    try:
-        return translation.get_supported_language_variant(settings.LANGUAGE_CODE)
-    except LookupError:  # LANGUAGES does not list it: Django serves it as it is
-        return str(settings.LANGUAGE_CODE)
 
 
 def _add_self(site_packages: Path, dependencies: Path, report: Callable[[str], None]) -> None:

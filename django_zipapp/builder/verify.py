@@ -155,13 +155,16 @@ def _verify_in(
     checking = start(archive, env, "check", "--deploy")
     try:
         try:
-            migrated, created = prepare_databases(archive, env, scratch, given_database, restored)
+            migrated, created, admin = prepare_databases(
+                archive, env, scratch, given_database, restored
+            )
         except BuildError:
             finish(checking, "check --deploy")  # its failure, if any, comes first
             raise
         finish(checking, "check --deploy")
         note_unmigrated(migrated, created, given_database, report, sqlite_variable)
-        visited = _serve_and_request(archive, env, scratch, urls, site, file_prefixes)
+        pages = [*urls, admin] if admin is not None and admin not in urls else list(urls)
+        visited = _serve_and_request(archive, env, scratch, pages, site, file_prefixes)
     finally:
         if checking.returncode is None:
             _stop_quietly(checking)

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from . import throwaway
 from .errors import BuildError
@@ -21,7 +22,7 @@ DATABASES = "databases"
 # Run by the archive's `shell`: create and migrate, as Django's test runner does, each
 # database of the settings named after the throwaway database on a server; migrate as
 # `migrate --noinput` does when every other database is an SQLite file in the
-# verification's scratch folder; say which.
+# verification's scratch folder; say which, and where the admin's login page is.
 SCRATCH_VARIABLE = "DJANGO_ZIPAPP_VERIFY_SCRATCH"
 THROWAWAY_VARIABLE = "DJANGO_ZIPAPP_VERIFY_DATABASE"
 MIGRATE_SCRIPT = f"""\
@@ -44,14 +45,26 @@ temporary = all(
 if temporary and others:
     call_command("migrate", interactive=False, verbosity=0)
 files = [str(d.get("NAME", "")) for d in others] if temporary else []
-print(json.dumps({{"migrated": temporary, "files": files, "created": created}}))
+try:
+    from django_zipapp.runtime.admin_login import admin_login_path
+    admin = admin_login_path()
+except Exception:  # a URLconf that fails: serve says so, on the first page
+    admin = None
+print(json.dumps({{"migrated": temporary, "files": files, "created": created, "admin": admin}}))
 """
+
+
+class Prepared(NamedTuple):
+    """What the archive said while its databases were prepared."""
+
+    migrated: list[Path]  # the temporary SQLite databases migrated
+    created: list[str]  # the aliases of the throwaway databases on a server
+    admin_login: str | None  # the admin's login page, as the archive serves it
 
 
 def prepare_databases(
     archive: Path, env: dict[str, str], scratch: Path, given: str | None, restored: list[Path]
-) -> tuple[list[Path], list[str]]:
-    """The temporary SQLite databases migrated, and the aliases of the throwaway ones."""
+) -> Prepared:
     try:
         try:
             return _migrate_if_temporary(archive, env, scratch)
@@ -216,11 +229,9 @@ def keep(files: list[Path], scratch: Path, kept: Path) -> None:
         shutil.rmtree(temporary, ignore_errors=True)
 
 
-def _migrate_if_temporary(
-    archive: Path, env: dict[str, str], scratch: Path
-) -> tuple[list[Path], list[str]]:
-    """The temporary SQLite databases, migrated (none when a database is not one), and
-    the aliases of the throwaway databases created on a server."""
+def _migrate_if_temporary(archive: Path, env: dict[str, str], scratch: Path) -> Prepared:
+    """The temporary SQLite databases, migrated (none when a database is not one), the
+    aliases of the throwaway databases created on a server, the admin's login page."""
     # One start of the archive for all: where the databases are, and the migration.
     process = start(
         archive, {**env, SCRATCH_VARIABLE: str(scratch)}, "shell", "--no-imports", "-c",
@@ -229,4 +240,5 @@ def _migrate_if_temporary(
     printed = json.loads(finish(process, "migrate --noinput").strip().splitlines()[-1])
     files = [Path(name).resolve() for name in printed["files"]] if printed["migrated"] else []
     inside = scratch.resolve()
-    return [inside / path.relative_to(inside) for path in files], list(printed["created"])
+    migrated = [inside / path.relative_to(inside) for path in files]
+    return Prepared(migrated, list(printed["created"]), printed.get("admin"))

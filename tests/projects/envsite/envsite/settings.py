@@ -95,3 +95,5 @@ try:
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "0"))
 except ValueError:
     raise ImproperlyConfigured("CONN_MAX_AGE must be a whole number of seconds") from None
+# Where the admin is, kept from guessers as cookiecutter-django's DJANGO_ADMIN_URL keeps it.
+ADMIN_URL = os.environ.get("ADMIN_URL", "admin/")

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 from pages import views
@@ -5,5 +6,5 @@ from pages import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", views.login, name="login"),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),
 ]
