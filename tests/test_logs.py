@@ -76,4 +76,5 @@ def test_loggers_switched_off_by_disable_existing_loggers_are_kept(configure: An
     request = logging.getLogger("django.request")
     assert not request.disabled
     assert not request.propagate  # the handlers above it were switched off with it
-    assert [logger.disabled for logger in server] == [False, False]
+    assert [logger.disabled for logger in server] == [False] * len(SERVER_LOGGERS)
+    assert "uvicorn.error" in SERVER_LOGGERS

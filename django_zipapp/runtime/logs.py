@@ -13,8 +13,10 @@ FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
 
-# gunicorn's own loggers: its start and worker lines, and the access log.
-SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access")
+# gunicorn's own loggers: its start and worker lines, and the access log; and under ASGI
+# uvicorn's, which its gunicorn worker points at gunicorn's handlers (an exception the
+# ASGI application raises outside Django's handler is logged on uvicorn.error).
+SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access", "uvicorn.error", "uvicorn.access")
 
 
 def keep_logs() -> None:
