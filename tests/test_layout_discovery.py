@@ -11,6 +11,7 @@ from django.test import override_settings
 from django_zipapp.builder.commands import parse_command, run_build_commands
 from django_zipapp.builder.errors import BuildError
 from django_zipapp.builder.project import (
+    Project,
     data_dirs,
     included_path,
     package_folders,
@@ -47,6 +48,30 @@ def test_folders_on_sys_path_inside_the_project_hold_packages(tree: Path) -> Non
     roots = source_roots(tree, path)
     assert roots == (PurePosixPath("src"),)
     assert package_folders(tree, exclude=["pages"], roots=roots) == ("facts", "src/reports")
+
+
+def test_a_folder_on_sys_path_that_is_a_package_is_copied_once(tree: Path) -> None:
+    # cookiecutter-django's manage.py and wsgi.py put its apps' folder, myproj/, itself a
+    # package, on sys.path: its apps are found as packages of that folder too.
+    for name in ("myproj/__init__.py", "myproj/users/__init__.py", "config/__init__.py"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text("")
+    roots = source_roots(tree, [str(tree / "myproj")])
+    found = package_folders(tree, exclude=["config", "myproj"], roots=roots)
+    assert found == ("facts", "myproj/users", "pages")
+    project = Project(
+        root=tree,
+        name="config",
+        settings_module="config.settings.production",
+        packages=("config", "myproj"),
+        data_dirs=(),
+        static_root=PurePosixPath("staticfiles"),
+        config_object=None,
+        unimported_packages=found,
+        python_path=roots,
+    )
+    assert project.copied_packages == ("config", "myproj", "facts", "pages")
+    assert "users" in project.module_names  # importable as `users` too, as in development
 
 
 def test_files_next_to_manage_py(tree: Path) -> None:

@@ -616,7 +616,7 @@ def _copy_project(
     rules = project_rules(project, output, exclude)
     left_out = LeftOut(project.root, project.includes)
     count = 0
-    for name in (*project.packages, *project.unimported_packages):
+    for name in project.copied_packages:
         source = project.root / name
         target = site_packages / name
         if source.is_dir():
@@ -625,7 +625,7 @@ def _copy_project(
             copy_file(source.with_suffix(".py"), target.with_suffix(".py"))
             count += 1
     count += _copy_layout(project, site_packages, rules, left_out)
-    names = ", ".join((*project.packages, *project.unimported_packages))
+    names = ", ".join(project.copied_packages)
     report(f"Copied {count} project files ({names}; {len(project.data_dirs)} data directories)")
     left_out.report(report)
 

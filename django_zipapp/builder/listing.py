@@ -146,7 +146,7 @@ def _cache_entry(items: list[dict[str, Any]], target: Target, cache_dir: Path) -
 
 def _project_sources(project: Project) -> list[Path]:
     sources = []
-    for name in (*project.packages, *project.unimported_packages):
+    for name in project.copied_packages:
         path = project.root / name
         sources += sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
     return sources
@@ -155,8 +155,7 @@ def _project_sources(project: Project) -> list[Path]:
 def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) -> None:
     write(f"Project files from {project.root}:")
     roots = [
-        *project.packages,
-        *project.unimported_packages,
+        *project.copied_packages,
         *(str(path) for path in (*project.data_dirs, *project.data_files, *project.includes)),
     ]
 
@@ -178,7 +177,7 @@ def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) 
         walked = replace(rules, leave_out_tests=False) if included else rules
         for path in walk_shippable(source, rules=walked, on_skip=skipped):
             write(f"  + {_relative(path, project.root)}")
-    packages = roots[: len(project.packages) + len(project.unimported_packages)]
+    packages = roots[: len(project.copied_packages)]
     shipped = {PurePosixPath(name).parts[0] for name in packages}
     shipped |= {p.parts[0] for p in (*project.data_dirs, *project.data_files, *project.includes)}
     for path in sorted(project.root.iterdir()):

@@ -37,6 +37,14 @@ class Project:
     python_path: tuple[PurePosixPath, ...] = ()
 
     @property
+    def copied_packages(self) -> tuple[str, ...]:
+        """The packages and modules, each copied once: a package inside another one of
+        them, found in a folder on sys.path that is a package itself (cookiecutter-django's
+        manage.py puts its apps' folder there), is copied with that one."""
+        every = (*self.packages, *self.unimported_packages)
+        return tuple(name for name in every if not _inside_another(name, every))
+
+    @property
     def module_names(self) -> tuple[str, ...]:
         """The top-level names the project's packages and modules are imported by."""
         return tuple(
@@ -154,6 +162,11 @@ def included_path(root: Path, path: str) -> PurePosixPath:
             "project, or include a folder inside it."
         )
     return PurePosixPath(candidate.relative_to(root).as_posix())
+
+
+def _inside_another(name: str, names: Sequence[str]) -> bool:
+    path = PurePosixPath(name)
+    return any(other != name and path.is_relative_to(other) for other in names)
 
 
 def _top_level(dotted: str) -> str:
