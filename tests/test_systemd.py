@@ -159,3 +159,48 @@ def test_socket_activated_unit_without_network_is_safe(built: Built, tmp_path: P
     assert "ListenStream=127.0.0.1:8000" in socket.read_text()
     verify(service, socket)
     assert exposure(service) <= 0.5
+
+
+def another_python() -> str | None:
+    """An interpreter of another Python version than this one, when the machine has one."""
+    ours = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for name in ("python3", "python3.13", "python3.12", "python3.11", "python3.10"):
+        found = shutil.which(name, path="/usr/local/bin:/usr/bin:/bin")
+        if found is None:
+            continue
+        version = subprocess.run(
+            [found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+        if version and version != ours:
+            return found
+    return None
+
+
+def test_an_interpreter_of_another_python_is_warned_about(built: Built) -> None:
+    other = another_python()
+    if other is None:
+        pytest.skip("no interpreter of another Python version in /usr/bin or /usr/local/bin")
+    ours = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    result = run_archive(built, "systemd-unit", "--python", other, env=unit_env(built))
+    assert result.returncode == 0, result.stderr
+    assert f"ExecStart={other} {built.archive} serve" in result.stdout.splitlines()
+    version = subprocess.run(
+        [other, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        f"warning: {other} is Python {version}, but this archive was built for Python {ours}, "
+        f"under which alone it starts: give --python a Python {ours}."
+    ]
+    # The path of a server, not of this machine: nothing to say.
+    elsewhere = run_archive(
+        built, "systemd-unit", "--python", "/opt/python/bin/python3", env=unit_env(built)
+    )
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert "warning: " not in elsewhere.stderr

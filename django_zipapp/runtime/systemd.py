@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .bundle import bundled_interpreter
 from .process_units import process_units
@@ -142,6 +143,7 @@ def run(archive: Archive, argv: list[str]) -> int:
     bundled = args.python is None and bundled_interpreter(archive_path) is not None
     python = () if bundled else (Path(args.python or sys.executable),)
     _warn_about_hidden_paths(archive_path, *python)
+    _warn_about_another_python(args.python, archive.build)
     if args.directory:
         return _write(Path(args.directory), {**units, **others})
     # The way `systemctl cat` shows several units: a comment naming each file.
@@ -251,3 +253,27 @@ def _warn_about_hidden_paths(*paths: Path) -> None:
                 "the service; install it elsewhere (/srv, /opt, /usr/local) or give --python.",
                 file=sys.stderr,
             )
+
+
+# What the interpreter --python names says of its version, as the build record has it.
+VERSION_SCRIPT = "import sys; print('%d.%d' % sys.version_info[:2])"
+
+
+def _warn_about_another_python(python: str | None, build: dict[str, Any]) -> None:
+    """An interpreter of another Python than the archive's stops the service at its first
+    start (Debian 12's /usr/bin/python3 is 3.11): said now, when it can be run here."""
+    wanted = build.get("python")
+    if python is None or not wanted:
+        return
+    try:
+        found = subprocess.run(
+            [python, "-c", VERSION_SCRIPT], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return  # the server's path, not this machine's: nothing to say
+    if found and found != wanted:
+        print(
+            f"warning: {python} is Python {found}, but this archive was built for Python "
+            f"{wanted}, under which alone it starts: give --python a Python {wanted}.",
+            file=sys.stderr,
+        )
