@@ -242,3 +242,45 @@ def test_the_project_is_named_as_its_pyproject_declares(tmp_path: Path) -> None:
         assert find_project(settings).name == "tests"  # the settings' package
         (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\nversion = "1.2"\n')
         assert find_project(settings).name == "shop"
+
+
+def test_checks_that_fail_under_managepys_development_settings_name_wsgis_default(
+    tmp_path: Path,
+) -> None:
+    from tests.archives import build_in
+
+    project = tmp_path / "project"
+    (project / "shopcfg" / "settings").mkdir(parents=True)
+    (project / "manage.py").write_text(
+        "import os, sys\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shopcfg.settings.base')\n"
+        "from django.core.management import execute_from_command_line\n"
+        "execute_from_command_line(sys.argv)\n"
+    )
+    (project / "shopcfg" / "__init__.py").write_text("")
+    (project / "shopcfg" / "settings" / "__init__.py").write_text("")
+    (project / "shopcfg" / "wsgi.py").write_text(
+        "import os\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shopcfg.settings.production')\n"
+    )
+    (project / "shopcfg" / "urls.py").write_text("urlpatterns = []\n")
+    # Development settings as a project template writes them: uploads inside the project.
+    (project / "shopcfg" / "settings" / "base.py").write_text(
+        "from pathlib import Path\n"
+        "BASE_DIR = Path(__file__).resolve().parent.parent.parent\n"
+        "SECRET_KEY = 'development'\nDEBUG = True\n"
+        "INSTALLED_APPS = ['django.contrib.staticfiles', 'django_zipapp']\n"
+        "ROOT_URLCONF = 'shopcfg.urls'\nWSGI_APPLICATION = 'shopcfg.wsgi.application'\n"
+        "STATIC_URL = 'static/'\nMEDIA_ROOT = BASE_DIR / 'media'\n"
+    )
+    result = build_in(project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("CommandError: The system checks found 1 error(s)"), error
+    assert error.endswith(
+        "Note: the archive runs with the settings module 'shopcfg.settings.base', manage.py's "
+        "default; shopcfg/wsgi.py, whose application a server runs, defaults to "
+        "'shopcfg.settings.production'. If that is the production one, build with `python "
+        "manage.py buildpyz --settings shopcfg.settings.production` (or set "
+        "ZIPAPP_SETTINGS_MODULE)."
+    ), error

@@ -107,6 +107,7 @@ __all__ = [
     "check_reproducible",
     "default_cache_dir",
     "list_build",
+    "settings_default_notes",
 ]
 
 BUILD_INFO_FORMAT = 1
@@ -417,15 +418,21 @@ def _processes(workers: Mapping[str, Any] | None, jobs: Mapping[str, Any] | None
 
 
 def _report_settings_default(project: Project, report: Callable[[str], None]) -> None:
-    wsgi = getattr(settings, "WSGI_APPLICATION", None)
-    note = settings_module_note(project.root, project.settings_module, wsgi) if wsgi else None
-    if note is not None:
+    for note in settings_default_notes(project.root, project.settings_module):
         report(note)
-    configuration = configuration_class(project.settings_module)
-    if wsgi and configuration:
-        note = configuration_note(project.root, configuration, wsgi)
-        if note is not None:
-            report(note)
+
+
+def settings_default_notes(root: Path, settings_module: str) -> list[str]:
+    """Notes when the build runs under manage.py's default settings (module or class) and
+    wsgi.py defaults to others: the archive would serve the development ones."""
+    wsgi = getattr(settings, "WSGI_APPLICATION", None)
+    if not wsgi:
+        return []
+    notes = [settings_module_note(root, settings_module, wsgi)]
+    configuration = configuration_class(settings_module)
+    if configuration:
+        notes.append(configuration_note(root, configuration, wsgi))
+    return [note for note in notes if note is not None]
 
 
 def _report_config(project: Project, report: Callable[[str], None]) -> None:

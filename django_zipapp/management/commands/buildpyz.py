@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from django.conf import settings
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.test.utils import override_settings
@@ -240,7 +241,7 @@ class Command(BaseCommand):
             return self._build_under(target)
         # The build commands of the command line count for the checks (E012) too.
         with override_settings(ZIPAPP_BUILD_COMMANDS=self._build_commands(options)):
-            self._run_checks()
+            self._run_checks(builder)
         self._check_process_commands()
         compress = options["compress"]
         if options["list"]:
@@ -398,7 +399,7 @@ class Command(BaseCommand):
                 f"{exc} See the guide 'Background workers and scheduled jobs'."
             ) from None
 
-    def _run_checks(self) -> None:
+    def _run_checks(self, builder: ModuleType) -> None:
         # No database: the build machine need not reach the site's, and Django 6.1 runs the
         # model checks against every database when none is named (a JSONField opens it).
         try:
@@ -423,8 +424,20 @@ class Command(BaseCommand):
             listing = " ".join(_describe(message) for message in errors)
             raise CommandError(
                 f"The system checks found {len(errors)} error(s), so no archive was built. "
-                f"{listing}"
+                f"{listing}{_under_development_settings(builder)}"
             )
+
+
+def _under_development_settings(builder: ModuleType) -> str:
+    """The build's note that manage.py's default settings are not wsgi.py's: errors found
+    in development settings are often fixed by building with the production ones."""
+    from django_zipapp.builder.project import project_root
+
+    if getattr(settings, "BASE_DIR", None) is None and not settings.SETTINGS_MODULE:
+        return ""  # settings configured in code (override_settings): no manage.py's default
+    root = project_root(settings)
+    notes = builder.settings_default_notes(root, settings_module())
+    return "".join(f" {note}." for note in notes)
 
 
 def _process_start() -> float:
