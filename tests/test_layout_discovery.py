@@ -192,7 +192,7 @@ def test_a_build_under_managepys_development_settings_names_wsgis_default(
         "Note: the archive runs with the settings module 'shopcfg.settings.base', manage.py's "
         "default; shopcfg/wsgi.py, whose application a server runs, defaults to "
         "'shopcfg.settings.production'. If that is the production one, build with `python "
-        "manage.py buildpyz --settings shopcfg.settings.production` (or set "
+        "manage.py buildpyz --settings-module shopcfg.settings.production` (or set "
         "ZIPAPP_SETTINGS_MODULE)"
     )
     # Built with the production settings on purpose, or with one module for both: nothing.
@@ -281,6 +281,6 @@ def test_checks_that_fail_under_managepys_development_settings_name_wsgis_defaul
         "Note: the archive runs with the settings module 'shopcfg.settings.base', manage.py's "
         "default; shopcfg/wsgi.py, whose application a server runs, defaults to "
         "'shopcfg.settings.production'. If that is the production one, build with `python "
-        "manage.py buildpyz --settings shopcfg.settings.production` (or set "
+        "manage.py buildpyz --settings-module shopcfg.settings.production` (or set "
         "ZIPAPP_SETTINGS_MODULE)."
     ), error

@@ -34,7 +34,7 @@ def settings_module_note(root: Path, settings_module: str, wsgi_application: str
         f"Note: the archive runs with the settings module {settings_module!r}, manage.py's "
         f"default; {_shown(wsgi_file, root)}, whose application a server runs, defaults "
         f"to {wsgi_default!r}. If that is the production one, build with `python manage.py "
-        f"buildpyz --settings {wsgi_default}` (or set ZIPAPP_SETTINGS_MODULE)"
+        f"buildpyz --settings-module {wsgi_default}` (or set ZIPAPP_SETTINGS_MODULE)"
     )
 
 
