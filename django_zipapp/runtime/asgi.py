@@ -63,7 +63,11 @@ def asgi_application(archive: Archive) -> Any:
     from django.conf import settings
     from django.db import connections
 
-    from .loading import drop_middleware_and_say, freeze_what_was_loaded
+    from .loading import (
+        drop_middleware_and_say,
+        freeze_what_was_loaded,
+        load_what_first_requests_load,
+    )
     from .logs import keep_logs
     from .media import MediaFiles, wrap_with_media
     from .static import archive_static
@@ -71,6 +75,7 @@ def asgi_application(archive: Archive) -> Any:
     drop_middleware_and_say(settings)
     application = load_site_application()
     keep_logs()
+    load_what_first_requests_load()
     connections.close_all()
     media = wrap_with_media(_not_found, archive.site_packages.parent.parent)
     static = archive_static(_not_found, archive.site_packages, settings)

@@ -364,7 +364,11 @@ def wsgi_application(archive: Archive) -> Any:
     from django.db import connections
     from django.utils.module_loading import import_string
 
-    from .loading import drop_middleware_and_say, freeze_what_was_loaded
+    from .loading import (
+        drop_middleware_and_say,
+        freeze_what_was_loaded,
+        load_what_first_requests_load,
+    )
     from .logs import keep_logs
     from .media import wrap_with_media
     from .static import archive_static
@@ -375,6 +379,7 @@ def wsgi_application(archive: Archive) -> Any:
     path = settings.WSGI_APPLICATION
     application = import_string(path) if path else get_wsgi_application()
     keep_logs()
+    load_what_first_requests_load()
     # Loaded once in gunicorn's master before the workers fork: a connection an app opened
     # while loading must not be shared by every worker.
     connections.close_all()
