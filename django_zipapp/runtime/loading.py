@@ -55,6 +55,7 @@ def load_what_first_requests_load() -> None:
         get_resolver().reverse_dict  # noqa: B018
     with suppress(Exception):
         engines.all()
-    if settings.USE_I18N:
-        with translation.override(settings.LANGUAGE_CODE):
-            translation.gettext("")
+    with suppress(Exception):  # no catalogue of LANGUAGE_CODE: Django's OSError, the same
+        if settings.USE_I18N:
+            with translation.override(settings.LANGUAGE_CODE):
+                translation.gettext("")
