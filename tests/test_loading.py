@@ -55,9 +55,7 @@ def loaded(urlconf: str) -> dict[str, object]:
     return dict(json.loads(result.stdout))
 
 
-def test_the_urlconf_template_libraries_and_catalogues_are_loaded_before_the_workers_fork() -> (
-    None
-):
+def test_the_urlconf_template_libraries_and_catalogues_are_loaded_before_the_workers_fork() -> None:
     assert loaded("tests.i18n_urls") == {
         "before": [False, False],
         "after": [True, True],
