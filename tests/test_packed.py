@@ -247,6 +247,22 @@ def test_catalogues_of_other_languages_are_unpacked_when_first_asked_for(
 
 
 @pytest.mark.e2e
+def test_a_process_unpacks_its_own_builds_catalogues_after_the_next_is_renamed_into_place(
+    built: Built, rebuilt: Built, tmp_path: Path
+) -> None:
+    """A deploy renames the next build over the archive while the old process serves: a
+    language first asked for then is still translated, from the build that is running."""
+    site = deployed(built, tmp_path)
+    extraction = prepared(site)
+    shutil.copy2(rebuilt.archive, tmp_path / "next.pyz")
+    deploy = f"import os; os.replace({str(tmp_path / 'next.pyz')!r}, {str(site.archive)!r}); "
+    said = run_archive(site, "shell", "-c", deploy + SAY_YES, env=site_env(site))
+    assert said.stdout.split()[-4:] == ["Ja", "Oui", "True", "Heute"], said.stderr
+    assert said.stderr == ""
+    assert (extraction / "on-demand" / CATALOGUE.format("de")).is_file()
+
+
+@pytest.mark.e2e
 def test_catalogues_come_from_a_folder_of_the_processs_own_where_the_build_is_not_writable(
     built: Built, tmp_path: Path
 ) -> None:

@@ -47,7 +47,7 @@ from .names import (
     STORE,
     BootError,
 )
-from .on_demand import left_packed_in, unpack_on_demand
+from .on_demand import left_packed_in, map_archive, unpack_on_demand
 from .prune import prune_builds
 from .root import extraction_root
 from .seal import is_sealed
@@ -82,6 +82,7 @@ __all__ = [
     "left_packed_in",
     "locked",
     "main",
+    "map_archive",
     "prune_builds",
     "replace_extraction",
     "restore_outer_environment",

@@ -6,8 +6,9 @@ language's translation catalogue, see django_zipapp/runtime/catalogues.py), this
 it under a folder given by the caller (the extraction's ON_DEMAND folder, or a temporary
 one), by its name in the extraction. It may create folders and read-only files there,
 each written to a temporary name and renamed into place: processes that ask at the same
-time each write a whole file, and never see half of one. It reads the archive, checked
-to be the build that made the extraction, and the extraction's list; nothing else.
+time each write a whole file, and never see half of one. It reads the archive as the
+process mapped it when it started (see map_archive), checked to be the build that made
+the extraction, and the extraction's list; nothing else.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import json
 import mmap
 import os
 import threading
+import zipfile
 import zlib
 from pathlib import Path
 
-from .index import Index
+from .index import Member
 from .names import PACKED_NAME, SHIV_ENVIRONMENT, BootError
 from .unpack import DamagedEntry, content_of
 
@@ -32,42 +34,93 @@ def left_packed_in(extraction: Path) -> list[str]:
         return []  # it unpacked everything, or another tool made it
 
 
-def unpack_on_demand(archive_path: Path, extraction: Path, folder: Path, names: list[str]) -> None:
+def map_archive(archive_path: Path) -> mmap.mmap:
+    """The archive's bytes as they are now, for unpack_on_demand; OSError if unreadable.
+
+    Mapped when a process starts, so that it keeps reading the build it started from:
+    a deploy renames the next build into place (the mapping keeps the old file), and a
+    running process must not unpack the next build's files into its own extraction.
+    """
+    with open(archive_path, "rb") as file:
+        try:
+            return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            raise OSError(f"{archive_path} is empty") from None
+
+
+def unpack_on_demand(
+    data: mmap.mmap, archive_name: str, extraction: Path, folder: Path, names: list[str]
+) -> None:
     """Unpack the named files, which ``extraction`` left packed, under ``folder``.
 
-    BootError when the archive at ``archive_path`` is no longer the build that made the
-    extraction (a new one copied over it), when it is damaged, or when a name is not a
-    file the build left packed; OSError when ``folder`` cannot be written.
+    ``data``: the archive, as map_archive() mapped it when the process started.
+    BootError when it is not the build that made the extraction (a new one was written
+    over the old file in place), when it is damaged, or when a name is not a file the
+    build left packed; OSError when ``folder`` cannot be written.
     """
-    with Index.of(archive_path) as archive:
+    try:
+        members = _members(data, archive_name, extraction, names)
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise BootError(f"{archive_name} is damaged ({exc}): start the process again.") from None
+    for name, (member, compress, stored, size, offset, crc) in members:
+        try:
+            content = content_of(data, member, compress, stored, size, offset)
+        except DamagedEntry as exc:
+            raise _damaged(archive_name, member) from exc
+        if len(content) != size or zlib.crc32(content) != crc:
+            raise _damaged(archive_name, member)
+        _write(folder / name, content)
+
+
+def _members(
+    data: mmap.mmap, archive_name: str, extraction: Path, names: list[str]
+) -> list[tuple[str, Member]]:
+    # zipfile seeks in the mapping: each process has its own position (its own copy of
+    # the object), and the caller holds a lock for the threads of one.
+    with zipfile.ZipFile(_File(data)) as archive:
         build_id = json.loads(archive.read(SHIV_ENVIRONMENT))["build_id"]
         if not extraction.name.endswith(f"_{build_id}"):
             raise BootError(
-                f"{archive_path} is now another build than the one this process started "
-                f"from ({extraction.name}): start the process again."
+                f"{archive_name} is no longer the build this process started from "
+                f"({extraction.name}): start the process again."
             )
-        listed = archive.listed
-        unknown = [name for name in names if name not in listed or name not in archive.left_packed]
+        left_packed = frozenset(archive.read(PACKED_NAME).decode().splitlines())
+        unknown = [name for name in names if name not in left_packed]
         if unknown:
-            raise BootError(f"{archive_path.name} did not leave {unknown[0]!r} packed.")
-        members = [(name, listed[name]) for name in names]
-    with (
-        open(archive_path, "rb") as file,
-        mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data,
-    ):
-        for name, (member, compress, stored, size, offset, crc) in members:
-            try:
-                content = content_of(data, member, compress, stored, size, offset)
-            except DamagedEntry as exc:
-                raise _damaged(archive_path, member) from exc
-            if len(content) != size or zlib.crc32(content) != crc:
-                raise _damaged(archive_path, member)
-            _write(folder / name, content)
+            raise BootError(f"{archive_name} did not leave {unknown[0]!r} packed.")
+        infos = [archive.getinfo(name) for name in names]
+    return [
+        (info.filename, (info.filename, info.compress_type, info.compress_size,
+                         info.file_size, info.header_offset, info.CRC))
+        for info in infos
+    ]  # fmt: skip
 
 
-def _damaged(archive_path: Path, member: str) -> BootError:
+class _File:
+    """The mapping, read as a file by zipfile: mmap has no seekable() before Python 3.13."""
+
+    def __init__(self, data: mmap.mmap) -> None:
+        self.data = data
+        data.seek(0)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        start = {os.SEEK_SET: 0, os.SEEK_CUR: self.data.tell(), os.SEEK_END: len(self.data)}
+        self.data.seek(start[whence] + offset)
+        return self.data.tell()
+
+    def tell(self) -> int:
+        return self.data.tell()
+
+    def read(self, n: int = -1, /) -> bytes:
+        return self.data.read(n)
+
+
+def _damaged(archive_name: str, member: str) -> BootError:
     return BootError(
-        f"{archive_path.name} is damaged: its entry {member!r} does not match its CRC-32 "
+        f"{archive_name} is damaged: its entry {member!r} does not match its CRC-32 "
         "checksum. Download or build it again."
     )
 

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import gettext
 import logging
+import mmap
 import os
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,9 @@ class OnDemand:
 
     def __init__(self, archive: Path, extraction: Path, original: Find) -> None:
         self.archive = archive
+        # Mapped now: a deploy may rename the next build over the archive's path while
+        # this process still runs, and the next one's catalogues are not this build's.
+        self.data = _mapped(archive)
         self.extraction = extraction
         self.original = original
         self.prefix = f"{extraction / boot.SITE_PACKAGES}{os.sep}"
@@ -110,8 +115,11 @@ class OnDemand:
 
     def _unpack_names(self, names: list[str]) -> None:
         try:
+            if isinstance(self.data, OSError):
+                raise self.data
+            unpack = partial(boot.unpack_on_demand, self.data, self.archive.name, self.extraction)
             try:
-                boot.unpack_on_demand(self.archive, self.extraction, self.folders[0], names)
+                unpack(self.folders[0], names)
             except OSError:  # not this user's to write, or read-only
                 import atexit
                 import shutil
@@ -120,7 +128,7 @@ class OnDemand:
                 folder = Path(tempfile.mkdtemp(prefix="django-zipapp-catalogues-"))
                 atexit.register(shutil.rmtree, folder, ignore_errors=True)
                 self.folders.append(folder)
-                boot.unpack_on_demand(self.archive, self.extraction, folder, names)
+                unpack(folder, names)
         except (OSError, boot.BootError) as exc:
             logger.warning(
                 "Translations left packed in %s could not be unpacked (%s): %d catalogues "
@@ -140,6 +148,13 @@ class OnDemand:
                     by_language.setdefault(language, []).append(name)
             self._packed = by_language
         return self._packed
+
+
+def _mapped(archive: Path) -> mmap.mmap | OSError:
+    try:
+        return boot.map_archive(archive)
+    except OSError as exc:  # said when a catalogue is asked for, if one ever is
+        return exc
 
 
 def serve_packed_catalogues(archive: Path, site_packages: Path) -> None:
