@@ -17,32 +17,7 @@ from tests.archives import left_packed as packed_in
 
 MARKER = ".django-zipapp-complete"
 DEPENDENCIES = frozenset({"django", "django-6.0.dist-info", "pkg"})
-NAMES = [
-    "site-packages/django/conf/locale/de/LC_MESSAGES/django.po",
-    "site-packages/django/conf/locale/de/LC_MESSAGES/django.mo",
-    "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
-    "site-packages/django/conf/locale/fr/LC_MESSAGES/django.mo",
-    "site-packages/django/conf/locale/sr_Latn/LC_MESSAGES/django.mo",
-    "site-packages/django-6.0.dist-info/METADATA",
-    "site-packages/django-6.0.dist-info/entry_points.txt",
-    "site-packages/django-6.0.dist-info/top_level.txt",
-    "site-packages/django-6.0.dist-info/RECORD",
-    "site-packages/django-6.0.dist-info/WHEEL",
-    "site-packages/django-6.0.dist-info/licenses/LICENSE",
-    "site-packages/pkg/__init__.pyi",
-    "site-packages/pkg/py.typed",
-    "site-packages/pkg/_speedups.c",
-    "site-packages/pkg/include/pkg.h",
-    "site-packages/pkg/__init__.py",
-    "site-packages/pkg/__pycache__/__init__.cpython-312.pyc",
-    # The project's own (a static file may be anything), and a catalogue outside locale/.
-    "site-packages/staticfiles/listing.c",
-    "site-packages/staticfiles/types.pyi",
-    "site-packages/pkg/translations/fr/LC_MESSAGES/django.mo",
-    "site-packages/pkg/locale/fr/LC_MESSAGES/pkg.mo",
-]
-
-
+# Left packed whatever the language: what only developers' tools read.
 NOT_CATALOGUES = [
     "site-packages/django/conf/locale/de/LC_MESSAGES/django.po",
     "site-packages/django-6.0.dist-info/RECORD",
@@ -52,6 +27,23 @@ NOT_CATALOGUES = [
     "site-packages/pkg/py.typed",
     "site-packages/pkg/_speedups.c",
     "site-packages/pkg/include/pkg.h",
+]
+NAMES = [
+    *NOT_CATALOGUES,
+    "site-packages/django/conf/locale/de/LC_MESSAGES/django.mo",
+    "site-packages/django/conf/locale/pt_BR/LC_MESSAGES/djangojs.mo",
+    "site-packages/django/conf/locale/fr/LC_MESSAGES/django.mo",
+    "site-packages/django/conf/locale/sr_Latn/LC_MESSAGES/django.mo",
+    "site-packages/django-6.0.dist-info/METADATA",
+    "site-packages/django-6.0.dist-info/entry_points.txt",
+    "site-packages/django-6.0.dist-info/top_level.txt",
+    "site-packages/pkg/__init__.py",
+    "site-packages/pkg/__pycache__/__init__.cpython-312.pyc",
+    # The project's own (a static file may be anything), and a catalogue outside locale/.
+    "site-packages/staticfiles/listing.c",
+    "site-packages/staticfiles/types.pyi",
+    "site-packages/pkg/translations/fr/LC_MESSAGES/django.mo",
+    "site-packages/pkg/locale/fr/LC_MESSAGES/pkg.mo",
 ]
 
 
