@@ -13,7 +13,6 @@ than one version (one per Python version or platform) is left to pip.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import BuildError
 from .running_copy import NAME as RUNNING_COPY
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from .toml_files import read_toml, table_in
 
 # The tool that writes each lock, and the command that brings it up to date.
 LOCK_FILES = {"uv.lock": "uv lock", "poetry.lock": "poetry lock", "pdm.lock": "pdm lock"}
@@ -73,12 +68,8 @@ def _workspace_lock(folder: Path) -> Path | None:
 
 
 def _declares_workspace(pyproject: Path) -> bool:
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
-    uv = data.get("tool", {}).get("uv", {})
-    return isinstance(uv, dict) and isinstance(uv.get("workspace"), dict)
+    # An empty [tool.uv.workspace] table declares one too.
+    return isinstance(table_in(pyproject, "tool", "uv").get("workspace"), dict)
 
 
 def refuse_stale_lock(lock: Lock, dependencies: Iterable[str], pyproject: Path) -> None:
@@ -100,12 +91,8 @@ def refuse_stale_lock(lock: Lock, dependencies: Iterable[str], pyproject: Path) 
 
 
 def _locked_versions(path: Path) -> dict[str, str]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BuildError(f"{str(path)!r} could not be read as TOML: {exc}.") from None
     seen: dict[str, set[str]] = {}
-    for package in data.get("package", []):
+    for package in read_toml(path).get("package", []):
         if isinstance(package, dict) and _from_an_index(package):
             name = canonicalize_name(str(package.get("name", "")))
             seen.setdefault(name, set()).add(str(package.get("version", "")))

@@ -9,7 +9,6 @@ Pipfile's ``[packages]`` reach, each pinned, so it is installed as it stands, as
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,11 +17,7 @@ from packaging.utils import canonicalize_name
 
 from .errors import BuildError
 from .running_copy import NAME as RUNNING_COPY
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from .toml_files import read_toml, table
 
 PIPFILE = "Pipfile"
 LOCK = "Pipfile.lock"
@@ -60,12 +55,7 @@ def _locked(lock: Path) -> dict[str, Mapping[str, object]]:
 
 
 def _packages(pipfile: Path) -> Mapping[str, object]:
-    try:
-        data = tomllib.loads(pipfile.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BuildError(f"{str(pipfile)!r} could not be read as TOML: {exc}.") from None
-    packages = data.get("packages", {})
-    return packages if isinstance(packages, dict) else {}
+    return table(read_toml(pipfile), "packages")
 
 
 def _refuse_stale(

@@ -12,7 +12,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -21,11 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .above import folders_up_to_repository
 from .errors import BuildError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from .toml_files import table_in
 
 # Lock files of the common tools, recorded as build inputs when the project has one.
 LOCK_FILES = ("pylock.toml", "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
@@ -145,10 +140,7 @@ def _declared(root: Path, key: str) -> str | None:
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         return None
-    try:
-        value = tomllib.loads(pyproject.read_text()).get("project", {}).get(key)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
-        return None
+    value = table_in(pyproject, "project").get(key)
     return value if isinstance(value, str) else None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +15,7 @@ from .locks import find_lock, refuse_stale_lock
 from .pipfile import LOCK as PIPFILE_LOCK
 from .pipfile import PIPFILE, pipfile_requirements
 from .running_copy import without_running_copy
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from .toml_files import read_toml, table_in
 
 # What the archive itself needs at run time. shiv, pip and brotli stay on the build
 # machine: static files are compressed before they are packed.
@@ -147,12 +142,7 @@ def _poetry_only(folders: list[Path]) -> str:
 
 
 def _poetry_dependencies(path: Path) -> bool:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
-    poetry = data.get("tool", {}).get("poetry", {})
-    return isinstance(poetry, dict) and bool(poetry.get("dependencies"))
+    return bool(table_in(path, "tool", "poetry").get("dependencies"))
 
 
 def _other_files(root: Path, folders: list[Path]) -> str:
@@ -228,9 +218,5 @@ def _lists_dependencies(path: Path) -> bool:
 
 
 def _project_table(path: Path) -> dict[str, object] | None:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BuildError(f"{str(path)!r} could not be read as TOML: {exc}.") from None
-    project = data.get("project")
+    project = read_toml(path).get("project")
     return project if isinstance(project, dict) else None
