@@ -120,6 +120,21 @@ def test_settings_package_serves_its_pages(layered: Built, tmp_path: Path) -> No
         assert greeting == b"Hello from a local dependency. Willkommen!"
 
 
+def test_a_cache_directory_reached_through_a_link_translates_the_projects_strings(
+    layered: Built, tmp_path: Path
+) -> None:
+    # systemd's DynamicUser=yes: CACHE_DIRECTORY is /var/cache/NAME, a link to
+    # private/NAME; BASE_DIR, from Path(__file__).resolve(), names the folder behind it,
+    # and so do the LOCALE_PATHS built from it.
+    (tmp_path / "private").mkdir()
+    (tmp_path / "cache").symlink_to(tmp_path / "private")
+    environment = site_env(layered, SHIV_ROOT=str(tmp_path / "cache"))
+    greet = "from django.utils import translation; translation.activate('de'); "
+    greet += "print(translation.gettext('Welcome'))"
+    said = run_archive(layered, "shell", "-v", "0", "-c", greet, cwd=Path("/"), env=environment)
+    assert (said.stdout, said.stderr) == ("Willkommen\n", "")
+
+
 def test_fixtures_load_from_the_archive(layered: Built) -> None:
     loaded = run_archive(layered, "loaddata", "people", cwd=Path("/"))
     assert (loaded.returncode, loaded.stderr) == (0, "")

@@ -69,7 +69,13 @@ class OnDemand:
         self.data = _mapped(archive)
         self.extraction = extraction
         self.original = original
-        self.prefix = f"{extraction / boot.SITE_PACKAGES}{os.sep}"
+        site_packages = extraction / boot.SITE_PACKAGES
+        # Also the real path: a cache directory reached through a link (systemd's
+        # DynamicUser=yes makes /var/cache/NAME a link to private/NAME) is where
+        # LOCALE_PATHS from a BASE_DIR that Path(__file__).resolve() made lie.
+        self.prefixes = tuple(
+            dict.fromkeys(f"{folder}{os.sep}" for folder in (site_packages, _real(site_packages)))
+        )
         self.folders = [extraction / boot.ON_DEMAND]  # a temporary one after it, if needed
         self.lock = threading.Lock()
         self.done: set[str] = set()
@@ -86,7 +92,8 @@ class OnDemand:
         if found or domain not in DOMAINS or localedir is None:
             return found
         path = os.path.normpath(os.fspath(localedir))
-        if not path.startswith(self.prefix):
+        prefix = next((p for p in self.prefixes if path.startswith(p)), None)
+        if prefix is None:
             return found
         if languages is not None and len(languages) > 1:
             # gettext's order is the languages' order: ask for them one by one.
@@ -94,7 +101,7 @@ class OnDemand:
             return [hit for hits in each for hit in hits] if all else next(filter(None, each), None)
         if languages is not None:
             self._unpack(language_of(languages[0]))
-        relative = os.path.join(boot.SITE_PACKAGES, path[len(self.prefix) :])
+        relative = os.path.join(boot.SITE_PACKAGES, path[len(prefix) :])
         for folder in list(self.folders):
             found = self.original(domain, str(folder / relative), languages, all)
             if found:
@@ -148,6 +155,13 @@ class OnDemand:
                     by_language.setdefault(language, []).append(name)
             self._packed = by_language
         return self._packed
+
+
+def _real(folder: Path) -> Path:
+    try:
+        return folder.resolve()
+    except OSError:  # a loop of links: the path as given is all there is
+        return folder
 
 
 def _mapped(archive: Path) -> mmap.mmap | OSError:
