@@ -102,6 +102,8 @@ def test_list_shows_what_goes_in_and_why_the_rest_stays_out(tmp_path: Path) -> N
     project = copy_example(tmp_path)
     (project / "design").mkdir()
     (project / "design" / "mockup.svg").write_text("<svg/>")
+    (project / "env").mkdir()  # a virtualenv by another name than .venv
+    (project / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
     # Named as a dependency, as many projects do: the running copy satisfies it, so pip
     # neither looks it up (no index has this checkout's version) nor brings shiv and pip.
     with (project / "requirements.txt").open("a") as requirements:
@@ -120,6 +122,7 @@ def test_list_shows_what_goes_in_and_why_the_rest_stays_out(tmp_path: Path) -> N
     assert "  - notes/NOTES.md  (excluded by '*.md')" in lines
     reason = "not a package the site imports, nor a data directory the settings name"
     assert f"  - design/  ({reason})" in lines
+    assert "  - env/  (virtualenv: never packed)" in lines
     assert "  - manage.py  (the development entry point)" in lines
     assert "  + notes/site.css" in lines
     assert "  + admin/css/base.css" in lines

@@ -100,6 +100,27 @@ def test_included_paths_refused(tree: Path, path: str, message: str) -> None:
     assert str(caught.value).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("path", "kind"), [(".venv", "virtualenv"), ("env", "virtualenv"), (".git", "version control")]
+)
+def test_a_folder_no_archive_holds_is_refused_even_included(
+    tree: Path, path: str, kind: str
+) -> None:
+    # `buildpyz --list` names a git-ignored folder with the --include that ships it; a
+    # virtualenv (any name: its pyvenv.cfg) or .git never ships, even named on purpose.
+    (tree / path).mkdir()
+    if kind == "virtualenv":
+        (tree / path / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    with pytest.raises(BuildError) as caught:
+        included_path(tree, path)
+    assert str(caught.value) == (
+        f"The included path {path!r} is a folder that no archive holds ({kind}), even "
+        "included on purpose (a virtualenv's packages come from the requirements, which pip "
+        "installs for the archive). Leave it out of --include and ZIPAPP_INCLUDE, or include "
+        "the files the site reads from it."
+    )
+
+
 def test_static_sources_are_collected_not_packed(tree: Path, tmp_path: Path) -> None:
     outside = tmp_path.parent / "frontend-dist"
     with override_settings(STATICFILES_DIRS=[("vendor", tree / "static"), outside]):

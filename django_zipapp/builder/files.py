@@ -133,17 +133,25 @@ def is_test_file(path: Path) -> bool:
     return any(fnmatch.fnmatch(path.name, pattern) for pattern in TEST_FILES)
 
 
-def _dir_reason(path: Path, rules: Rules) -> str | None:
+def never_packed(path: Path) -> str | None:
+    """What a folder is that no archive holds, whatever the rules say (a virtualenv,
+    version control, a cache), or None."""
     if path.name in SKIPPED_DIRS:
         return SKIPPED_DIRS[path.name]
-    if rules.leave_out_tests and path.name in TEST_DIRS:
-        return TESTS_REASON
     if (path / "pyvenv.cfg").exists():
         return "virtualenv"
     if path.name == "build" and ((path / "lib").is_dir() or any(path.glob("bdist.*"))):
         # setuptools' leftovers: files deleted from the sources live on in here.
         return "setuptools build folder"
-    return rules.skip.get(path.resolve()) or _excluded(path, rules)
+    return None
+
+
+def _dir_reason(path: Path, rules: Rules) -> str | None:
+    if path.name in SKIPPED_DIRS:
+        return SKIPPED_DIRS[path.name]
+    if rules.leave_out_tests and path.name in TEST_DIRS:
+        return TESTS_REASON
+    return never_packed(path) or rules.skip.get(path.resolve()) or _excluded(path, rules)
 
 
 def _file_reason(path: Path, rules: Rules) -> str | None:

@@ -24,7 +24,14 @@ from .build_only import (
     own_requirements,
 )
 from .dependencies import cache_key, cached_dependencies
-from .files import TESTS_REASON, Rules, is_test_file, skip_reason, walk_shippable
+from .files import (
+    TESTS_REASON,
+    Rules,
+    is_test_file,
+    never_packed,
+    skip_reason,
+    walk_shippable,
+)
 from .hashes import added_requirements
 from .markers import oldest_environment
 from .packing import default_skips
@@ -184,11 +191,13 @@ def _list_project(project: Project, rules: Rules, write: Callable[[str], None]) 
         if path.name not in shipped and not (path.suffix == ".py" and path.stem in shipped):
             folder = "/" if path.is_dir() else ""
             reason = "not a package the site imports, nor a data directory the settings name"
-            reason = (
-                TESTS_REASON
-                if is_test_file(path)
-                else rules.resolved().skip.get(path.resolve(), reason)
-            )
+            kind = never_packed(path) if path.is_dir() else None
+            if kind is not None:
+                reason = f"{kind}: never packed"
+            elif is_test_file(path):
+                reason = TESTS_REASON
+            else:
+                reason = rules.resolved().skip.get(path.resolve(), reason)
             write(f"  - {path.name}{folder}  ({reason})")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..conf import file_system_storages, from_base_dir
 from .errors import BuildError
-from .files import TEST_DIRS, is_test_file
+from .files import TEST_DIRS, is_test_file, never_packed
 from .provenance import project_name
 from .source_roots import locate, source_roots
 
@@ -160,6 +160,14 @@ def included_path(root: Path, path: str) -> PurePosixPath:
             f"The included path {path!r} is not inside the project directory {str(root)!r}, "
             "so the archive could not place it where BASE_DIR finds it. Move it into the "
             "project, or include a folder inside it."
+        )
+    kind = never_packed(candidate) if candidate.is_dir() else None
+    if kind is not None:
+        raise BuildError(
+            f"The included path {path!r} is a folder that no archive holds ({kind}), even "
+            "included on purpose (a virtualenv's packages come from the requirements, which "
+            "pip installs for the archive). Leave it out of --include and ZIPAPP_INCLUDE, or "
+            "include the files the site reads from it."
         )
     return PurePosixPath(candidate.relative_to(root).as_posix())
 
