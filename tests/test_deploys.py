@@ -98,12 +98,18 @@ def assert_as_recorded(extraction: Path, archive: Path) -> None:
         if name not in packed:
             assert hashlib.sha256((extraction / name).read_bytes()).hexdigest() == digest, name
     assert (extraction / MARKER).is_file()
-    # Translation catalogues' sources stay in the archive; what gettext reads is there.
+    # Translation catalogues' sources stay in the archive, and so do the compiled ones
+    # of other languages than LANGUAGE_CODE's (unpacked when asked for); its are there.
     assert packed <= set(recorded(archive))
     assert not any((extraction / name).exists() for name in packed)
-    german = extraction / "site-packages/django/conf/locale/de/LC_MESSAGES/django"
-    assert f"{german.relative_to(extraction)}.po" in packed
-    assert german.with_suffix(".mo").is_file()
+    catalogues = extraction / "site-packages/django/conf/locale"
+    for name in (
+        "de/LC_MESSAGES/django.po",
+        "de/LC_MESSAGES/django.mo",
+        "en/LC_MESSAGES/django.po",
+    ):
+        assert str((catalogues / name).relative_to(extraction)) in packed
+    assert (catalogues / "en/LC_MESSAGES/django.mo").is_file()
     walked = os.walk(extraction, followlinks=True)  # into the shared layers too
     assert not [name for _, _, files in walked for name in files if name.endswith(".po")]
 
