@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,14 @@ OWN_PLAYBOOK = """\
 
 
 def ansible(tool: str, *args: str, work: Path, collections: Path, cwd: Path | None = None) -> str:
+    result = run_ansible(tool, *args, work=work, collections=collections, cwd=cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def run_ansible(
+    tool: str, *args: str, work: Path, collections: Path, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     executable = shutil.which(tool, path=str(Path(sys.executable).parent))
     if executable is None:
         pytest.skip("ansible-core is not installed (tox's ansible and py environments have it)")
@@ -65,11 +75,9 @@ def ansible(tool: str, *args: str, work: Path, collections: Path, cwd: Path | No
         "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
         "ANSIBLE_NOCOLOR": "1",
     }
-    result = subprocess.run(
+    return subprocess.run(
         [executable, *args], cwd=cwd or work, env=environment, capture_output=True, text=True
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def version() -> str:
@@ -202,3 +210,64 @@ def test_the_environment_file_quotes_every_character_systemd_reads_specially(
     assert (tmp_path / "site.env").read_text() == (
         'ENDS="x\\\\"\nPLAIN="abc"\nQUOTED="a\\$b\\\\c\\"d e\'f%g"\n'
     )
+
+
+# The role's health check on its own, against the server of a test.
+HEALTH_PLAYBOOK = """\
+- name: The health check
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Check
+      ansible.builtin.include_tasks: {tasks}
+"""
+
+
+class BehindAProxy(BaseHTTPRequestHandler):
+    """A site behind a proxy that ends TLS: SECURE_SSL_REDIRECT, ALLOWED_HOSTS its name."""
+
+    def do_GET(self) -> None:
+        proxied = self.headers.get("X-Forwarded-Proto") == "https"
+        self.send_response(
+            200 if proxied and self.headers.get("Host") == "www.example.com" else 301
+        )
+        self.send_header("Location", "https://www.example.com/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+
+@pytest.mark.parametrize("headers", [{}, {"Host": "www.example.com", "X-Forwarded-Proto": "https"}])
+def test_the_health_check_sends_the_headers_a_site_behind_a_proxy_needs(
+    tmp_path: Path, headers: dict[str, str]
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BehindAProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        tasks = REPO / SOURCE / "roles/zipapp/tasks/health.yml"
+        (tmp_path / "playbook.yml").write_text(HEALTH_PLAYBOOK.format(tasks=tasks))
+        values = {
+            "zipapp_health_url": f"http://127.0.0.1:{server.server_port}/",
+            "zipapp_health_headers": headers,
+            "zipapp_health_timeout": 1,
+        }
+        (tmp_path / "values.json").write_text(json.dumps(values))
+        result = run_ansible(
+            "ansible-playbook",
+            "-i", "localhost,", "-c", "local",
+            "-e", f"ansible_python_interpreter={sys.executable}",
+            "-e", f"@{tmp_path / 'values.json'}",
+            str(tmp_path / "playbook.yml"),
+            work=tmp_path,
+            collections=tmp_path / "none",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    if headers:
+        assert result.returncode == 0, result.stdout + result.stderr
+    else:  # redirected to https, as the site is without them
+        assert result.returncode != 0
+        assert "with HTTP 301 instead of 200" in result.stdout, result.stdout
