@@ -187,26 +187,33 @@ ENVIRONMENT_PLAYBOOK = """\
 """
 
 
+def play_locally(
+    playbook: str, values: dict[str, object], work: Path
+) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook on this machine, with these variables, the collection not installed."""
+    (work / "playbook.yml").write_text(playbook)
+    (work / "values.json").write_text(json.dumps(values))
+    return run_ansible(
+        "ansible-playbook",
+        "-i", "localhost,", "-c", "local",
+        "-e", f"ansible_python_interpreter={sys.executable}",
+        "-e", f"@{work / 'values.json'}",
+        str(work / "playbook.yml"),
+        work=work,
+        collections=work / "none",
+    )  # fmt: skip
+
+
 def test_the_environment_file_quotes_every_character_systemd_reads_specially(
     tmp_path: Path,
 ) -> None:
     # systemd's EnvironmentFile: in double quotes, a backslash escapes ", \ and $.
     values = {"PLAIN": "abc", "QUOTED": "a$b\\c\"d e'f%g", "ENDS": "x\\"}
-    (tmp_path / "playbook.yml").write_text(
-        ENVIRONMENT_PLAYBOOK.format(
-            vars_file=REPO / SOURCE / "roles/zipapp/vars/main.yml", dest=tmp_path / "site.env"
-        )
+    playbook = ENVIRONMENT_PLAYBOOK.format(
+        vars_file=REPO / SOURCE / "roles/zipapp/vars/main.yml", dest=tmp_path / "site.env"
     )
-    (tmp_path / "values.json").write_text(json.dumps({"zipapp_environment": values}))
-    ansible(
-        "ansible-playbook",
-        "-i", "localhost,", "-c", "local",
-        "-e", f"ansible_python_interpreter={sys.executable}",
-        "-e", f"@{tmp_path / 'values.json'}",
-        str(tmp_path / "playbook.yml"),
-        work=tmp_path,
-        collections=tmp_path / "none",
-    )  # fmt: skip
+    result = play_locally(playbook, {"zipapp_environment": values}, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site.env").read_text() == (
         'ENDS="x\\\\"\nPLAIN="abc"\nQUOTED="a\\$b\\\\c\\"d e\'f%g"\n'
     )
@@ -247,22 +254,12 @@ def test_the_health_check_sends_the_headers_a_site_behind_a_proxy_needs(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         tasks = REPO / SOURCE / "roles/zipapp/tasks/health.yml"
-        (tmp_path / "playbook.yml").write_text(HEALTH_PLAYBOOK.format(tasks=tasks))
         values = {
             "zipapp_health_url": f"http://127.0.0.1:{server.server_port}/",
             "zipapp_health_headers": headers,
             "zipapp_health_timeout": 1,
         }
-        (tmp_path / "values.json").write_text(json.dumps(values))
-        result = run_ansible(
-            "ansible-playbook",
-            "-i", "localhost,", "-c", "local",
-            "-e", f"ansible_python_interpreter={sys.executable}",
-            "-e", f"@{tmp_path / 'values.json'}",
-            str(tmp_path / "playbook.yml"),
-            work=tmp_path,
-            collections=tmp_path / "none",
-        )  # fmt: skip
+        result = play_locally(HEALTH_PLAYBOOK.format(tasks=tasks), values, tmp_path)
     finally:
         server.shutdown()
         server.server_close()
